@@ -1,0 +1,1 @@
+"""CellFed: shared configuration, the command line and the local service launchers."""

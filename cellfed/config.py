@@ -1,0 +1,90 @@
+"""Configuration as data.
+
+Every app and command loads its settings in one order, each step overriding the last:
+
+1. ``DEFAULTS`` below;
+2. the instance file: the TOML file named by ``CELLFED_CONFIG``, else ``instance/cellfed.toml``
+   in the working directory when it exists;
+3. environment variables with the prefix ``CELLFED_`` (``CELLFED_SEARCH_URL=...``); a value that
+   parses as JSON is taken as JSON (numbers, booleans, lists), anything else as a string;
+4. overrides given by the caller (the tests, the demo launcher).
+
+Nothing is read at import time: call :func:`load_config`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "CELLFED_"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULTS: dict[str, Any] = {
+    # Search engine: an existing cluster's URL, or None to use the one `cellfed engine start` runs.
+    "SEARCH_URL": "http://127.0.0.1:9251",
+    "SEARCH_ENGINE": "opensearch",  # or "elasticsearch7"
+    "SEARCH_TIMEOUT": 30,
+    "INDEX_PREFIX": "cellfed-",
+    # The alliance member registry: node ids and feed URLs.
+    "MEMBERS_FILE": str(PROJECT_ROOT / "config" / "members.toml"),
+    # Member node.
+    "NODE_ID": "node",
+    "NODE_NAME": "Member node",
+    "DATABASE_URL": "sqlite:///node.sqlite3",
+    "FEED_PAGE_SIZE": 500,
+    "FEED_MAX_PAGE_SIZE": 5000,
+    # Indexer.
+    "SYNC_TIMEOUT": 10,
+    "SYNC_PAGE_SIZE": 1000,
+    "SYNC_INTERVAL": 5,
+    # Local engine launcher (`cellfed engine ...`).
+    "ENGINE_HOME": str(PROJECT_ROOT / ".engines"),
+    "ENGINE_HTTP_PORT": 9251,
+    "ENGINE_HEAP": "1g",
+    "ENGINE_JAVA": None,  # None: find a Java 21+ runtime
+    # Flask.
+    "SECRET_KEY": None,  # None: a random key per process
+    "PORTAL_PAGE_SIZE": 20,
+}
+
+
+def _parse_env_value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def instance_file(env: Mapping[str, str]) -> Path | None:
+    """The instance TOML file to read, if any."""
+    named = env.get(ENV_PREFIX + "CONFIG")
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise FileNotFoundError(f"{ENV_PREFIX}CONFIG names {path}, which does not exist")
+        return path
+    default = Path("instance") / "cellfed.toml"
+    return default if default.is_file() else None
+
+
+def load_config(
+    overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Settings in the documented order: defaults, instance file, environment, overrides."""
+    env = os.environ if env is None else env
+    config = dict(DEFAULTS)
+    path = instance_file(env)
+    if path is not None:
+        with path.open("rb") as fh:
+            config.update({key.upper(): value for key, value in tomllib.load(fh).items()})
+    for key, raw in env.items():
+        if key.startswith(ENV_PREFIX) and key != ENV_PREFIX + "CONFIG":
+            config[key[len(ENV_PREFIX) :]] = _parse_env_value(raw)
+    if overrides:
+        config.update(overrides)
+    return config

