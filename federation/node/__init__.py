@@ -1,0 +1,1 @@
+"""A member biobank's node: its catalogue store, imports, and the publish API."""

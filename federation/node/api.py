@@ -1,0 +1,74 @@
+"""The publish API: node descriptor, change feed and single records (read-only, JSON)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, jsonify, request, url_for
+
+from federation.node.app import get_store
+from federation.node.openapi import spec
+from schemas import KINDS, SCHEMA_VERSION
+
+bp = Blueprint("api", __name__)
+
+
+def _int_arg(name: str, default: int, minimum: int, maximum: int | None = None) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        abort(400, f"'{name}' must be an integer, got {raw!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f" and at most {maximum}" if maximum is not None else ""
+        abort(400, f"'{name}' must be at least {minimum}{bound}, got {value}")
+    return value
+
+
+@bp.get("/node")
+def node():
+    """Who this node is, what it publishes, and where its feed is."""
+    store = get_store()
+    return jsonify(
+        node_id=current_app.config["NODE_ID"],
+        name=current_app.config["NODE_NAME"],
+        schema_versions=[SCHEMA_VERSION],
+        feed_url=url_for("api.feed", _external=True),
+        latest_seq=store.latest_seq(),
+        counts=store.counts(),
+    )
+
+
+@bp.get("/feed")
+def feed():
+    """Changes after the cursor ``after``, in sequence order, ``limit`` at a time."""
+    config = current_app.config
+    after = _int_arg("after", 0, 0)
+    limit = _int_arg("limit", config["FEED_PAGE_SIZE"], 1, config["FEED_MAX_PAGE_SIZE"])
+    store = get_store()
+    latest = store.latest_seq()
+    entries = store.changes(after, limit)
+    next_cursor = entries[-1]["seq"] if entries else max(after, 0)
+    return jsonify(
+        node_id=config["NODE_ID"],
+        after=after,
+        next_cursor=next_cursor,
+        latest_seq=latest,
+        has_more=next_cursor < latest,
+        entries=entries,
+    )
+
+
+@bp.get("/records/<kind>/<local_id>")
+def record(kind: str, local_id: str):
+    if kind not in KINDS:
+        abort(404, f"unknown record kind {kind!r}; known: {', '.join(KINDS)}")
+    found = get_store().get(kind, local_id)
+    if found is None:
+        abort(404, f"no {kind} with id {local_id!r} at this node")
+    return jsonify(found)
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(spec())

@@ -1,0 +1,39 @@
+"""The member node's Flask app factory."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, current_app, jsonify
+from werkzeug.exceptions import HTTPException
+
+from cellfed.config import load_config
+from federation.node.store import CatalogueStore
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.update(load_config(overrides))
+    app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or secrets.token_hex(32)
+    app.json.sort_keys = False
+
+    store = CatalogueStore(app.config["DATABASE_URL"])
+    store.create_schema()
+    app.extensions["cellfed.store"] = store
+
+    from federation.node import api, pages
+
+    app.register_blueprint(api.bp, url_prefix="/api/v1")
+    app.register_blueprint(pages.bp)
+    app.register_error_handler(HTTPException, _json_or_page_error)
+    return app
+
+
+def get_store() -> CatalogueStore:
+    return current_app.extensions["cellfed.store"]
+
+
+def _json_or_page_error(exc: HTTPException):
+    return jsonify(error=exc.name, detail=exc.description), exc.code

@@ -1,0 +1,45 @@
+"""The node's tables: one row per catalogue record, plus the change counter.
+
+A record keeps its canonical JSON, the hash of that JSON, and the sequence number of its
+last change. Deletions keep the row as a tombstone, so the feed can always announce them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, Boolean, DateTime, Integer, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Record(Base):
+    __tablename__ = "records"
+    __table_args__ = (UniqueConstraint("kind", "local_id"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    local_id: Mapped[str] = mapped_column(String(128))
+    payload: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer, unique=True, index=True)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    schema_version: Mapped[str] = mapped_column(String(16))
+    modified: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Counter(Base):
+    """The node's change sequence. Updating this row serialises writers, so sequence order is
+    commit order and a reader never sees seq N+1 before N has committed."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)
