@@ -1,0 +1,1 @@
+"""The search side: engine layer, versioned mappings, index lifecycle, indexer and queries."""
