@@ -1,0 +1,1 @@
+"""The researcher-facing portal: search page, record pages and the JSON search API."""
