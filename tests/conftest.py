@@ -1,0 +1,164 @@
+"""Shared fixtures: member nodes on loopback, the real search engine, catalogue builders."""
+
+from __future__ import annotations
+
+import copy
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cellfed.config import PROJECT_ROOT
+from cellfed.launch.opensearch import LocalOpenSearch
+from cellfed.launch.process import port_is_free
+from cellfed.serve import RunningServer, serve_in_thread
+from federation.node.app import create_app as create_node_app
+from federation.node.store import CatalogueStore
+from federation.registry import Member
+from search.engine import SearchEngine
+from search.index import drop_indices
+
+BIOBANK = {
+    "id": "bb-berlin",
+    "name": "Berlin iPSC Bank",
+    "country": "DE",
+    "certifications": [
+        {
+            "standard": "ISO 20387:2018",
+            "body": "DAkkS",
+            "certificate_number": "D-BB-20387-01",
+            "issued": "2024-03-01",
+            "valid_until": "2029-02-28",
+            "status": "valid",
+        }
+    ],
+}
+COLLECTION = {
+    "id": "ipsc-disease",
+    "biobank": "bb-berlin",
+    "name": "Disease iPSC lines",
+    "materials": ["IPSC"],
+}
+
+
+def cell_line(local_id: str, **fields: Any) -> dict[str, Any]:
+    line = {
+        "id": local_id,
+        "biobank": "bb-berlin",
+        "collection": "ipsc-disease",
+        "name": local_id,
+        "cell_type": "hiPSC",
+        "donor": {"sex": "FEMALE", "age_range": "50-54", "diseases": []},
+        "availability": "available",
+        "description": f"iPSC line {local_id} reprogrammed from dermal fibroblasts",
+    }
+    line.update(fields)
+    return line
+
+
+def catalogue(*lines: dict[str, Any], biobank: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "schema_version": "1",
+        "biobanks": [copy.deepcopy(biobank or BIOBANK)],
+        "collections": [copy.deepcopy(COLLECTION)],
+        "cell_lines": [copy.deepcopy(line) for line in lines],
+    }
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[CatalogueStore]:
+    s = CatalogueStore(f"sqlite:///{tmp_path / 'node.sqlite3'}")
+    s.create_schema()
+    yield s
+    s.dispose()
+
+
+@pytest.fixture
+def node_app(tmp_path: Path):
+    return create_node_app(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'app.sqlite3'}",
+            "NODE_ID": "test-node",
+            "FEED_PAGE_SIZE": 2,
+        }
+    )
+
+
+# -- the real search engine ------------------------------------------------------------
+def _free_engine_port() -> int:
+    # The runner binds HTTP ports up to 9299 only.
+    for port in range(9270, 9299):
+        if port_is_free(port):
+            return port
+    raise RuntimeError("no free port in 9270-9298 for the test engine")
+
+
+@pytest.fixture(scope="session")
+def engine_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real OpenSearch: the one at CELLFED_TEST_SEARCH_URL, else one started for the run."""
+    existing = os.environ.get("CELLFED_TEST_SEARCH_URL")
+    if existing:
+        yield existing
+        return
+    home = Path(os.environ.get("CELLFED_ENGINE_HOME", PROJECT_ROOT / ".engines"))
+    local = LocalOpenSearch(
+        home, http_port=_free_engine_port(), heap="512m", name="opensearch-test"
+    )
+    local.start(fresh=True)
+    try:
+        yield local.url
+    finally:
+        local.stop()
+
+
+@pytest.fixture
+def search_engine(engine_url: str) -> SearchEngine:
+    return SearchEngine(engine_url, os.environ.get("CELLFED_TEST_SEARCH_ENGINE", "opensearch"))
+
+
+@pytest.fixture
+def index_prefix(search_engine: SearchEngine) -> Iterator[str]:
+    prefix = f"test-{uuid.uuid4().hex[:8]}-"
+    yield prefix
+    drop_indices(search_engine, prefix)
+
+
+@dataclass
+class RunningNode:
+    member: Member
+    store: CatalogueStore
+    server: RunningServer
+
+
+@pytest.fixture
+def start_node(tmp_path: Path) -> Iterator[Callable[..., RunningNode]]:
+    """Start member nodes as real HTTP servers on loopback ports."""
+    running: list[RunningNode] = []
+
+    def start(node_id: str, data: dict[str, Any] | None = None) -> RunningNode:
+        from federation.node.importer import import_catalogue
+
+        app = create_node_app(
+            {
+                "NODE_ID": node_id,
+                "NODE_NAME": node_id.title(),
+                "DATABASE_URL": f"sqlite:///{tmp_path / node_id}.sqlite3",
+            }
+        )
+        store = app.extensions["cellfed.store"]
+        if data is not None:
+            report = import_catalogue(store, data, f"{node_id}.json")
+            assert report.ok, report.lines()
+        server = serve_in_thread(app)
+        node = RunningNode(Member(node_id, node_id.title(), server.url), store, server)
+        running.append(node)
+        return node
+
+    yield start
+    for node in running:
+        node.server.stop()
+        node.store.dispose()

@@ -1,0 +1,73 @@
+"""A bad import names the record and field, and stores nothing."""
+
+import json
+
+from federation.node.importer import import_catalogue, import_file
+from tests.conftest import catalogue, cell_line
+
+
+def test_a_malformed_record_is_reported_by_section_row_id_and_field(store):
+    data = catalogue(cell_line("L1"), cell_line("L2", donor={"sex": "X"}))
+    report = import_catalogue(store, data, "bank.json")
+    assert not report.ok
+    assert [str(p) for p in report.problems] == [
+        "bank.json: cell_lines[1] (id L2): donor.sex: Must be one of: MALE, FEMALE, UNKNOWN."
+    ]
+    assert store.latest_seq() == 0 and store.counts()["cell_line"] == 0
+
+
+def test_nothing_already_stored_is_touched_by_a_rejected_import(store):
+    assert import_catalogue(store, catalogue(cell_line("L1")), "a.json").ok
+    bad = catalogue(cell_line("L1", availability="gone"), cell_line("L9"))
+    assert not import_catalogue(store, bad, "b.json").ok
+    assert store.get("cell_line", "L1")["availability"] == "available"
+    assert store.get("cell_line", "L9") is None
+    assert store.latest_seq() == 3
+
+
+def test_broken_references_and_duplicates_are_reported(store):
+    data = catalogue(cell_line("L1", collection="nope"), cell_line("L1"))
+    data["collections"].append({"id": "other", "biobank": "elsewhere", "name": "Other"})
+    messages = [str(p) for p in import_catalogue(store, data, "x.json").problems]
+    assert "x.json: cell_lines[1] (id L1): id: duplicate of cell_lines[0] (id L1)" in messages
+    assert (
+        "x.json: collections[1] (id other): biobank: no biobank with id 'elsewhere' in this "
+        "file or at this node"
+    ) in messages
+    assert (
+        "x.json: cell_lines[0] (id L1): collection: no collection with id 'nope' in this "
+        "file or at this node"
+    ) in messages
+
+
+def test_references_may_point_at_records_the_node_already_holds(store):
+    assert import_catalogue(store, catalogue(cell_line("L1")), "a.json").ok
+    later = {"schema_version": "1", "cell_lines": [cell_line("L2")]}
+    assert import_catalogue(store, later, "b.json").ok
+
+
+def test_wrong_version_unknown_sections_and_non_objects(store):
+    data = {"schema_version": "9", "samples": [], "cell_lines": ["L1"]}
+    messages = [str(p) for p in import_catalogue(store, data, "x.json").problems]
+    assert messages == [
+        "x.json: schema_version: is '9'; this node reads version '1'",
+        "x.json: samples: unknown section; expected biobanks, collections, cell_lines",
+        "x.json: cell_lines[0]: must be an object",
+    ]
+
+
+def test_invalid_json_is_reported_with_line_and_column(store, tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text('{"schema_version": "1",\n "biobanks": [}\n')
+    report = import_file(store, path)
+    assert len(report.problems) == 1
+    assert "not valid JSON" in str(report.problems[0]) and "line 2" in str(report.problems[0])
+
+
+def test_dry_run_reports_and_stores_nothing(store, tmp_path):
+    path = tmp_path / "ok.json"
+    path.write_text(json.dumps(catalogue(cell_line("L1"))))
+    report = import_file(store, path, dry_run=True)
+    assert report.ok and report.written is None
+    assert report.records == {"biobank": 1, "collection": 1, "cell_line": 1}
+    assert store.latest_seq() == 0

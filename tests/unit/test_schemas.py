@@ -1,0 +1,80 @@
+import pytest
+from marshmallow import ValidationError
+
+from schemas import BiobankSchema, CellLineSchema, FeedEntrySchema, format_errors
+from tests.conftest import BIOBANK, cell_line
+
+
+def errors_of(schema, data) -> list[str]:
+    with pytest.raises(ValidationError) as caught:
+        schema.load(data)
+    return format_errors(caught.value.messages)
+
+
+def test_a_complete_cell_line_loads_with_defaults():
+    line = CellLineSchema().load(
+        cell_line("BIONi010-A", hpscreg_name="BIONi010-A", cellosaurus_ac="CVCL_1E66")
+    )
+    assert line["hpscreg_name"] == "BIONi010-A"
+    assert line["genetically_modified"] is False
+    assert line["synonyms"] == []
+
+
+def test_errors_name_the_nested_field_and_the_allowed_values():
+    bad = cell_line("x", donor={"sex": "M"}, cell_type="iPS")
+    messages = errors_of(CellLineSchema(), bad)
+    assert "donor.sex: Must be one of: MALE, FEMALE, UNKNOWN." in messages
+    assert any(m.startswith("cell_type: Must be one of: hESC, hiPSC") for m in messages)
+
+
+def test_unknown_fields_are_rejected_not_dropped():
+    assert "colour: Unknown field." in errors_of(CellLineSchema(), cell_line("x", colour="red"))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("hpscreg_name", "WA09", "hpscreg_name: is not an hPSCreg name such as 'WAe009-A'"),
+        ("cellosaurus_ac", "CVCL-9773", "cellosaurus_ac: is not a Cellosaurus accession"),
+        ("biosamples_id", "12345", "biosamples_id: is not a BioSamples id"),
+    ],
+)
+def test_identifiers_are_checked(field, value, expected):
+    assert any(
+        m.startswith(expected)
+        for m in errors_of(CellLineSchema(), cell_line("x", **{field: value}))
+    )
+
+
+def test_certificate_expiry_must_follow_issue():
+    biobank = {
+        **BIOBANK,
+        "certifications": [{**BIOBANK["certifications"][0], "valid_until": "2020-01-01"}],
+    }
+    assert errors_of(BiobankSchema(), biobank) == [
+        "certifications[0].valid_until: must not be before 'issued'"
+    ]
+
+
+def test_modified_genes_require_the_modified_flag():
+    messages = errors_of(CellLineSchema(), cell_line("x", modified_genes=["SNCA"]))
+    assert messages == ["modified_genes: genes are listed but genetically_modified is false"]
+
+
+def test_disease_codes_follow_a_known_scheme():
+    line = cell_line("x", donor={"sex": "MALE", "diseases": [{"code": "G20", "label": "PD"}]})
+    assert any("donor.diseases[0].code" in m for m in errors_of(CellLineSchema(), line))
+
+
+def test_feed_entry_upsert_needs_a_record():
+    entry = {
+        "seq": 3,
+        "kind": "cell_line",
+        "id": "x",
+        "op": "upsert",
+        "schema_version": "1",
+        "hash": "0" * 64,
+        "modified": "2026-01-01T00:00:00+00:00",
+        "record": None,
+    }
+    assert errors_of(FeedEntrySchema(), entry) == ["record: an upsert carries its record"]
