@@ -5,10 +5,12 @@ Nodes validate on import and write, the indexer validates again on harvest: neve
 
 from schemas.catalogue import (
     KINDS,
+    READABLE_SCHEMA_VERSIONS,
     SCHEMA_VERSION,
     BiobankSchema,
     CellLineSchema,
     CollectionSchema,
+    NetworkSchema,
     schema_for,
 )
 from schemas.errors import format_errors
@@ -16,12 +18,14 @@ from schemas.feed import FeedEntrySchema, FeedPageSchema, NodeDescriptorSchema
 
 __all__ = [
     "KINDS",
+    "READABLE_SCHEMA_VERSIONS",
     "SCHEMA_VERSION",
     "BiobankSchema",
     "CellLineSchema",
     "CollectionSchema",
     "FeedEntrySchema",
     "FeedPageSchema",
+    "NetworkSchema",
     "NodeDescriptorSchema",
     "format_errors",
     "schema_for",

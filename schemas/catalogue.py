@@ -1,191 +1,211 @@
-"""Biobank, Collection and CellLine: the fields a search needs (MIABIS-style names)."""
+"""The catalogue model: Network, Biobank, Collection, CellLine (MIABIS-style, snake_case).
+
+Based on MIABIS Core 3, the BBMRI-ERIC Directory, hPSCreg and the ISCT/ISSCR quality
+attributes (see the project's research notes). Nested parts (certifications, QC results,
+access terms) live in schemas/parts.py. Every schema rejects unknown fields, so a typo in
+an import is reported instead of silently dropped.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
-SCHEMA_VERSION = "1"
-"""Version of the record shapes below; feed entries carry it."""
-
-LOCAL_ID = validate.Regexp(
-    r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$",
-    error="must be 1-128 letters, digits or . _ : - and start with a letter or digit",
+from schemas.parts import (
+    AccessTermsSchema,
+    CertificationSchema,
+    ContactSchema,
+    DerivationSchema,
+    DiseaseSchema,
+    KaryotypeSchema,
+    LotSchema,
+    ModificationSchema,
+    QCResultSchema,
+    StorageSchema,
+    Strict,
+    StrProfileSchema,
+    text,
 )
-COUNTRY = validate.Regexp(r"^[A-Z]{2}$", error="must be an ISO 3166-1 alpha-2 code such as 'DE'")
-HPSCREG_NAME = validate.Regexp(
-    r"^[A-Z]{2,6}[ei]\d{3}-[A-Z](-\d+)?$", error="is not an hPSCreg name such as 'WAe009-A'"
-)
-CELLOSAURUS_AC = validate.Regexp(
-    r"^CVCL_[A-Z0-9]{4}$", error="is not a Cellosaurus accession such as 'CVCL_9773'"
-)
-BIOSAMPLES_ID = validate.Regexp(
-    r"^SAM[NEA][AG]?\d+$", error="is not a BioSamples id such as 'SAMEA3158083'"
-)
-
-CELL_TYPES = (
-    "hESC",
-    "hiPSC",
-    "MSC",
-    "RPE",
-    "CARDIOMYOCYTE",
-    "HSPC",
-    "NEURAL",
-    "HEPATOCYTE",
-    "FIBROBLAST",
-    "CANCER",
-    "OTHER",
-)
-SEXES = ("MALE", "FEMALE", "UNKNOWN")
-AGE_RANGES = (
-    "EMBRYO",
-    "FETUS",
-    "0-4",
-    "5-9",
-    "10-14",
-    "15-19",
-    "20-24",
-    "25-29",
-    "30-34",
-    "35-39",
-    "40-44",
-    "45-49",
-    "50-54",
-    "55-59",
-    "60-64",
-    "65-69",
-    "70-74",
-    "75-79",
-    "80-84",
-    "85+",
-    "UNKNOWN",
-)
-AVAILABILITY = ("available", "expand_to_order", "restricted_distribution", "not_available")
-CERTIFICATION_STATUS = ("valid", "suspended", "withdrawn", "expired")
-MATERIAL_TYPES = (
-    "CELL_LINES",
-    "IPSC",
-    "ESC",
-    "PRIMARY_CELLS",
-    "DNA",
-    "RNA",
-    "WHOLE_BLOOD",
-    "SERUM",
-    "PLASMA",
-    "TISSUE_FROZEN",
-    "TISSUE_PARAFFIN_EMBEDDED",
-    "OTHER",
-)
-DISEASE_CODE = validate.Regexp(
-    r"^(ICD10:[A-Z]\d{2}(\.\d{1,2})?|ORPHA:\d+|MONDO:\d{7}|DOID:\d+)$",
-    error="must be a code such as 'ICD10:G20', 'ORPHA:399' or 'MONDO:0005180'",
+from schemas.validators import (
+    AGE_RANGES,
+    AGE_UNITS,
+    AVAILABILITY,
+    BIOSAMPLES_ID,
+    CELL_ONTOLOGY_ID,
+    CELL_TYPES,
+    CELLOSAURUS_AC,
+    COLLECTION_STATUS,
+    COLLECTION_TYPES,
+    COUNTRY,
+    DATA_CATEGORIES,
+    DONOR_SEXES,
+    HPSCREG_NAME,
+    LOCAL_ID,
+    MATERIAL_TYPES,
+    NETWORK_STATUS,
+    SEXES,
+    SHIPPING,
+    STORAGE_TEMPERATURES,
 )
 
+SCHEMA_VERSION = "2"
+"""Version of the record shapes below; feed entries carry it. Version 2 added networks, QC,
+genetics, lots, storage and access terms to version 1, which stays readable (see
+READABLE_SCHEMA_VERSIONS)."""
 
-class _Strict(Schema):
-    """Unknown fields are an error: a typo must not pass silently."""
-
-    class Meta:
-        ordered = True
-
-
-def _text(required: bool = False, max_len: int = 500, **kw: Any) -> fields.Str:
-    return fields.Str(required=required, validate=validate.Length(min=1, max=max_len), **kw)
+READABLE_SCHEMA_VERSIONS = frozenset({"1", "2"})
+"""Versions whose records these schemas validate (version 1 records are valid version 2)."""
 
 
-class DiseaseSchema(_Strict):
-    code = fields.Str(required=True, validate=DISEASE_CODE)
-    label = _text(required=True, max_len=300)
+def _ids(**kw: Any) -> fields.List:
+    return fields.List(fields.Str(validate=LOCAL_ID), load_default=list, **kw)
 
 
-class CertificationSchema(_Strict):
-    """A quality certification or accreditation, e.g. ISO 20387:2018 by CNAS."""
-
-    standard = _text(required=True, max_len=100)
-    national_equivalent = _text(max_len=100)
-    body = _text(required=True, max_len=200)
-    certificate_number = _text(required=True, max_len=100)
-    issued = fields.Date(required=True)
-    valid_until = fields.Date()
-    status = fields.Str(required=True, validate=validate.OneOf(CERTIFICATION_STATUS))
-
-    @validates_schema
-    def _dates_in_order(self, data: dict[str, Any], **_: Any) -> None:
-        if data.get("valid_until") and data["valid_until"] < data["issued"]:
-            raise ValidationError("must not be before 'issued'", "valid_until")
+def _choices(values: tuple[str, ...], **kw: Any) -> fields.List:
+    return fields.List(fields.Str(validate=validate.OneOf(values)), load_default=list, **kw)
 
 
-class BiobankSchema(_Strict):
+class NetworkSchema(Strict):
     id = fields.Str(required=True, validate=LOCAL_ID)
-    name = _text(required=True, max_len=300)
-    acronym = _text(max_len=50)
-    description = _text(max_len=5000)
+    name = text(required=True, max_len=300)
+    acronym = text(max_len=50)
+    description = text(max_len=5000)
+    url = fields.Url()
+    juristic_person = text(max_len=300)
+    countries = fields.List(fields.Str(validate=COUNTRY), load_default=list)
+    contact = fields.Nested(ContactSchema)
+    status = fields.Str(validate=validate.OneOf(NETWORK_STATUS))
+
+
+class BiobankSchema(Strict):
+    id = fields.Str(required=True, validate=LOCAL_ID)
+    pid = text(max_len=200)
+    name = text(required=True, max_len=300)
+    acronym = text(max_len=50)
+    description = text(max_len=5000)
     url = fields.Url()
     country = fields.Str(required=True, validate=COUNTRY)
-    city = _text(max_len=200)
-    juristic_person = _text(max_len=300)
+    city = text(max_len=200)
+    latitude = fields.Float(validate=validate.Range(min=-90, max=90))
+    longitude = fields.Float(validate=validate.Range(min=-180, max=180))
+    juristic_person = text(max_len=300)
     contact_email = fields.Email()
+    contact = fields.Nested(ContactSchema)
+    head = fields.Nested(ContactSchema)
+    networks = _ids()
+    capabilities = fields.List(text(max_len=200), load_default=list)
+    collaboration_commercial = fields.Bool()
+    collaboration_non_profit = fields.Bool()
     certifications = fields.List(fields.Nested(CertificationSchema), load_default=list)
 
 
-class CollectionSchema(_Strict):
+class CollectionSchema(Strict):
     id = fields.Str(required=True, validate=LOCAL_ID)
     biobank = fields.Str(required=True, validate=LOCAL_ID)
-    name = _text(required=True, max_len=300)
-    description = _text(max_len=5000)
-    materials = fields.List(fields.Str(validate=validate.OneOf(MATERIAL_TYPES)), load_default=list)
+    parent = fields.Str(validate=LOCAL_ID)
+    name = text(required=True, max_len=300)
+    acronym = text(max_len=50)
+    description = text(max_len=5000)
+    url = fields.Url()
+    contact = fields.Nested(ContactSchema)
+    status = fields.Str(validate=validate.OneOf(COLLECTION_STATUS))
+    types = _choices(COLLECTION_TYPES)
+    data_categories = _choices(DATA_CATEGORIES)
+    materials = _choices(MATERIAL_TYPES)
+    storage_temperatures = _choices(STORAGE_TEMPERATURES)
+    sex = _choices(SEXES)
+    age_low = fields.Int(validate=validate.Range(min=0, max=150))
+    age_high = fields.Int(validate=validate.Range(min=0, max=150))
+    age_unit = fields.Str(validate=validate.OneOf(AGE_UNITS))
     diseases = fields.List(fields.Nested(DiseaseSchema), load_default=list)
     size = fields.Int(validate=validate.Range(min=0))
-
-
-class DonorSchema(_Strict):
-    sex = fields.Str(required=True, validate=validate.OneOf(SEXES))
-    age_range = fields.Str(validate=validate.OneOf(AGE_RANGES))
-    diseases = fields.List(fields.Nested(DiseaseSchema), load_default=list)
-
-
-class CellLineSchema(_Strict):
-    id = fields.Str(required=True, validate=LOCAL_ID)
-    biobank = fields.Str(required=True, validate=LOCAL_ID)
-    collection = fields.Str(validate=LOCAL_ID)
-    name = _text(required=True, max_len=200)
-    hpscreg_name = fields.Str(validate=HPSCREG_NAME)
-    cellosaurus_ac = fields.Str(validate=CELLOSAURUS_AC)
-    biosamples_id = fields.Str(validate=BIOSAMPLES_ID)
-    synonyms = fields.List(_text(max_len=200), load_default=list)
-    description = _text(max_len=5000)
-    cell_type = fields.Str(required=True, validate=validate.OneOf(CELL_TYPES))
-    tissue_source = _text(max_len=200)
-    donor = fields.Nested(DonorSchema, required=True)
-    genetically_modified = fields.Bool(load_default=False)
-    modified_genes = fields.List(_text(max_len=50), load_default=list)
-    availability = fields.Str(required=True, validate=validate.OneOf(AVAILABILITY))
+    order_of_magnitude = fields.Int(validate=validate.Range(min=0, max=9))
+    number_of_donors = fields.Int(validate=validate.Range(min=0))
+    networks = _ids()
+    access = fields.Nested(AccessTermsSchema)
 
     @validates_schema
-    def _genes_need_modification(self, data: dict[str, Any], **_: Any) -> None:
-        if data.get("modified_genes") and not data.get("genetically_modified"):
+    def _ages_and_sizes_agree(self, data: dict[str, Any], **_: Any) -> None:
+        low, high = data.get("age_low"), data.get("age_high")
+        if low is not None and high is not None and low > high:
+            raise ValidationError(f"must not be below age_low ({low})", "age_high")
+        if (low is not None or high is not None) and not data.get("age_unit"):
+            raise ValidationError("is needed when age_low or age_high is given", "age_unit")
+        size, magnitude = data.get("size"), data.get("order_of_magnitude")
+        if size and magnitude is not None and not 10**magnitude <= size < 10 ** (magnitude + 1):
             raise ValidationError(
-                "genes are listed but genetically_modified is false", "modified_genes"
+                f"is {magnitude}, but size {size} is of order {len(str(size)) - 1}",
+                "order_of_magnitude",
             )
 
 
-KINDS: dict[str, type[Schema]] = {
+class DonorSchema(Strict):
+    sex = fields.Str(required=True, validate=validate.OneOf(DONOR_SEXES))
+    age_range = fields.Str(validate=validate.OneOf(AGE_RANGES))
+    ethnicity = text(max_len=100)
+    diseases = fields.List(fields.Nested(DiseaseSchema), load_default=list)
+    affected = fields.Bool()
+
+
+class CellLineSchema(Strict):
+    id = fields.Str(required=True, validate=LOCAL_ID)
+    biobank = fields.Str(required=True, validate=LOCAL_ID)
+    collection = fields.Str(validate=LOCAL_ID)
+    name = text(required=True, max_len=200)
+    hpscreg_name = fields.Str(validate=HPSCREG_NAME)
+    cellosaurus_ac = fields.Str(validate=CELLOSAURUS_AC)
+    biosamples_id = fields.Str(validate=BIOSAMPLES_ID)
+    synonyms = fields.List(text(max_len=200), load_default=list)
+    description = text(max_len=5000)
+    cell_type = fields.Str(required=True, validate=validate.OneOf(CELL_TYPES))
+    cell_type_ontology = fields.Str(validate=CELL_ONTOLOGY_ID)
+    tissue_source = text(max_len=200)
+    derivation = fields.Nested(DerivationSchema)
+    donor = fields.Nested(DonorSchema, required=True)
+    genetically_modified = fields.Bool(load_default=False)
+    modified_genes = fields.List(text(max_len=50), load_default=list)
+    modifications = fields.List(fields.Nested(ModificationSchema), load_default=list)
+    karyotype = fields.Nested(KaryotypeSchema)
+    str_profile = fields.Nested(StrProfileSchema)
+    hla = fields.List(text(max_len=50), load_default=list)
+    qc = fields.List(fields.Nested(QCResultSchema), load_default=list)
+    passage_at_banking = fields.Int(validate=validate.Range(min=0, max=500))
+    lots = fields.List(fields.Nested(LotSchema), load_default=list)
+    storage = fields.Nested(StorageSchema)
+    shipping = fields.Str(validate=validate.OneOf(SHIPPING))
+    availability = fields.Str(required=True, validate=validate.OneOf(AVAILABILITY))
+    access = fields.Nested(AccessTermsSchema)
+
+    @validates_schema
+    def _genetics_agree(self, data: dict[str, Any], **_: Any) -> None:
+        modified = data.get("genetically_modified")
+        if data.get("modified_genes") and not modified:
+            raise ValidationError(
+                "genes are listed but genetically_modified is false", "modified_genes"
+            )
+        if data.get("modifications") and not modified:
+            raise ValidationError(
+                "modifications are listed but genetically_modified is false", "modifications"
+            )
+        lot_ids = [lot["lot_id"] for lot in data.get("lots", [])]
+        if len(lot_ids) != len(set(lot_ids)):
+            raise ValidationError("lot ids must be unique within a line", "lots")
+
+
+KINDS: dict[str, type[Strict]] = {
+    "network": NetworkSchema,
     "biobank": BiobankSchema,
     "collection": CollectionSchema,
     "cell_line": CellLineSchema,
 }
-"""Record kinds in dependency order: a collection names a biobank, a cell line both."""
+"""Record kinds in dependency order: a biobank names networks, a collection its biobank,
+a cell line both."""
 
 
-def schema_for(kind: str) -> Schema:
+def schema_for(kind: str) -> Strict:
     """A fresh schema instance for a record kind (schemas keep per-call state)."""
     try:
         return KINDS[kind]()
     except KeyError:
         raise ValueError(f"unknown record kind {kind!r}; known: {', '.join(KINDS)}") from None
-
-
-def dump_record(kind: str, record: dict[str, Any]) -> dict[str, Any]:
-    """The canonical JSON form of a validated record (dates as ISO strings, empty lists kept)."""
-    return schema_for(kind).dump(record)

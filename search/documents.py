@@ -70,7 +70,9 @@ def to_document(
         "description": record.get("description"),
         "record": record,
     }
-    if kind == "biobank":
+    if kind == "network":
+        doc["identifiers"] = [x for x in (record["id"], record.get("acronym")) if x]
+    elif kind == "biobank":
         doc.update(_biobank_fields(record))
         doc["identifiers"] = [x for x in (record["id"], record.get("acronym")) if x]
     elif kind == "collection":

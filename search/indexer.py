@@ -22,12 +22,11 @@ from marshmallow import ValidationError
 from federation.client import FeedClient, FeedError, FeedPage
 from federation.protocol import content_hash
 from federation.registry import Member
-from schemas import SCHEMA_VERSION, FeedEntrySchema, format_errors, schema_for
+from schemas import READABLE_SCHEMA_VERSIONS, FeedEntrySchema, format_errors, schema_for
 from search.documents import to_document, uid
 from search.engine import SearchEngine
 from search.index import catalogue_alias, ensure_indices, state_index
 
-KNOWN_SCHEMA_VERSIONS = frozenset({SCHEMA_VERSION})
 QUARANTINE_KEPT = 200
 
 
@@ -210,8 +209,8 @@ class Indexer:
             entry = FeedEntrySchema().load(raw if isinstance(raw, dict) else {})
         except ValidationError as exc:
             return None, Quarantined(kind, rid, seq, "; ".join(format_errors(exc.messages)))
-        if entry["schema_version"] not in KNOWN_SCHEMA_VERSIONS:
-            known = ", ".join(sorted(KNOWN_SCHEMA_VERSIONS))
+        if entry["schema_version"] not in READABLE_SCHEMA_VERSIONS:
+            known = ", ".join(sorted(READABLE_SCHEMA_VERSIONS))
             return None, Quarantined(
                 kind,
                 rid,

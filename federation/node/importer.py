@@ -1,7 +1,8 @@
 """JSON catalogue import: check everything first, then commit all or nothing.
 
-The file holds ``{"schema_version": "1", "biobanks": [...], "collections": [...],
-"cell_lines": [...]}``. Every problem is reported with file, section, row, record id and field.
+The file holds ``{"schema_version": "2", "networks": [...], "biobanks": [...],
+"collections": [...], "cell_lines": [...]}``, every section optional. Every problem is
+reported with file, section, row, record id and field.
 """
 
 from __future__ import annotations
@@ -14,10 +15,20 @@ from typing import Any
 from marshmallow import ValidationError
 
 from federation.node.store import CatalogueStore, WriteSummary
-from schemas import SCHEMA_VERSION, format_errors, schema_for
+from schemas import READABLE_SCHEMA_VERSIONS, format_errors, schema_for
 
-SECTIONS = {"biobanks": "biobank", "collections": "collection", "cell_lines": "cell_line"}
-REFERENCES = {"collection": ("biobank",), "cell_line": ("biobank", "collection")}
+SECTIONS = {
+    "networks": "network",
+    "biobanks": "biobank",
+    "collections": "collection",
+    "cell_lines": "cell_line",
+}
+REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
+    "biobank": (("networks", "network"),),
+    "collection": (("biobank", "biobank"), ("parent", "collection"), ("networks", "network")),
+    "cell_line": (("biobank", "biobank"), ("collection", "collection")),
+}
+"""Per kind: (field, kind it names). A field may hold one id or a list of ids."""
 
 
 @dataclass
@@ -84,12 +95,11 @@ def check_catalogue(
             Problem(source, "", "expected a JSON object with biobanks, collections, cell_lines")
         ]
     version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_SCHEMA_VERSIONS:
+        readable = ", ".join(sorted(READABLE_SCHEMA_VERSIONS))
         problems.append(
             Problem(
-                source,
-                "schema_version",
-                f"is {version!r}; this node reads version {SCHEMA_VERSION!r}",
+                source, "schema_version", f"is {version!r}; this node reads versions {readable}"
             )
         )
     for key in sorted(set(data) - set(SECTIONS) - {"schema_version"}):
@@ -124,17 +134,19 @@ def check_catalogue(
 
     records_by = {kind: {r["id"]: r for k, r in valid if k == kind} for kind in SECTIONS.values()}
     for kind, record in valid:
-        for ref in REFERENCES.get(kind, ()):
-            target = record.get(ref)
-            if target and target not in in_file[ref] and target not in known[ref]:
-                where = in_file[kind][record["id"]]
-                problems.append(
-                    Problem(
-                        source,
-                        where,
-                        f"{ref}: no {ref} with id {target!r} in this file or at this node",
+        for field_name, ref in REFERENCES.get(kind, ()):
+            value = record.get(field_name)
+            for target in value if isinstance(value, list) else [value]:
+                if target and target not in in_file[ref] and target not in known[ref]:
+                    where = in_file[kind][record["id"]]
+                    problems.append(
+                        Problem(
+                            source,
+                            where,
+                            f"{field_name}: no {ref} with id {target!r} in this file or at this "
+                            "node",
+                        )
                     )
-                )
         collection = records_by["collection"].get(record.get("collection") or "")
         if kind == "cell_line" and collection and collection["biobank"] != record["biobank"]:
             where = in_file[kind][record["id"]]

@@ -105,6 +105,6 @@ def test_node_descriptor_and_openapi(node_app):
     client = node_app.test_client()
     node = client.get("/api/v1/node").json
     assert node["node_id"] == "test-node" and node["latest_seq"] == 3
-    assert node["counts"] == {"biobank": 1, "collection": 1, "cell_line": 1}
+    assert node["counts"] == {"network": 0, "biobank": 1, "collection": 1, "cell_line": 1}
     paths = client.get("/api/v1/openapi.json").json["paths"]
     assert {"/api/v1/node", "/api/v1/feed", "/api/v1/records/{kind}/{id}"} <= set(paths)

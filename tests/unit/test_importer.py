@@ -50,8 +50,8 @@ def test_wrong_version_unknown_sections_and_non_objects(store):
     data = {"schema_version": "9", "samples": [], "cell_lines": ["L1"]}
     messages = [str(p) for p in import_catalogue(store, data, "x.json").problems]
     assert messages == [
-        "x.json: schema_version: is '9'; this node reads version '1'",
-        "x.json: samples: unknown section; expected biobanks, collections, cell_lines",
+        "x.json: schema_version: is '9'; this node reads versions 1, 2",
+        "x.json: samples: unknown section; expected networks, biobanks, collections, cell_lines",
         "x.json: cell_lines[0]: must be an object",
     ]
 
@@ -69,5 +69,5 @@ def test_dry_run_reports_and_stores_nothing(store, tmp_path):
     path.write_text(json.dumps(catalogue(cell_line("L1"))))
     report = import_file(store, path, dry_run=True)
     assert report.ok and report.written is None
-    assert report.records == {"biobank": 1, "collection": 1, "cell_line": 1}
+    assert report.records == {"network": 0, "biobank": 1, "collection": 1, "cell_line": 1}
     assert store.latest_seq() == 0

@@ -1,7 +1,7 @@
 import pytest
 from marshmallow import ValidationError
 
-from schemas import BiobankSchema, CellLineSchema, FeedEntrySchema, format_errors
+from schemas import BiobankSchema, CellLineSchema, CollectionSchema, FeedEntrySchema, format_errors
 from tests.conftest import BIOBANK, cell_line
 
 
@@ -78,3 +78,63 @@ def test_feed_entry_upsert_needs_a_record():
         "record": None,
     }
     assert errors_of(FeedEntrySchema(), entry) == ["record: an upsert carries its record"]
+
+
+def test_disease_specific_access_needs_its_diseases():
+    line = cell_line("x", access={"duo_permission": "DUO:0000007", "commercial_use": False})
+    assert errors_of(CellLineSchema(), line) == [
+        "access.duo_diseases: disease-specific research (DUO:0000007) needs the diseases it is "
+        "limited to"
+    ]
+
+
+def test_commercial_use_cannot_contradict_a_non_commercial_duo_modifier():
+    access = {
+        "duo_permission": "DUO:0000042",
+        "duo_modifiers": ["DUO:0000046"],
+        "commercial_use": True,
+    }
+    assert errors_of(CellLineSchema(), cell_line("x", access=access)) == [
+        "access.commercial_use: commercial use is allowed, but a DUO modifier restricts use to "
+        "non-commercial"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        (
+            {"age_low": 60, "age_high": 18, "age_unit": "YEAR"},
+            "age_high: must not be below age_low",
+        ),
+        ({"age_low": 18}, "age_unit: is needed when age_low or age_high is given"),
+        ({"size": 5000, "order_of_magnitude": 2}, "order_of_magnitude: is 2, but size 5000 is of"),
+    ],
+)
+def test_collection_cross_field_rules(fields, expected):
+    collection = {"id": "c", "biobank": "b", "name": "C", **fields}
+    assert errors_of(CollectionSchema(), collection)[0].startswith(expected)
+
+
+def test_qc_results_and_lots_load():
+    line = CellLineSchema().load(
+        cell_line(
+            "x",
+            qc=[
+                {
+                    "attribute": "MYCOPLASMA",
+                    "method": "PCR",
+                    "result": "negative",
+                    "date": "2025-05-01",
+                }
+            ],
+            karyotype={"result": "46,XX", "normal": True, "method": "G_banding"},
+            lots=[
+                {"lot_id": "L-1", "vials_available": 12},
+                {"lot_id": "L-2", "vials_available": 0},
+            ],
+        )
+    )
+    assert line["qc"][0]["result"] == "negative" and len(line["lots"]) == 2
+    dup = cell_line("x", lots=[{"lot_id": "L-1"}, {"lot_id": "L-1"}])
+    assert errors_of(CellLineSchema(), dup) == ["lots: lot ids must be unique within a line"]
