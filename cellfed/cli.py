@@ -131,6 +131,18 @@ def node_withdraw(kind: str, local_id: str, db: str | None) -> None:
     click.echo(f"{kind} {local_id} withdrawn")
 
 
+@node.command("purge-tombstones")
+@click.option("--older-than-days", type=int, default=365, show_default=True)
+@click.option("--db", help="SQLAlchemy database URL")
+def node_purge(older_than_days: int, db: str | None) -> None:
+    """Forget old withdrawals; harvesters behind them are told to resynchronise."""
+    import datetime as dt
+
+    store = _node_app(None, None, db).extensions["cellfed.store"]
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(days=older_than_days)
+    click.echo(f"{store.purge_tombstones(before)} tombstones purged; horizon {store.horizon()}")
+
+
 # -- indexer ---------------------------------------------------------------------------
 @main.group()
 def index() -> None:
@@ -169,22 +181,91 @@ def index_sync(members_file: str | None) -> None:
         sys.exit(1)
 
 
-@index.command("watch")
+@index.command("serve")
 @click.option("--members", "members_file", help="Member registry TOML file")
-def index_watch(members_file: str | None) -> None:
-    """Sync every SYNC_INTERVAL seconds until stopped."""
-    from search.indexer import watch
+@click.option("--port", type=int, default=5050, show_default=True)
+def index_serve(members_file: str | None, port: int) -> None:
+    """Run the indexer service: a sync loop per node, pokes, health and /metrics."""
+    from cellfed.serve import serve_in_thread
+    from search.daemon import SyncDaemon
+    from search.indexer_app import create_app
+
+    indexer, config = _indexer(members_file)
+    stamp = lambda r: click.echo(f"{time.strftime('%H:%M:%S')} {r.summary()}")  # noqa: E731
+    daemon = SyncDaemon(indexer, config["SYNC_INTERVAL"], on_report=stamp)
+    daemon.start()
+    server = serve_in_thread(create_app(config, daemon), port)
+    click.echo(
+        f"Indexer running: pokes at {server.url}/api/v1/poke/<node>, metrics at "
+        f"{server.url}/metrics. Ctrl-C stops it."
+    )
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        daemon.stop()
+
+
+@index.command("verify")
+@click.option("--members", "members_file", help="Member registry TOML file")
+def index_verify(members_file: str | None) -> None:
+    """Compare the index with every node (ids and content hashes). Exits 1 if not exact."""
+    from search.audit import audit
+
+    indexer, config = _indexer(members_file)
+    reports = audit(indexer.engine, config["INDEX_PREFIX"], indexer.members)
+    for report in reports:
+        click.echo(report.summary())
+        for label, ids in (
+            ("missing", report.missing),
+            ("extra", report.extra),
+            ("different", report.different),
+        ):
+            for doc_id in ids[:20]:
+                click.echo(f"  {label}: {doc_id}")
+    if not all(r.exact for r in reports):
+        sys.exit(1)
+
+
+@index.command("rebuild")
+@click.option("--members", "members_file", help="Member registry TOML file")
+@click.option("--version", "mapping_version", help="Mapping version (default: the current one)")
+def index_rebuild(members_file: str | None, mapping_version: str | None) -> None:
+    """Harvest every node into a new index and swap it in; searches never stop."""
+    from search.index import MAPPING_VERSION
+    from search.rebuild import RebuildError, rebuild
 
     indexer, config = _indexer(members_file)
     try:
-        watch(
-            indexer,
-            config["SYNC_INTERVAL"],
-            lambda: False,
-            report=lambda r: click.echo(f"{time.strftime('%H:%M:%S')} {r.summary()}"),
+        report = rebuild(indexer, mapping_version or MAPPING_VERSION, config["REINDEX_GRACE"])
+    except RebuildError as exc:
+        raise click.ClickException(f"{exc}; the live index is unchanged") from None
+    click.echo(
+        f"{report.index}: {report.documents} documents in {report.seconds:.1f}s; "
+        f"replaced {', '.join(report.replaced) or 'nothing'}"
+    )
+
+
+@index.command("migrate")
+@click.option("--version", "mapping_version", help="Mapping version (default: the current one)")
+def index_migrate(mapping_version: str | None) -> None:
+    """Add new fields of a mapping version in place; anything else needs `index rebuild`."""
+    from search.engine import SearchEngine
+    from search.index import MAPPING_VERSION, MappingChangeNotAdditive, update_mapping_in_place
+
+    config = _config()
+    try:
+        added = update_mapping_in_place(
+            SearchEngine.from_config(config),
+            config["INDEX_PREFIX"],
+            mapping_version or MAPPING_VERSION,
         )
-    except KeyboardInterrupt:
-        pass
+    except MappingChangeNotAdditive as exc:
+        raise click.ClickException(f"{exc}: run `cellfed index rebuild`") from None
+    click.echo(f"added fields: {', '.join(added)}" if added else "mapping already up to date")
 
 
 # -- portal and demo -------------------------------------------------------------------

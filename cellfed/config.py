@@ -30,6 +30,8 @@ DEFAULTS: dict[str, Any] = {
     "SEARCH_ENGINE": "opensearch",  # or "elasticsearch7"
     "SEARCH_TIMEOUT": 30,
     "INDEX_PREFIX": "cellfed-",
+    "INDEX_REPLICAS": 0,  # 1 or more on a multi-node cluster
+    "REINDEX_GRACE": 30,  # seconds an old index lingers after a swap, for in-flight writes
     # The alliance member registry: node ids and feed URLs.
     "MEMBERS_FILE": str(PROJECT_ROOT / "config" / "members.toml"),
     # Member node.
@@ -42,6 +44,7 @@ DEFAULTS: dict[str, Any] = {
     "SYNC_TIMEOUT": 10,
     "SYNC_PAGE_SIZE": 1000,
     "SYNC_INTERVAL": 5,
+    "INDEXER_POKE_URL": None,  # a node pokes <url>/api/v1/poke/<node id> after each change
     # Local engine launcher (`cellfed engine ...`).
     "ENGINE_HOME": str(PROJECT_ROOT / ".engines"),
     "ENGINE_HTTP_PORT": 9251,
@@ -50,6 +53,7 @@ DEFAULTS: dict[str, Any] = {
     # Flask.
     "SECRET_KEY": None,  # None: a random key per process
     "PORTAL_PAGE_SIZE": 20,
+    "DEMO_INDEXER_PORT": 5050,
 }
 
 

@@ -22,8 +22,10 @@ from federation.node.app import create_app as create_node_app
 from federation.node.importer import import_file
 from federation.registry import load_members
 from portal.app import create_app as create_portal_app
+from search.daemon import SyncDaemon
 from search.engine import SearchEngine
-from search.indexer import Indexer, watch
+from search.indexer import Indexer
+from search.indexer_app import create_app as create_indexer_app
 
 DEMO_DATA = PROJECT_ROOT / "config" / "demo"
 
@@ -53,7 +55,18 @@ def run_demo(config: dict[str, Any], portal_port: int, workdir: Path) -> None:
     engine = ensure_engine(config)
     servers: list[RunningServer] = []
     stop = threading.Event()
+    daemon: SyncDaemon | None = None
+    indexer_port = config["DEMO_INDEXER_PORT"]
+    config = {**config, "INDEXER_POKE_URL": f"http://127.0.0.1:{indexer_port}"}
     try:
+        indexer = Indexer.from_config(config, members)
+        indexer.prepare()
+        daemon = SyncDaemon(
+            indexer,
+            config["SYNC_INTERVAL"],
+            on_report=lambda r: r.pulled and click.echo(r.summary()),
+        )
+        servers.append(serve_in_thread(create_indexer_app(config, daemon), indexer_port))
         for member in members:
             node_config = {
                 **config,
@@ -69,16 +82,9 @@ def run_demo(config: dict[str, Any], portal_port: int, workdir: Path) -> None:
             servers.append(serve_in_thread(app, urlparse(member.url).port or 80))
             click.echo(f"Node {member.id} serves its feed at {member.url}/api/v1/feed")
 
-        indexer = Indexer.from_config(config, members)
-        indexer.prepare()
         for report in indexer.sync_all():
             click.echo(report.summary())
-        threading.Thread(
-            target=watch,
-            args=(indexer, config["SYNC_INTERVAL"], stop.is_set),
-            kwargs={"report": lambda r: r.pulled and click.echo(r.summary())},
-            daemon=True,
-        ).start()
+        daemon.start()
 
         portal = serve_in_thread(create_portal_app(config), portal_port)
         servers.append(portal)
@@ -91,6 +97,8 @@ def run_demo(config: dict[str, Any], portal_port: int, workdir: Path) -> None:
             pass
     finally:
         stop.set()
+        if daemon is not None:
+            daemon.stop()
         for server in servers:
             server.stop()
         if engine is not None:

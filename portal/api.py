@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, jsonify, request
+from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 from portal.app import get_search
 from portal.openapi import spec
 from portal.service import SearchUnavailable
+from search.health import prometheus_text
 from search.queries import InvalidQuery, parse_params
 
 bp = Blueprint("api", __name__)
@@ -36,6 +37,14 @@ def record(uid: str):
 def nodes():
     """Each member node's sync state: cursor, last success, last error, data as of."""
     return jsonify(nodes=list(get_search().node_states().values()))
+
+
+@bp.get("/metrics")
+def metrics():
+    """Federation health in Prometheus text format."""
+    return Response(
+        prometheus_text(get_search().node_states()), mimetype="text/plain; version=0.0.4"
+    )
 
 
 @bp.get("/openapi.json")

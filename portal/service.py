@@ -7,7 +7,8 @@ import time
 from typing import Any
 
 from search.engine import SearchEngine
-from search.index import catalogue_alias, state_index
+from search.health import node_health
+from search.index import catalogue_alias
 from search.queries import SearchParams, build_search, read_facets
 
 STATE_TTL = 5.0  # seconds a node's "data as of" may be cached between searches
@@ -20,19 +21,15 @@ class SearchUnavailable(RuntimeError):
 class CatalogueSearch:
     def __init__(self, engine: SearchEngine, prefix: str) -> None:
         self.engine = engine
+        self.prefix = prefix
         self.alias = catalogue_alias(prefix)
-        self.state_index = state_index(prefix)
         self._states: tuple[float, dict[str, dict[str, Any]]] = (0.0, {})
 
     def node_states(self) -> dict[str, dict[str, Any]]:
-        """Each node's sync state (cursor, last success, data as of), briefly cached."""
+        """Each node's sync health (cursor, lag, last success, data as of), briefly cached."""
         fetched, states = self._states
         if time.monotonic() - fetched > STATE_TTL:
-            try:
-                resp = self.engine.search(self.state_index, {"size": 1000})
-                states = {h["_id"]: h["_source"] for h in resp["hits"]["hits"]}
-            except self.engine.errors.NotFoundError:
-                states = {}
+            states = node_health(self.engine, self.prefix)
             self._states = (time.monotonic(), states)
         return states
 

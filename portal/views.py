@@ -54,3 +54,9 @@ def record_page(uid: str):
     if doc is None:
         abort(404, f"There is no record {uid!r} in the alliance catalogue.")
     return render_template("record.html", doc=doc, record=doc.get("record", {}))
+
+
+@bp.get("/federation")
+def federation_page():
+    """Each member node's sync: last success, lag, errors, quarantined records."""
+    return render_template("federation.html", nodes=get_search().node_states())

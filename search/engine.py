@@ -128,6 +128,23 @@ class SearchEngine:
         docs = self.client.mget(index=index, body={"ids": ids})["docs"]
         return {d["_id"]: d["_source"] for d in docs if d.get("found")}
 
+    def scan_ids(
+        self, index: str, query: Mapping[str, Any], sort_field: str = "uid", batch: int = 5000
+    ) -> Iterator[str]:
+        """Every matching document id, in ``sort_field`` order, a page at a time."""
+        body: dict[str, Any] = {
+            "query": dict(query),
+            "size": batch,
+            "_source": False,
+            "sort": [{sort_field: "asc"}],
+        }
+        while True:
+            hits = self.client.search(index=index, body=body)["hits"]["hits"]
+            yield from (hit["_id"] for hit in hits)
+            if len(hits) < batch:
+                return
+            body["search_after"] = hits[-1]["sort"]
+
     def search(self, index: str, body: Mapping[str, Any]) -> dict[str, Any]:
         return self.client.search(index=index, body=dict(body))
 

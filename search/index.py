@@ -1,11 +1,13 @@
-"""Index lifecycle: versioned mappings behind aliases.
+"""Index lifecycle: versioned mappings behind an alias, additive in-place changes, swaps.
 
-Readers and writers only ever use the alias ``<prefix>catalogue``; the concrete index is
-``<prefix>catalogue-v<N>-<timestamp>``, so a reindex can build a new one and swap atomically.
+Readers only ever use the alias ``<prefix>catalogue``; the concrete index is
+``<prefix>catalogue-<version>-<timestamp>``. A rebuild fills a new index while the old one
+keeps answering, then swaps the alias atomically (search/rebuild.py).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from functools import cache
@@ -18,8 +20,20 @@ MAPPING_VERSION = "v1"
 
 STATE_BODY: dict[str, Any] = {
     "settings": {"number_of_shards": 1, "number_of_replicas": 0},
-    "mappings": {"dynamic": True, "properties": {"record": {"type": "object", "enabled": False}}},
+    "mappings": {
+        "dynamic": True,
+        "properties": {
+            "type": {"type": "keyword"},
+            "node_id": {"type": "keyword"},
+            "index": {"type": "keyword"},
+            "quarantined": {"type": "object", "enabled": False},
+        },
+    },
 }
+
+
+class MappingChangeNotAdditive(ValueError):
+    """The new mapping changes or removes a field: build a new index instead."""
 
 
 @cache
@@ -34,20 +48,100 @@ def catalogue_alias(prefix: str) -> str:
 
 
 def state_index(prefix: str) -> str:
-    """Where the indexer keeps each node's cursor and health, beside the data it describes."""
+    """Where the indexer keeps cursors and node health, beside the data they describe."""
     return f"{prefix}sync-state"
 
 
-def ensure_indices(engine: SearchEngine, prefix: str) -> str:
+def new_index_name(prefix: str, version: str = MAPPING_VERSION) -> str:
+    # Microseconds too: a failed rebuild may be retried within the same second.
+    stamp = f"{time.strftime('%Y%m%d%H%M%S')}{time.time_ns() // 1000 % 10**6:06d}"
+    return f"{catalogue_alias(prefix)}-{version}-{stamp}"
+
+
+def create_catalogue_index(
+    engine: SearchEngine,
+    prefix: str,
+    version: str = MAPPING_VERSION,
+    bulk_load: bool = False,
+    replicas: int = 0,
+) -> str:
+    """A new concrete index of a mapping version; for a bulk load without replicas or refresh."""
+    name = new_index_name(prefix, version)
+    body = copy.deepcopy(mapping(version))
+    body["settings"]["number_of_replicas"] = replicas
+    if bulk_load:
+        body["settings"]["number_of_replicas"] = 0
+        body["settings"]["refresh_interval"] = "-1"
+    engine.create_index(name, body)
+    return name
+
+
+def write_index(engine: SearchEngine, prefix: str) -> str | None:
+    """The concrete index the alias points at (None before the first sync)."""
+    targets = engine.alias_targets(catalogue_alias(prefix))
+    return targets[-1] if targets else None
+
+
+def ensure_indices(engine: SearchEngine, prefix: str, replicas: int = 0) -> str:
     """Create the catalogue index behind its alias and the state index if missing."""
     alias = catalogue_alias(prefix)
     if not engine.alias_targets(alias):
-        name = f"{alias}-{MAPPING_VERSION}-{time.strftime('%Y%m%d%H%M%S')}"
-        engine.create_index(name, mapping())
-        engine.update_aliases([{"add": {"index": name, "alias": alias, "is_write_index": True}}])
+        name = create_catalogue_index(engine, prefix, replicas=replicas)
+        engine.update_aliases([{"add": {"index": name, "alias": alias}}])
     if not engine.index_exists(state_index(prefix)):
-        engine.create_index(state_index(prefix), STATE_BODY)
+        body = copy.deepcopy(STATE_BODY)
+        body["settings"]["number_of_replicas"] = replicas
+        engine.create_index(state_index(prefix), body)
     return alias
+
+
+def swap_alias(engine: SearchEngine, prefix: str, new_index: str) -> list[str]:
+    """Point the alias at ``new_index`` in one atomic call; returns the indices it left."""
+    alias = catalogue_alias(prefix)
+    old = engine.alias_targets(alias)
+    actions = [{"remove": {"index": name, "alias": alias}} for name in old]
+    engine.update_aliases([*actions, {"add": {"index": new_index, "alias": alias}}])
+    return old
+
+
+def additive_changes(current: dict[str, Any], wanted: dict[str, Any], path: str = "") -> dict:
+    """The properties in ``wanted`` that ``current`` lacks; raises if any existing one differs."""
+    added: dict[str, Any] = {}
+    for name, spec in wanted.get("properties", {}).items():
+        where = f"{path}{name}"
+        if name not in current.get("properties", {}):
+            added[name] = spec
+            continue
+        have = current["properties"][name]
+        if "properties" in spec:
+            sub = additive_changes(have, spec, f"{where}.")
+            if sub:
+                added[name] = {"properties": sub}
+        elif {k: v for k, v in have.items() if k != "fields"} != {
+            k: v for k, v in spec.items() if k != "fields"
+        } or not set(have.get("fields", {})) <= set(spec.get("fields", {})):
+            raise MappingChangeNotAdditive(f"field {where!r} changes from {have} to {spec}")
+    return added
+
+
+def update_mapping_in_place(engine: SearchEngine, prefix: str, version: str) -> list[str]:
+    """Add new fields of ``version`` to the live index; refuse anything but additions."""
+    index = write_index(engine, prefix)
+    if index is None:
+        raise LookupError(f"no index behind {catalogue_alias(prefix)} yet")
+    current = engine.client.indices.get_mapping(index=index)[index]["mappings"]
+    added = additive_changes(current, mapping(version)["mappings"])
+    if added:
+        engine.client.indices.put_mapping(index=index, body={"properties": added})
+    return sorted(added)
+
+
+def finish_bulk_load(engine: SearchEngine, index: str, replicas: int) -> None:
+    """After a bulk load: replicas back, refresh back on, and everything visible."""
+    engine.client.indices.put_settings(
+        index=index, body={"index": {"number_of_replicas": replicas, "refresh_interval": "1s"}}
+    )
+    engine.refresh(index)
 
 
 def drop_indices(engine: SearchEngine, prefix: str) -> None:

@@ -1,15 +1,17 @@
 """The central indexer: pull each member node's change feed into the search engine.
 
-Per node: read its cursor from the state index, pull pages after it, validate every entry
-(bad ones are quarantined and reported, never block the rest), denormalise, bulk-index with
-external versioning on the node's sequence (so replays can never overwrite newer data), and
-advance the cursor only after the engine acknowledged the bulk. A node that is down or
-answers garbage is reported and skipped; the other nodes go on.
+Per node: read its cursor, pull pages after it, validate every entry (bad ones are
+quarantined and reported, never block the rest), denormalise, bulk-index into the concrete
+index behind the alias with external versioning on the node's sequence (so replays can
+never overwrite newer data), and advance the cursor only after the engine acknowledged the
+bulk. Cursors are kept per concrete index, so a rebuild into a new index runs beside the
+live sync. A node that answers "resync required" is read again from 0 and reconciled: what
+its snapshot no longer lists is removed. A node that is down or answers garbage is
+reported; the other nodes go on.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import time
 from collections.abc import Callable, Iterable
@@ -19,13 +21,13 @@ from typing import Any
 import requests
 from marshmallow import ValidationError
 
-from federation.client import FeedClient, FeedError, FeedPage
+from federation.client import FeedClient, FeedError, FeedPage, ResyncRequired, TokenSource
 from federation.protocol import content_hash
 from federation.registry import Member
 from schemas import READABLE_SCHEMA_VERSIONS, FeedEntrySchema, format_errors, schema_for
 from search.documents import to_document, uid
 from search.engine import SearchEngine
-from search.index import catalogue_alias, ensure_indices, state_index
+from search.index import catalogue_alias, ensure_indices, state_index, write_index
 
 QUARANTINE_KEPT = 200
 
@@ -48,29 +50,38 @@ class Quarantined:
 @dataclass
 class SyncReport:
     node_id: str
+    index: str = ""
     ok: bool = True
     error: str | None = None
     pulled: int = 0
     indexed: int = 0
     deleted: int = 0
     stale: int = 0
+    resynced: bool = False
+    reconciled: int = 0
     quarantined: list[Quarantined] = field(default_factory=list)
     cursor_before: int = 0
     cursor_after: int = 0
+    latest_seq: int = 0
     seconds: float = 0.0
 
     def summary(self) -> str:
         if not self.ok:
             return f"{self.node_id}: FAILED ({self.error}); cursor stays at {self.cursor_after}"
+        extra = f", resynced and removed {self.reconciled}" if self.resynced else ""
         return (
             f"{self.node_id}: {self.pulled} changes, {self.indexed} indexed, {self.deleted} "
-            f"deleted, {len(self.quarantined)} quarantined, cursor {self.cursor_before}"
+            f"deleted, {len(self.quarantined)} quarantined{extra}, cursor {self.cursor_before}"
             f"->{self.cursor_after} ({self.seconds:.2f}s)"
         )
 
 
 def utcnow_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def cursor_id(index: str, node_id: str) -> str:
+    return f"cursor:{index}:{node_id}"
 
 
 class Indexer:
@@ -82,7 +93,9 @@ class Indexer:
         page_size: int = 1000,
         timeout: float = 10,
         session: requests.Session | None = None,
+        token: TokenSource | None = None,
         now: Callable[[], str] = utcnow_iso,
+        replicas: int = 0,
     ) -> None:
         self.engine = engine
         self.members = members
@@ -92,91 +105,176 @@ class Indexer:
         self.page_size = page_size
         self.timeout = timeout
         self.session = session or requests.Session()
+        self.token = token
         self.now = now
+        self.replicas = replicas
 
     @classmethod
-    def from_config(cls, config: dict[str, Any], members: list[Member]) -> Indexer:
+    def from_config(
+        cls, config: dict[str, Any], members: list[Member], token: TokenSource | None = None
+    ) -> Indexer:
         return cls(
             SearchEngine.from_config(config),
             members,
             config["INDEX_PREFIX"],
             page_size=config["SYNC_PAGE_SIZE"],
             timeout=config["SYNC_TIMEOUT"],
+            token=token,
+            replicas=config["INDEX_REPLICAS"],
         )
 
     def prepare(self) -> None:
-        ensure_indices(self.engine, self.prefix)
+        ensure_indices(self.engine, self.prefix, self.replicas)
 
     # -- state -------------------------------------------------------------------------
-    def state(self, node_id: str) -> dict[str, Any]:
-        return self.engine.get(self.state_index, node_id) or {"node_id": node_id, "cursor": 0}
+    def cursor(self, index: str, node_id: str) -> tuple[int, int]:
+        """(cursor, version base) of a node in an index.
 
-    def _save_state(self, state: dict[str, Any]) -> None:
-        self.engine.put(self.state_index, state["node_id"], state)
+        Engine versions are ``base + sequence``; the base grows when a node's store was
+        reset, so its new, lower sequence numbers still win over what was indexed before.
+        """
+        doc = self.engine.get(self.state_index, cursor_id(index, node_id))
+        return (int(doc["cursor"]), int(doc.get("version_base", 0))) if doc else (0, 0)
+
+    def save_cursor(
+        self, index: str, node_id: str, cursor: int, latest_seq: int, version_base: int = 0
+    ) -> None:
+        self.engine.put(
+            self.state_index,
+            cursor_id(index, node_id),
+            {
+                "type": "cursor",
+                "index": index,
+                "node_id": node_id,
+                "cursor": cursor,
+                "latest_seq": latest_seq,
+                "version_base": version_base,
+                "saved": self.now(),
+            },
+        )
+
+    def health(self, node_id: str) -> dict[str, Any]:
+        return self.engine.get(self.state_index, node_id) or {"type": "node", "node_id": node_id}
+
+    def _save_health(self, health: dict[str, Any]) -> None:
+        self.engine.put(self.state_index, health["node_id"], health)
 
     # -- sync --------------------------------------------------------------------------
     def sync_all(self) -> list[SyncReport]:
         self.prepare()
         return [self.sync_node(member) for member in self.members]
 
-    def sync_node(self, member: Member) -> SyncReport:
+    def sync_node(self, member: Member, index: str | None = None) -> SyncReport:
+        """Bring ``index`` (default: the live one) up to date with one node's feed."""
         started = time.monotonic()
-        state = self.state(member.id)
-        state["last_attempt"] = self.now()
-        report = SyncReport(member.id, cursor_before=state["cursor"], cursor_after=state["cursor"])
-        client = FeedClient(member, self.session, self.timeout)
+        live = index is None
+        target = index or write_index(self.engine, self.prefix)
+        if target is None:
+            self.prepare()
+            target = write_index(self.engine, self.prefix)
+        report = SyncReport(member.id, index=target)
+        client = FeedClient(member, self.session, self.timeout, token=self.token)
         try:
-            for page in client.pages(state["cursor"], self.page_size):
-                self._apply_page(member.id, page, report)
-                # The engine has acknowledged every write of this page: now the cursor moves.
-                state["cursor"] = report.cursor_after = page.next_cursor
-                state["latest_seq"] = page.latest_seq
-                state["quarantined"] = (
-                    [q.as_dict() for q in report.quarantined] + state.get("quarantined", [])
-                )[:QUARANTINE_KEPT]
-                self._save_state(state)
+            cursor, base = self.cursor(target, member.id)
+            report.cursor_before = report.cursor_after = cursor
+            try:
+                self._pull(client, member, target, cursor, base, report)
+            except ResyncRequired as exc:
+                report.resynced = True
+                if exc.reset:
+                    base += cursor  # above every version this node was indexed with
+                self._pull(client, member, target, 0, base, report)
         except (FeedError, SyncError) as exc:
             report.ok, report.error = False, str(exc)
         except self.engine.errors.TransportError as exc:
             report.ok, report.error = False, f"search engine error: {exc}"
-        if report.ok:
-            state["last_success"] = state["data_as_of"] = self.now()
-            state["last_error"] = None
-        else:
-            state["last_error"] = report.error
         report.seconds = time.monotonic() - started
-        # If the engine is down this fails too; the cursor saved with the last good page stands.
-        with contextlib.suppress(self.engine.errors.TransportError):
-            self._save_state(state)
-            # Make the changes and the node's new "data as of" searchable now, not in a second.
-            self.engine.refresh(
-                f"{self.alias},{self.state_index}" if report.pulled else self.state_index
-            )
+        if live:
+            self._record_health(report)
         return report
 
-    def _apply_page(self, node_id: str, page: FeedPage, report: SyncReport) -> None:
+    def _pull(
+        self,
+        client: FeedClient,
+        member: Member,
+        target: str,
+        start: int,
+        base: int,
+        report: SyncReport,
+    ) -> None:
+        # Reading from 0 is a full snapshot: remember what it lists, to drop what it doesn't.
+        seen: set[str] | None = set() if start == 0 else None
+        for page in client.pages(start, self.page_size):
+            self._apply_page(member.id, target, page, base, report, seen)
+            # The engine has acknowledged every write of this page: now the cursor moves.
+            self.save_cursor(target, member.id, page.next_cursor, page.latest_seq, base)
+            report.cursor_after, report.latest_seq = page.next_cursor, page.latest_seq
+        if seen is not None:
+            version = base + max(report.latest_seq, report.cursor_after)
+            report.reconciled = self._reconcile(member.id, target, seen, version)
+        if report.pulled or report.reconciled:
+            self.engine.refresh(target)
+
+    def _record_health(self, report: SyncReport) -> None:
+        health = self.health(report.node_id)
+        health.update(type="node", last_attempt=self.now(), index=report.index)
+        if report.ok:
+            health.update(
+                last_success=self.now(),
+                data_as_of=self.now(),
+                last_error=None,
+                failures=0,
+                cursor=report.cursor_after,
+                latest_seq=report.latest_seq or health.get("latest_seq", 0),
+            )
+        else:
+            health.update(last_error=report.error, failures=health.get("failures", 0) + 1)
+        if report.resynced:
+            health["last_resync"] = self.now()
+        health["quarantined"] = (
+            [q.as_dict() for q in report.quarantined] + health.get("quarantined", [])
+        )[:QUARANTINE_KEPT]
+        try:
+            self._save_health(health)
+            self.engine.refresh(self.state_index)  # "data as of" is searchable at once
+        except self.engine.errors.TransportError:
+            pass  # the engine is down: the cursors saved with each acknowledged page stand
+
+    def _apply_page(
+        self,
+        node_id: str,
+        target: str,
+        page: FeedPage,
+        base: int,
+        report: SyncReport,
+        seen: set[str] | None,
+    ) -> None:
         report.pulled += len(page.entries)
         entries = []
         for raw in page.entries:
             entry, problem = self._check_entry(raw)
             if problem:
                 report.quarantined.append(problem)
+                if seen is not None and problem.kind and problem.id:
+                    seen.add(uid(node_id, problem.kind, problem.id))  # keep its last good one
             else:
                 entries.append(entry)
-        context = self._context(node_id, entries)
+        context = self._context(node_id, target, entries)
         actions = []
         for entry in entries:
             doc_id = uid(node_id, entry["kind"], entry["id"])
-            base = {
-                "_index": self.alias,
+            action = {
+                "_index": target,
                 "_id": doc_id,
-                "version": entry["seq"],
+                "version": base + entry["seq"],
                 "version_type": "external",
             }
             if entry["op"] == "delete":
-                actions.append({**base, "_op_type": "delete"})
+                actions.append({**action, "_op_type": "delete"})
                 report.deleted += 1
                 continue
+            if seen is not None:
+                seen.add(doc_id)
             record = entry["record"]
             doc = to_document(
                 node_id,
@@ -189,8 +287,11 @@ class Indexer:
                 biobank=context.get(uid(node_id, "biobank", record.get("biobank", ""))),
                 collection=context.get(uid(node_id, "collection", record.get("collection", ""))),
             )
-            actions.append({**base, "_op_type": "index", "_source": doc})
+            actions.append({**action, "_op_type": "index", "_source": doc})
             report.indexed += 1
+        self._bulk(actions, report)
+
+    def _bulk(self, actions: list[dict[str, Any]], report: SyncReport) -> None:
         result = self.engine.bulk(actions)
         report.stale += result.stale
         if result.errors:
@@ -200,24 +301,42 @@ class Indexer:
                 f"{first.get('_id')}: {first.get('error')}"
             )
 
+    def _reconcile(self, node_id: str, target: str, seen: set[str], version: int) -> int:
+        """Delete the node's documents that its full snapshot no longer lists."""
+        stale = [
+            d for d in self.engine.scan_ids(target, {"term": {"node_id": node_id}}) if d not in seen
+        ]
+        actions = [
+            {
+                "_op_type": "delete",
+                "_index": target,
+                "_id": doc_id,
+                "version": max(version, 1),
+                "version_type": "external_gte",
+            }
+            for doc_id in stale
+        ]
+        if actions:
+            self._bulk(actions, SyncReport(node_id))
+        return len(actions)
+
     def _check_entry(self, raw: Any) -> tuple[dict[str, Any] | None, Quarantined | None]:
         """Validate an entry and its record; a problem quarantines this entry only."""
         hint = raw if isinstance(raw, dict) else {}
         seq = hint.get("seq") if isinstance(hint.get("seq"), int) else None
-        kind, rid = hint.get("kind"), hint.get("id")
+        kind = hint.get("kind") if isinstance(hint.get("kind"), str) else None
+        rid = hint.get("id") if isinstance(hint.get("id"), str) else None
         try:
             entry = FeedEntrySchema().load(raw if isinstance(raw, dict) else {})
         except ValidationError as exc:
             return None, Quarantined(kind, rid, seq, "; ".join(format_errors(exc.messages)))
         if entry["schema_version"] not in READABLE_SCHEMA_VERSIONS:
             known = ", ".join(sorted(READABLE_SCHEMA_VERSIONS))
-            return None, Quarantined(
-                kind,
-                rid,
-                seq,
-                f"schema version {entry['schema_version']!r} is not one this "
-                f"indexer reads ({known})",
+            reason = (
+                f"schema version {entry['schema_version']!r} is not one this indexer reads "
+                f"({known})"
             )
+            return None, Quarantined(kind, rid, seq, reason)
         if entry["op"] == "delete":
             return entry, None
         if content_hash(entry["record"]) != entry["hash"]:
@@ -230,7 +349,9 @@ class Indexer:
             return None, Quarantined(kind, rid, seq, "record id differs from the entry's id")
         return entry, None
 
-    def _context(self, node_id: str, entries: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    def _context(
+        self, node_id: str, target: str, entries: Iterable[dict[str, Any]]
+    ) -> dict[str, Any]:
         """Biobank and collection records the page's records embed: from the page, else the
         index (the feed sends a biobank before anything that names it)."""
         context: dict[str, Any] = {}
@@ -240,25 +361,9 @@ class Indexer:
             if entry["op"] == "upsert" and entry["kind"] in ("biobank", "collection"):
                 context[uid(node_id, entry["kind"], entry["id"])] = record
             for ref in ("biobank", "collection"):
-                if record.get(ref):
+                if isinstance(record.get(ref), str):
                     wanted.add(uid(node_id, ref, record[ref]))
         missing = sorted(wanted - set(context))
-        for doc_id, doc in self.engine.mget(self.alias, missing).items():
+        for doc_id, doc in self.engine.mget(target, missing).items():
             context[doc_id] = doc["record"]
         return context
-
-
-def watch(
-    indexer: Indexer,
-    interval: float,
-    stop: Callable[[], bool],
-    report: Callable[[SyncReport], None] = lambda r: None,
-) -> None:
-    """Sync every node, then again every ``interval`` seconds, until ``stop()`` is true."""
-    indexer.prepare()
-    while not stop():
-        for member in indexer.members:
-            report(indexer.sync_node(member))
-        deadline = time.monotonic() + interval
-        while time.monotonic() < deadline and not stop():
-            time.sleep(0.1)

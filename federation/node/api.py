@@ -47,6 +47,22 @@ def feed():
     limit = _int_arg("limit", config["FEED_PAGE_SIZE"], 1, config["FEED_MAX_PAGE_SIZE"])
     store = get_store()
     latest = store.latest_seq()
+    horizon = store.horizon()
+    # A reader that started at 0 and reconciles at the end ("snapshot") needs no tombstones.
+    snapshot = request.args.get("snapshot", "").lower() in ("1", "true")
+    if after > latest or (0 < after < horizon and not snapshot):
+        why = (
+            f"cursor {after} is beyond this node's latest change {latest}: its store was reset "
+            "or restored"
+            if after > latest
+            else f"deletions up to change {horizon} were purged; cursor {after} is older"
+        )
+        return jsonify(
+            error="resync_required",
+            detail=f"{why}. Read the feed again from after=0 and drop what it no longer lists.",
+            horizon=horizon,
+            latest_seq=latest,
+        ), 410
     entries = store.changes(after, limit)
     next_cursor = entries[-1]["seq"] if entries else max(after, 0)
     return jsonify(

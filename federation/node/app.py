@@ -10,6 +10,7 @@ from flask import Flask, current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
 from cellfed.config import load_config
+from federation.node.poke import Poker
 from federation.node.store import CatalogueStore
 
 
@@ -22,6 +23,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     store = CatalogueStore(app.config["DATABASE_URL"])
     store.create_schema()
     app.extensions["cellfed.store"] = store
+    if app.config["INDEXER_POKE_URL"]:
+        store.listeners.append(Poker(app.config["INDEXER_POKE_URL"], app.config["NODE_ID"]))
 
     from federation.node import api, pages
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,7 @@ from federation.protocol import content_hash, tombstone_hash
 from schemas import KINDS, SCHEMA_VERSION, schema_for
 
 SEQUENCE = "changes"
+HORIZON = "purged"  # the highest sequence of a tombstone purged so far
 
 
 @dataclass
@@ -51,12 +52,18 @@ class CatalogueStore:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         self.engine: Engine = create_engine(database_url, **kwargs)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.listeners: list[Callable[[], None]] = []  # called after each committed change
+
+    def _changed(self) -> None:
+        for listener in self.listeners:
+            listener()
 
     def create_schema(self) -> None:
         Base.metadata.create_all(self.engine)
         with self.sessions.begin() as session:
-            if session.get(Counter, SEQUENCE) is None:
-                session.add(Counter(name=SEQUENCE, value=0))
+            for name in (SEQUENCE, HORIZON):
+                if session.get(Counter, name) is None:
+                    session.add(Counter(name=name, value=0))
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -103,6 +110,8 @@ class CatalogueStore:
                 session.flush()
                 if is_update and kind in DEPENDENTS:
                     self._republish_dependents(session, kind, record["id"])
+        if summary.created or summary.updated:
+            self._changed()
         return summary
 
     def _republish_dependents(self, session: Session, kind: str, local_id: str) -> None:
@@ -145,8 +154,41 @@ class CatalogueStore:
             row.content_hash = tombstone_hash(kind, local_id)
             row.modified = utcnow()
             row.seq = self._next_seq(session)
+        self._changed()
 
     # -- reads -------------------------------------------------------------------------
+    def purge_tombstones(self, before: dt.datetime) -> int:
+        """Forget tombstones older than ``before``; returns how many.
+
+        A harvester whose cursor is below the purged horizon can no longer learn those
+        deletions from the feed, so the feed tells it to resynchronise instead.
+        """
+        with self.sessions.begin() as session:
+            rows = (
+                session.execute(
+                    select(Record).where(Record.deleted.is_(True), Record.modified < before)
+                )
+                .scalars()
+                .all()
+            )
+            if not rows:
+                return 0
+            horizon = max(row.seq for row in rows)
+            for row in rows:
+                session.delete(row)
+            session.execute(
+                update(Counter)
+                .where(Counter.name == HORIZON, Counter.value < horizon)
+                .values(value=horizon)
+            )
+            return len(rows)
+
+    def horizon(self) -> int:
+        """Cursors below this (other than 0, a full read) may have missed purged deletions."""
+        with self.sessions() as session:
+            counter = session.get(Counter, HORIZON)
+            return counter.value if counter else 0
+
     def latest_seq(self) -> int:
         with self.sessions() as session:
             return session.get(Counter, SEQUENCE).value

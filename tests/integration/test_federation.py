@@ -10,7 +10,7 @@ from federation.node.models import Record
 from federation.registry import Member
 from portal.app import create_app as create_portal_app
 from search.engine import SearchEngine
-from search.index import catalogue_alias
+from search.index import catalogue_alias, write_index
 from search.indexer import Indexer
 from tests.conftest import catalogue, cell_line
 
@@ -110,8 +110,8 @@ def test_replaying_the_feed_changes_nothing(start_node, search_engine, index_pre
     alias = catalogue_alias(index_prefix)
     before = search_engine.mget(alias, ["replay:cell_line:L1"])
 
-    state = indexer.state("replay")
-    indexer._save_state({**state, "cursor": 0})  # as if the cursor write had been lost
+    index = write_index(search_engine, index_prefix)
+    indexer.save_cursor(index, "replay", 0, 4)  # as if the cursor writes had been lost
     [report] = indexer.sync_all()
     assert report.ok and report.stale == 4
     search_engine.refresh(alias)

@@ -1,0 +1,49 @@
+"""The indexer's small HTTP face: pokes from nodes, health as JSON and Prometheus metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from flask import Flask, Response, abort, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from search.daemon import SyncDaemon
+from search.health import node_health, prometheus_text
+
+PokeAuth = Callable[[str | None, str], None]
+"""Checks a poke's Authorization header for a node id; raises PermissionError to refuse."""
+
+
+def create_app(config: Mapping[str, Any], daemon: SyncDaemon, auth: PokeAuth | None = None):
+    app = Flask(__name__)
+    app.config.update(config)
+    engine, prefix = daemon.indexer.engine, daemon.indexer.prefix
+
+    @app.post("/api/v1/poke/<node_id>")
+    def poke(node_id: str):
+        """A node says it changed: pull it now. Only an alliance member may poke itself."""
+        if auth is not None:
+            try:
+                auth(request.headers.get("Authorization"), node_id)
+            except PermissionError as exc:
+                abort(403, str(exc))
+        if not daemon.poke(node_id):
+            abort(404, f"{node_id!r} is not a member of this alliance")
+        return jsonify(node_id=node_id, queued=True), 202
+
+    @app.get("/api/v1/health")
+    def health():
+        return jsonify(nodes=list(node_health(engine, prefix).values()))
+
+    @app.get("/metrics")
+    def metrics():
+        return Response(
+            prometheus_text(node_health(engine, prefix)), mimetype="text/plain; version=0.0.4"
+        )
+
+    @app.errorhandler(HTTPException)
+    def error(exc: HTTPException):
+        return jsonify(error=exc.name, detail=exc.description), exc.code
+
+    return app

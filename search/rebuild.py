@@ -1,0 +1,70 @@
+"""Zero-downtime full rebuild: harvest every node into a new index, then swap the alias.
+
+The live index keeps answering searches and keeps being synced meanwhile. The new index is
+created without replicas and with refresh off, filled from the nodes (the source of truth,
+so a rebuild also repairs anything the old index lost), caught up, given its replicas and
+refresh back, and swapped in with one atomic alias call. Cursors are per index, so the
+live sync continues on the new index exactly where the rebuild left it. On any failure the
+new index is deleted and the old one stays.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from search.index import (
+    MAPPING_VERSION,
+    create_catalogue_index,
+    finish_bulk_load,
+    swap_alias,
+)
+from search.indexer import Indexer, SyncReport
+
+
+class RebuildError(RuntimeError):
+    """The rebuild could not complete; the live index is unchanged."""
+
+
+@dataclass
+class RebuildReport:
+    index: str
+    replaced: list[str] = field(default_factory=list)
+    reports: list[SyncReport] = field(default_factory=list)
+    documents: int = 0
+    seconds: float = 0.0
+
+
+def rebuild(indexer: Indexer, version: str = MAPPING_VERSION, grace: float = 30) -> RebuildReport:
+    started = time.monotonic()
+    engine = indexer.engine
+    indexer.prepare()
+    new = create_catalogue_index(engine, indexer.prefix, version, bulk_load=True)
+    report = RebuildReport(new)
+    try:
+        for catch_up in (False, True):
+            for member in indexer.members:
+                result = indexer.sync_node(member, index=new)
+                if not result.ok:
+                    raise RebuildError(f"node {member.id} could not be harvested: {result.error}")
+                if not catch_up:
+                    report.reports.append(result)
+        finish_bulk_load(engine, new, indexer.replicas)
+        report.documents = engine.count(new)
+        report.replaced = swap_alias(engine, indexer.prefix, new)
+    except BaseException:
+        _drop(indexer, new)
+        raise
+    time.sleep(grace)  # let a sync that resolved the old index before the swap finish
+    for old in report.replaced:
+        _drop(indexer, old)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _drop(indexer: Indexer, index: str) -> None:
+    indexer.engine.delete_index(index)
+    for member in indexer.members:
+        indexer.engine.client.delete(
+            index=indexer.state_index, id=f"cursor:{index}:{member.id}", ignore=[404]
+        )
