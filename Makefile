@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 
 .PHONY: setup demo test lint format clean
 
-setup: $(VENV)/.installed .engines/opensearch.cp  ## Install Python packages and resolve the engine
+setup: $(VENV)/.installed .engines/opensearch.cp .engines/es7.cp  ## Python packages, engine jars
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	@command -v mvn >/dev/null || { apt-get update -q && apt-get install -y -q maven; }
@@ -18,7 +18,11 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 .engines/opensearch.cp: config/engines/pom.xml $(VENV)/.installed
 	rm -f $@
-	$(BIN)/cellfed engine classpath
+	$(BIN)/cellfed engine classpath --kind opensearch
+
+.engines/es7.cp: config/engines/pom.xml $(VENV)/.installed
+	rm -f $@
+	$(BIN)/cellfed engine classpath --kind elasticsearch7
 
 demo: setup  ## Run engine, three member nodes, indexer and portal; prints the portal URL
 	$(BIN)/cellfed demo

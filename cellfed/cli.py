@@ -10,8 +10,8 @@ from typing import Any
 import click
 
 from cellfed.config import PROJECT_ROOT, load_config
-from cellfed.launch.opensearch import LocalOpenSearch
 from cellfed.launch.process import LaunchError
+from cellfed.launch.search_engine import LocalSearchEngine
 
 
 def _config(**overrides: Any) -> dict[str, Any]:
@@ -26,52 +26,71 @@ def main() -> None:
 # -- engine ----------------------------------------------------------------------------
 @main.group()
 def engine() -> None:
-    """Run a local OpenSearch (from Maven Central) for the demo and the tests."""
+    """Run a local OpenSearch or Elasticsearch 7 (from Maven Central) on loopback."""
 
 
-def _local_engine(port: int | None) -> LocalOpenSearch:
+KIND = click.option(
+    "--kind",
+    type=click.Choice(["opensearch", "elasticsearch7"]),
+    default="opensearch",
+    show_default=True,
+)
+
+
+def _local_engine(port: int | None, kind: str, nodes: int = 1) -> LocalSearchEngine:
     config = load_config()
-    return LocalOpenSearch(
+    return LocalSearchEngine(
         Path(config["ENGINE_HOME"]),
         http_port=port or config["ENGINE_HTTP_PORT"],
         heap=config["ENGINE_HEAP"],
         java=config["ENGINE_JAVA"],
+        nodes=nodes,
+        name=kind if nodes == 1 else f"{kind}-{nodes}",
+        kind=kind,
     )
 
 
 @engine.command("start")
 @click.option("--port", type=int, help="HTTP port (default ENGINE_HTTP_PORT, 9251)")
+@click.option("--nodes", type=int, default=1, show_default=True, help="Cluster size (one JVM)")
 @click.option("--fresh", is_flag=True, help="Delete the engine's data first")
-def engine_start(port: int | None, fresh: bool) -> None:
-    """Start OpenSearch in the background and wait until it is healthy."""
-    local = _local_engine(port)
+@KIND
+def engine_start(port: int | None, nodes: int, fresh: bool, kind: str) -> None:
+    """Start the engine in the background and wait until it is healthy."""
+    local = _local_engine(port, kind, nodes)
     try:
         seconds = local.start(fresh=fresh)
     except LaunchError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"OpenSearch is up at {local.url} after {seconds:.1f}s (pid {local.process.pid()})")
+    click.echo(
+        f"{kind} is up at {', '.join(local.urls)} after {seconds:.1f}s (pid {local.process.pid()})"
+    )
 
 
 @engine.command("stop")
 @click.option("--port", type=int)
-def engine_stop(port: int | None) -> None:
-    """Stop the background OpenSearch."""
-    local = _local_engine(port)
+@click.option("--nodes", type=int, default=1, show_default=True)
+@KIND
+def engine_stop(port: int | None, nodes: int, kind: str) -> None:
+    """Stop the background engine."""
+    local = _local_engine(port, kind, nodes)
     if not local.process.running():
-        click.echo("OpenSearch is not running")
+        click.echo(f"{kind} is not running")
         return
     local.stop()
-    click.echo("OpenSearch stopped")
+    click.echo(f"{kind} stopped")
 
 
 @engine.command("classpath")
-def engine_classpath() -> None:
+@KIND
+def engine_classpath(kind: str) -> None:
     """Resolve the engine's jars with Maven now (setup does this once)."""
     from cellfed.launch.java import maven_classpath
+    from cellfed.launch.search_engine import FLAVORS
 
     home = Path(load_config()["ENGINE_HOME"])
     try:
-        cp = maven_classpath("opensearch", home)
+        cp = maven_classpath(FLAVORS[kind].profile, home)
     except LaunchError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{len(cp.split(':'))} jars resolved")

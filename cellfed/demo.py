@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 import click
 
 from cellfed.config import PROJECT_ROOT
-from cellfed.launch.opensearch import LocalOpenSearch
+from cellfed.launch.search_engine import LocalSearchEngine
 from cellfed.serve import RunningServer, serve_in_thread
 from federation.node.app import create_app as create_node_app
 from federation.node.importer import import_file
@@ -30,21 +30,23 @@ from search.indexer_app import create_app as create_indexer_app
 DEMO_DATA = PROJECT_ROOT / "config" / "demo"
 
 
-def ensure_engine(config: dict[str, Any]) -> LocalOpenSearch | None:
+def ensure_engine(config: dict[str, Any]) -> LocalSearchEngine | None:
     """Use the engine at SEARCH_URL if it answers; else start the local one there."""
     if SearchEngine.from_config(config).ping():
         click.echo(f"Using the search engine already running at {config['SEARCH_URL']}")
         return None
     port = urlparse(config["SEARCH_URL"]).port or config["ENGINE_HTTP_PORT"]
-    engine = LocalOpenSearch(
+    engine = LocalSearchEngine(
         Path(config["ENGINE_HOME"]),
         http_port=port,
         heap=config["ENGINE_HEAP"],
         java=config["ENGINE_JAVA"],
+        name=config["SEARCH_ENGINE"],
+        kind=config["SEARCH_ENGINE"],
     )
-    click.echo(f"Starting OpenSearch on {engine.url} ...")
+    click.echo(f"Starting {config['SEARCH_ENGINE']} on {engine.url} ...")
     seconds = engine.start()
-    click.echo(f"OpenSearch is up ({seconds:.1f}s)")
+    click.echo(f"The search engine is up ({seconds:.1f}s)")
     return engine
 
 
@@ -102,5 +104,5 @@ def run_demo(config: dict[str, Any], portal_port: int, workdir: Path) -> None:
         for server in servers:
             server.stop()
         if engine is not None:
-            click.echo("Stopping OpenSearch ...")
+            click.echo("Stopping the search engine ...")
             engine.stop()

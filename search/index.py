@@ -117,11 +117,19 @@ def additive_changes(current: dict[str, Any], wanted: dict[str, Any], path: str 
             sub = additive_changes(have, spec, f"{where}.")
             if sub:
                 added[name] = {"properties": sub}
-        elif {k: v for k, v in have.items() if k != "fields"} != {
-            k: v for k, v in spec.items() if k != "fields"
-        } or not set(have.get("fields", {})) <= set(spec.get("fields", {})):
+        elif _settings(have) != _settings(spec) or not set(have.get("fields", {})) <= set(
+            spec.get("fields", {})
+        ):
             raise MappingChangeNotAdditive(f"field {where!r} changes from {have} to {spec}")
     return added
+
+
+def _settings(spec: dict[str, Any]) -> dict[str, Any]:
+    """A field's settings as the engine reports them (copy_to always a list), sans subfields."""
+    out = {k: v for k, v in spec.items() if k != "fields"}
+    if isinstance(out.get("copy_to"), str):
+        out["copy_to"] = [out["copy_to"]]
+    return out
 
 
 def update_mapping_in_place(engine: SearchEngine, prefix: str, version: str) -> list[str]:

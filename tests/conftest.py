@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from cellfed.config import PROJECT_ROOT
-from cellfed.launch.opensearch import LocalOpenSearch
 from cellfed.launch.process import port_is_free
+from cellfed.launch.search_engine import LocalSearchEngine
 from cellfed.serve import RunningServer, serve_in_thread
 from federation.node.app import create_app as create_node_app
 from federation.node.store import CatalogueStore
@@ -97,16 +97,14 @@ def _free_engine_port() -> int:
     raise RuntimeError("no free port in 9270-9298 for the test engine")
 
 
-@pytest.fixture(scope="session")
-def engine_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real OpenSearch: the one at CELLFED_TEST_SEARCH_URL, else one started for the run."""
-    existing = os.environ.get("CELLFED_TEST_SEARCH_URL")
+def _local_engine(kind: str, name: str, env: str) -> Iterator[str]:
+    existing = os.environ.get(env)
     if existing:
         yield existing
         return
     home = Path(os.environ.get("CELLFED_ENGINE_HOME", PROJECT_ROOT / ".engines"))
-    local = LocalOpenSearch(
-        home, http_port=_free_engine_port(), heap="512m", name="opensearch-test"
+    local = LocalSearchEngine(
+        home, http_port=_free_engine_port(), heap="512m", name=name, kind=kind
     )
     local.start(fresh=True)
     try:
@@ -115,9 +113,28 @@ def engine_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         local.stop()
 
 
+@pytest.fixture(scope="session")
+def engine_url() -> Iterator[str]:
+    """A real OpenSearch: the one at CELLFED_TEST_SEARCH_URL, else one started for the run."""
+    yield from _local_engine("opensearch", "opensearch-test", "CELLFED_TEST_SEARCH_URL")
+
+
+@pytest.fixture(scope="session")
+def es7_url() -> Iterator[str]:
+    """A real Elasticsearch 7.10.2: CELLFED_TEST_ES7_URL, else one started for the run."""
+    yield from _local_engine("elasticsearch7", "es7-test", "CELLFED_TEST_ES7_URL")
+
+
 @pytest.fixture
 def search_engine(engine_url: str) -> SearchEngine:
-    return SearchEngine(engine_url, os.environ.get("CELLFED_TEST_SEARCH_ENGINE", "opensearch"))
+    return SearchEngine(engine_url, "opensearch")
+
+
+@pytest.fixture(params=["opensearch", "elasticsearch7"])
+def any_engine(request: pytest.FixtureRequest) -> Iterator[SearchEngine]:
+    """Each supported engine in turn, for contract tests, with a clean index prefix."""
+    url = request.getfixturevalue("engine_url" if request.param == "opensearch" else "es7_url")
+    yield SearchEngine(url, request.param)
 
 
 @pytest.fixture
