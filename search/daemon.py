@@ -7,11 +7,14 @@ that keeps failing is retried with exponential backoff and jitter; a poke (a nod
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 from collections.abc import Callable
 
 from search.indexer import Indexer, SyncReport
+
+log = logging.getLogger(__name__)
 
 
 class SyncDaemon:
@@ -59,9 +62,14 @@ class SyncDaemon:
         wake = self._wake[member.id]
         while not self._stop.is_set():
             wake.clear()
-            report = self.indexer.sync_node(member)
-            self.on_report(report)
-            failures = 0 if report.ok else failures + 1
+            try:
+                report = self.indexer.sync_node(member)
+                self.on_report(report)
+                ok = report.ok
+            except Exception:  # a bug must not end this node's loop for good
+                log.exception("sync of %s crashed", member.id)
+                ok = False
+            failures = 0 if ok else failures + 1
             wait = self.interval
             if failures:
                 backoff = min(self.max_backoff, self.interval * 2**failures)

@@ -168,13 +168,11 @@ class Indexer:
         """Bring ``index`` (default: the live one) up to date with one node's feed."""
         started = time.monotonic()
         live = index is None
-        target = index or write_index(self.engine, self.prefix)
-        if target is None:
-            self.prepare()
-            target = write_index(self.engine, self.prefix)
-        report = SyncReport(member.id, index=target)
+        report = SyncReport(member.id, index=index or "")
         client = FeedClient(member, self.session, self.timeout, token=self.token)
         try:
+            target = index or self._live_index()
+            report.index = target
             cursor, base = self.cursor(target, member.id)
             report.cursor_before = report.cursor_after = cursor
             try:
@@ -192,6 +190,13 @@ class Indexer:
         if live:
             self._record_health(report)
         return report
+
+    def _live_index(self) -> str:
+        target = write_index(self.engine, self.prefix)
+        if target is None:
+            self.prepare()
+            target = write_index(self.engine, self.prefix)
+        return target
 
     def _pull(
         self,
@@ -216,25 +221,25 @@ class Indexer:
             self.engine.refresh(target)
 
     def _record_health(self, report: SyncReport) -> None:
-        health = self.health(report.node_id)
-        health.update(type="node", last_attempt=self.now(), index=report.index)
-        if report.ok:
-            health.update(
-                last_success=self.now(),
-                data_as_of=self.now(),
-                last_error=None,
-                failures=0,
-                cursor=report.cursor_after,
-                latest_seq=report.latest_seq or health.get("latest_seq", 0),
-            )
-        else:
-            health.update(last_error=report.error, failures=health.get("failures", 0) + 1)
-        if report.resynced:
-            health["last_resync"] = self.now()
-        health["quarantined"] = (
-            [q.as_dict() for q in report.quarantined] + health.get("quarantined", [])
-        )[:QUARANTINE_KEPT]
         try:
+            health = self.health(report.node_id)
+            health.update(type="node", last_attempt=self.now(), index=report.index)
+            if report.ok:
+                health.update(
+                    last_success=self.now(),
+                    data_as_of=self.now(),
+                    last_error=None,
+                    failures=0,
+                    cursor=report.cursor_after,
+                    latest_seq=report.latest_seq,
+                )
+            else:
+                health.update(last_error=report.error, failures=health.get("failures", 0) + 1)
+            if report.resynced:
+                health["last_resync"] = self.now()
+            health["quarantined"] = (
+                [q.as_dict() for q in report.quarantined] + health.get("quarantined", [])
+            )[:QUARANTINE_KEPT]
             self._save_health(health)
             self.engine.refresh(self.state_index)  # "data as of" is searchable at once
         except self.engine.errors.TransportError:

@@ -1,0 +1,5 @@
+"""`python -m cellfed` is the `cellfed` command."""
+
+from cellfed.cli import main
+
+main()
