@@ -108,3 +108,20 @@ def test_node_descriptor_and_openapi(node_app):
     assert node["counts"] == {"network": 0, "biobank": 1, "collection": 1, "cell_line": 1}
     paths = client.get("/api/v1/openapi.json").json["paths"]
     assert {"/api/v1/node", "/api/v1/feed", "/api/v1/records/{kind}/{id}"} <= set(paths)
+
+
+def test_feed_tells_a_cursor_it_cannot_serve_to_resynchronise(node_app):
+    import datetime as dt
+
+    store = node_app.extensions["cellfed.store"]
+    load(store, cell_line("L1"), cell_line("L2"))
+    store.delete("cell_line", "L2")
+    assert store.purge_tombstones(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)) == 1
+    client = node_app.test_client()
+    stale = client.get("/api/v1/feed?after=2")
+    assert stale.status_code == 410 and stale.json["error"] == "resync_required"
+    assert "deletions up to change 5 were purged" in stale.json["detail"]
+    assert client.get("/api/v1/feed?after=2&snapshot=true").status_code == 200
+    assert client.get("/api/v1/feed?after=0").status_code == 200  # a snapshot is always served
+    beyond = client.get("/api/v1/feed?after=99")
+    assert beyond.status_code == 410 and "beyond this node's latest change" in beyond.json["detail"]
