@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 
 .PHONY: setup demo test lint format clean
 
-setup: $(VENV)/.installed .engines/opensearch.cp .engines/es7.cp  ## Python packages, engine jars
+setup: $(VENV)/.installed .engines/opensearch.cp .engines/es7.cp .engines/opensearch2.cp  ## Python packages, engine jars
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	@command -v mvn >/dev/null || { apt-get update -q && apt-get install -y -q maven; }
@@ -19,6 +19,11 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 .engines/opensearch.cp: config/engines/pom.xml $(VENV)/.installed
 	rm -f $@
 	$(BIN)/cellfed engine classpath --kind opensearch
+
+.engines/opensearch2.cp: config/engines/pom.xml $(VENV)/.installed  # for the 3-node cluster tests
+	rm -f $@
+	mvn -q -B -f config/engines/pom.xml -Popensearch -Dopensearch.runner.version=2.19.1.0 \
+		dependency:build-classpath -Dmdep.outputFile=$(CURDIR)/$@
 
 .engines/es7.cp: config/engines/pom.xml $(VENV)/.installed
 	rm -f $@

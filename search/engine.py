@@ -46,8 +46,10 @@ class SearchEngine:
         client_class, self._helpers, self.errors = _modules(kind)
         self.kind = kind
         self.url = url
+        # Several comma-separated URLs: the client spreads requests and skips dead nodes.
+        hosts = [u.strip() for u in url.split(",") if u.strip()]
         self.client = client_class(
-            hosts=[url], timeout=timeout, max_retries=2, retry_on_timeout=True
+            hosts=hosts, timeout=timeout, max_retries=3, retry_on_timeout=True
         )
 
     @classmethod

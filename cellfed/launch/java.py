@@ -49,9 +49,11 @@ def find_java(minimum: int, configured: str | None = None) -> str:
     return usable[-1][1]
 
 
-def maven_classpath(profile: str, home: Path, extra: tuple[str, ...] = ()) -> str:
+def maven_classpath(
+    profile: str, home: Path, extra: tuple[str, ...] = (), cache_name: str | None = None
+) -> str:
     """The runtime classpath of a profile of config/engines/pom.xml, resolved once and cached."""
-    cache = home / f"{profile}.cp"
+    cache = home / (cache_name or f"{profile}.cp")
     if not cache.is_file():
         home.mkdir(parents=True, exist_ok=True)
         mvn = shutil.which("mvn")
