@@ -11,6 +11,7 @@ from schemas.catalogue import (
     CellLineSchema,
     CollectionSchema,
     NetworkSchema,
+    per_thread,
     schema_for,
 )
 from schemas.errors import format_errors
@@ -28,5 +29,6 @@ __all__ = [
     "NetworkSchema",
     "NodeDescriptorSchema",
     "format_errors",
+    "per_thread",
     "schema_for",
 ]

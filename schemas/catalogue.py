@@ -8,7 +8,8 @@ an import is reported instead of silently dropped.
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from typing import Any, TypeVar
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
@@ -48,6 +49,8 @@ from schemas.validators import (
     SHIPPING,
     STORAGE_TEMPERATURES,
 )
+
+S = TypeVar("S")
 
 SCHEMA_VERSION = "2"
 """Version of the record shapes below; feed entries carry it. Version 2 added networks, QC,
@@ -204,8 +207,19 @@ a cell line both."""
 
 
 def schema_for(kind: str) -> Strict:
-    """A fresh schema instance for a record kind (schemas keep per-call state)."""
-    try:
-        return KINDS[kind]()
-    except KeyError:
-        raise ValueError(f"unknown record kind {kind!r}; known: {', '.join(KINDS)}") from None
+    """The schema of a record kind, built once per thread: building one is costly
+    (marshmallow copies every field), and loading keeps no state between calls."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown record kind {kind!r}; known: {', '.join(KINDS)}")
+    return per_thread(KINDS[kind])
+
+
+_instances = threading.local()
+
+
+def per_thread(schema_class: type[S]) -> S:
+    """One instance of a schema class per thread."""
+    cache = _instances.__dict__
+    if schema_class not in cache:
+        cache[schema_class] = schema_class()
+    return cache[schema_class]

@@ -25,7 +25,13 @@ from marshmallow import ValidationError
 from federation.client import FeedClient, FeedError, FeedPage, ResyncRequired, TokenSource
 from federation.protocol import content_hash
 from federation.registry import Member
-from schemas import READABLE_SCHEMA_VERSIONS, FeedEntrySchema, format_errors, schema_for
+from schemas import (
+    READABLE_SCHEMA_VERSIONS,
+    FeedEntrySchema,
+    format_errors,
+    per_thread,
+    schema_for,
+)
 from search.documents import to_document, uid
 from search.engine import SearchEngine
 from search.index import catalogue_alias, ensure_indices, state_index, write_index
@@ -346,7 +352,7 @@ class Indexer:
         kind = hint.get("kind") if isinstance(hint.get("kind"), str) else None
         rid = hint.get("id") if isinstance(hint.get("id"), str) else None
         try:
-            entry = FeedEntrySchema().load(raw if isinstance(raw, dict) else {})
+            entry = per_thread(FeedEntrySchema).load(raw if isinstance(raw, dict) else {})
         except ValidationError as exc:
             return None, Quarantined(kind, rid, seq, "; ".join(format_errors(exc.messages)))
         if entry["schema_version"] not in READABLE_SCHEMA_VERSIONS:
