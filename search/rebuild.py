@@ -11,6 +11,7 @@ new index is deleted and the old one stays.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from search.index import (
@@ -35,20 +36,26 @@ class RebuildReport:
     seconds: float = 0.0
 
 
-def rebuild(indexer: Indexer, version: str = MAPPING_VERSION, grace: float = 30) -> RebuildReport:
+def rebuild(
+    indexer: Indexer, version: str = MAPPING_VERSION, grace: float = 30, workers: int = 1
+) -> RebuildReport:
+    """Build, fill, check and swap in a new index; ``workers`` nodes are harvested at once."""
     started = time.monotonic()
     engine = indexer.engine
     indexer.prepare()
     new = create_catalogue_index(engine, indexer.prefix, version, bulk_load=True)
     report = RebuildReport(new)
     try:
-        for catch_up in (False, True):
-            for member in indexer.members:
-                result = indexer.sync_node(member, index=new)
-                if not result.ok:
-                    raise RebuildError(f"node {member.id} could not be harvested: {result.error}")
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            for catch_up in (False, True):
+                results = list(pool.map(lambda m: indexer.sync_node(m, index=new), indexer.members))
+                for member, result in zip(indexer.members, results, strict=True):
+                    if not result.ok:
+                        raise RebuildError(
+                            f"node {member.id} could not be harvested: {result.error}"
+                        )
                 if not catch_up:
-                    report.reports.append(result)
+                    report.reports = results
         finish_bulk_load(engine, new, indexer.replicas)
         report.documents = engine.count(new)
         report.replaced = swap_alias(engine, indexer.prefix, new)
