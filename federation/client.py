@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,14 +157,23 @@ class FeedClient:
 
     def pages(self, after: int, limit: int) -> Iterator[FeedPage]:
         """Pages from ``after`` to the end of the feed as it stands. Reading from 0 is a
-        snapshot: the caller reconciles at the end, so purged tombstones don't matter."""
+        snapshot: the caller reconciles at the end, so purged tombstones don't matter.
+
+        The next page is fetched while the caller works on this one (at most two pages are
+        held), so the node's work overlaps the engine's.
+        """
         snapshot = after == 0
-        while True:
-            page = self.page(after, limit, snapshot)
-            yield page
-            if not page.has_more or page.next_cursor == after:
-                return
-            after = page.next_cursor
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") as pool:
+            pending = pool.submit(self.page, after, limit, snapshot)
+            while True:
+                page = pending.result()
+                done = not page.has_more or page.next_cursor == after
+                if not done:
+                    after = page.next_cursor
+                    pending = pool.submit(self.page, after, limit, snapshot)
+                yield page
+                if done:
+                    return
 
 
 def _json_error(resp: requests.Response) -> str | None:
