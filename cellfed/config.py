@@ -50,6 +50,7 @@ DEFAULTS: dict[str, Any] = {
     # Flask.
     "SECRET_KEY": None,  # None: a random key per process
     "PORTAL_PAGE_SIZE": 20,
+    "EXPORT_MAX_ROWS": 10_000,  # rows one CSV or JSON export of search results may hold
 }
 
 
