@@ -7,6 +7,7 @@ import pytest
 from werkzeug.datastructures import MultiDict
 
 from search.queries import (
+    KNOWN_PARAMS,
     InvalidQuery,
     build_export,
     build_search,
@@ -261,3 +262,12 @@ def test_did_you_mean_replaces_only_the_words_the_index_does_not_know():
     }
     assert read_suggestion("parkinsn iPSC", suggest) == "parkinson iPSC"
     assert read_suggestion("iPSC", {"words": [{"offset": 0, "length": 4, "options": []}]}) is None
+
+
+def test_every_search_parameter_is_documented_in_the_openapi_document():
+    from portal.openapi import spec
+
+    documented = spec()["components"]["parameters"]
+    assert set(documented) == set(KNOWN_PARAMS)
+    search = spec()["paths"]["/api/v1/search"]["get"]["parameters"]
+    assert {p["$ref"].rsplit("/", 1)[-1] for p in search} == set(KNOWN_PARAMS)
