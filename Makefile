@@ -7,7 +7,12 @@ BIN := $(VENV)/bin
 
 .PHONY: setup demo test lint format clean
 
-setup: $(VENV)/.installed .engines/opensearch.cp  ## Install Python packages and resolve the engine
+setup: $(VENV)/.installed .engines/opensearch.cp /usr/bin/chromium  ## Install Python packages, resolve the engine, install Chromium
+
+# Browser tests drive Debian's Chromium (Playwright cannot download its own browsers here);
+# installed only when missing.
+/usr/bin/chromium:
+	apt-get update -q && apt-get install -y -q chromium
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	@command -v mvn >/dev/null || { apt-get update -q && apt-get install -y -q maven; }

@@ -18,7 +18,8 @@
   form.addEventListener("change", function (event) {
     var el = event.target;
     if (el.type === "checkbox" || el.type === "radio" || el.tagName === "SELECT") {
-      if (el.id) sessionStorage.setItem("cellfed-focus", el.id);
+      // Values re-order as counts change, so remember the control by name and value.
+      sessionStorage.setItem("cellfed-focus", JSON.stringify([el.name, el.value]));
       form.requestSubmit ? form.requestSubmit() : form.submit();
     }
   });
@@ -26,7 +27,10 @@
   var last = sessionStorage.getItem("cellfed-focus");
   if (last) {
     sessionStorage.removeItem("cellfed-focus");
-    var target = document.getElementById(last);
+    var named = JSON.parse(last);
+    var target = Array.prototype.find.call(form.elements, function (el) {
+      return el.name === named[0] && (el.tagName === "SELECT" || el.value === named[1]);
+    });
     if (target) target.focus();
   }
 })();
