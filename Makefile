@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint format clean
+.PHONY: setup demo test lint format clean bench-search
 
 setup: $(VENV)/.installed .engines/opensearch.cp /usr/bin/chromium  ## Install Python packages, resolve the engine, install Chromium
 
@@ -30,6 +30,10 @@ demo: setup  ## Run engine, three member nodes, indexer and portal; prints the p
 
 test: setup lint  ## Lint, then every test (starts a real OpenSearch for the integration tests)
 	$(PY) -m pytest
+
+DOCS ?= 1000000
+bench-search: setup  ## Search latency benchmark against the engine at CELLFED_SEARCH_URL (not a test)
+	$(PY) -m bench.search_latency --docs $(DOCS)
 
 lint:
 	$(BIN)/ruff check .
