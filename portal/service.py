@@ -112,6 +112,9 @@ class CatalogueSearch:
         today = today or dt.date.today()
         resp = self._search(build_search(params, today)) or {}
         labels = self.labels()
+        if "collection" in params.selections:
+            # Record pages link to a collection's lines by its uid; show its name instead.
+            labels = {**labels, **self._names(list(params.selections["collection"].values))}
         aggs = resp.get("aggregations", {})
         total = resp.get("hits", {}).get("total", {}).get("value", 0)
         lines = aggs["lines"]["n"]["value"] if "lines" in aggs else total
@@ -294,6 +297,13 @@ class CatalogueSearch:
             labels = self.labels()
             out["networks"] = [{"id": n, "name": labels.get(n, n)} for n in doc["networks"]]
         return out
+
+    def _names(self, uids: list[str]) -> dict[str, str]:
+        try:
+            docs = self.engine.mget(self.alias, uids)
+        except self.engine.errors.TransportError:
+            return {}  # a label is not worth failing a search for
+        return {doc_id: doc["name"] for doc_id, doc in docs.items()}
 
     def _count(self, query: dict[str, Any]) -> int:
         body = {

@@ -179,6 +179,12 @@ def test_sorting_and_pagination_walk_every_line_once(client):
     assert by_vials[0]["local_id"] == "HPSI0114i-kolf_2"
 
 
+def test_a_collection_page_links_to_its_lines_by_name(client):
+    result = search(client, "collection=berlin:collection:ipsc-disease")
+    assert result["lines"] == 3 and {h["node_id"] for h in result["hits"]} == {"berlin"}
+    assert result["selected"][0]["selection"] == "Disease iPSC lines"
+
+
 def test_collections_and_biobanks_are_searchable_kinds(client):
     banks = search(client, "kind=biobank&accredited=true")
     assert [h["name"] for h in banks["hits"]] == ["Berlin iPSC Bank"]
