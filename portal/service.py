@@ -23,6 +23,7 @@ from search.queries import (
     read_facets,
     read_relax,
     read_suggestion,
+    read_totals,
 )
 
 STATE_TTL = 5.0  # seconds a node's "data as of" may be cached between searches
@@ -67,6 +68,31 @@ class CatalogueSearch:
             log.warning("the engine failed a search: %s", exc)
             raise SearchUnavailable("the search engine is not reachable right now") from exc
 
+    def _msearch(self, *bodies: dict[str, Any]) -> list[dict[str, Any]]:
+        """Run searches in one round trip; an empty answer each when there is no index yet."""
+        try:
+            answers = self.engine.msearch(self.alias, list(bodies))
+        except self.engine.errors.NotFoundError:
+            return [{} for _ in bodies]
+        except self.engine.errors.TransportError as exc:
+            log.warning("the engine failed a search: %s", exc)
+            raise SearchUnavailable("the search engine is not reachable right now") from exc
+        out = []
+        for answer in answers:
+            status = answer.get("status", 200) if "error" in answer else 200
+            if status == 404:
+                answer = {}
+            elif status == 400:
+                log.warning("the engine refused a search: %s", answer["error"])
+                raise SearchRejected(
+                    "the search engine could not run this search; try fewer words or filters"
+                )
+            elif status != 200:
+                log.warning("the engine failed a search: %s", answer["error"])
+                raise SearchUnavailable("the search engine could not answer right now")
+            out.append(answer)
+        return out
+
     def _get(self, doc_id: str) -> dict[str, Any] | None:
         try:
             return self.engine.get(self.alias, doc_id)
@@ -110,24 +136,23 @@ class CatalogueSearch:
     # -- search -----------------------------------------------------------------------
     def search(self, params: SearchParams, today: dt.date | None = None) -> dict[str, Any]:
         today = today or dt.date.today()
-        resp = self._search(build_search(params, today)) or {}
+        counts, found = self._msearch(*build_search(params, today))
         labels = self.labels()
         if "collection" in params.selections:
             # Record pages link to a collection's lines by its uid; show its name instead.
             labels = {**labels, **self._names(list(params.selections["collection"].values))}
-        aggs = resp.get("aggregations", {})
-        total = resp.get("hits", {}).get("total", {}).get("value", 0)
-        lines = aggs["lines"]["n"]["value"] if "lines" in aggs else total
+        aggs = counts.get("aggregations", {})
+        total, lines = read_totals(aggs)
         states = self.node_states()
-        hits = [self._hit(h, states) for h in resp.get("hits", {}).get("hits", [])]
+        hits = [self._hit(h, states) for h in found.get("hits", {}).get("hits", [])]
         if params.grouped:
             self._add_sources(hits, states)
         result = {
             "total": total,
-            "lines": min(lines, total),
+            "lines": lines,
             "page": params.page,
             "size": params.size,
-            "pages": max(1, -(-min(lines, total) // params.size)),
+            "pages": max(1, -(-lines // params.size)),
             "sort": params.sort,
             "hits": hits,
             "facets": read_facets(aggs, params, labels),

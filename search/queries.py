@@ -1,8 +1,8 @@
 """Pure functions from search parameters to engine requests and back: no I/O here.
 
-Facet counts stay correct under selection: hits are narrowed by a post_filter with every
-selected facet, while each facet's counts are filtered by all the *other* facets only (and
-by its own selection too when its values are AND-ed, since then ticking one more narrows).
+Facet counts stay correct under selection: hits are narrowed by every selected facet, while
+each facet's counts are filtered by all the *other* facets only (and by its own selection too
+when its values are AND-ed, since then ticking one more narrows).
 The outer filter of each facet's aggregation is therefore also "what you would get without
 this facet", which the zero-results help reads to say which filter to relax.
 
@@ -14,11 +14,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from search.facets import FACETS, FACETS_BY_NAME, Facet, InvalidQuery, Selection, check_text
 
-__all__ = ["InvalidQuery", "SearchParams", "parse_params", "build_search"]
+__all__ = ["InvalidQuery", "SearchBodies", "SearchParams", "build_search", "parse_params"]
 
 KINDS = ("cell_line", "collection", "biobank")
 SORTS: dict[str, list[Any]] = {
@@ -185,21 +185,47 @@ def base_query(params: SearchParams) -> dict[str, Any]:
     return {"bool": {"must": [text_query(params.q)], "filter": [{"term": {"kind": params.kind}}]}}
 
 
-def build_search(params: SearchParams, today: dt.date) -> dict[str, Any]:
-    """The engine request for a search page: hits, highlights and facet counts."""
+class SearchBodies(NamedTuple):
+    """A search page is two engine requests, sent together (msearch).
+
+    ``counts`` holds every aggregation and no hits (size 0), so the engine's request cache
+    can answer a repeated search's facet counts, the costly part, without recomputing them;
+    ``hits`` holds the page of hits, with every filter applied, and no aggregation.
+    """
+
+    counts: dict[str, Any]
+    hits: dict[str, Any]
+
+
+def build_search(params: SearchParams, today: dt.date) -> SearchBodies:
+    """The engine requests for a search page: facet counts, and hits with highlights."""
     selected = clauses(params, today)
     aggs = {
         facet.name: _facet_agg(facet, params, selected, today)
         for facet in FACETS
         if not facet.hidden or facet.name in selected
     }
-    body: dict[str, Any] = {
+    # Records matching everything; for cell lines, also how many distinct lines they are
+    # (exact up to the threshold, then within about 1%).
+    aggs["matching"] = {"filter": _bool_filter(list(selected.values()))}
+    if params.grouped:
+        aggs["matching"]["aggs"] = {
+            "lines": {"cardinality": {"field": "line_key", "precision_threshold": 10_000}}
+        }
+    counts = {
+        "size": 0,
         "query": base_query(params),
         "aggs": aggs,
+        "track_total_hits": False,
+    }
+    query = base_query(params)
+    query["bool"]["filter"] += list(selected.values())
+    hits: dict[str, Any] = {
+        "query": query,
         "from": (params.page - 1) * params.size,
         "size": params.size,
         "sort": SORTS[params.sort],
-        "track_total_hits": True,
+        "track_total_hits": False,
         "_source": {"excludes": HIT_SOURCE_EXCLUDES},
         "highlight": {
             "fields": {
@@ -213,16 +239,17 @@ def build_search(params: SearchParams, today: dt.date) -> dict[str, Any]:
             "encoder": "html",
         },
     }
-    if selected:
-        body["post_filter"] = _bool_filter(list(selected.values()))
     if params.grouped:
-        body["collapse"] = {"field": "line_key"}
-        # Distinct lines among the hits (exact up to the threshold, then within ~1%).
-        body["aggs"]["lines"] = {
-            "filter": _bool_filter(list(selected.values())),
-            "aggs": {"n": {"cardinality": {"field": "line_key", "precision_threshold": 10_000}}},
-        }
-    return body
+        hits["collapse"] = {"field": "line_key"}
+    return SearchBodies(counts, hits)
+
+
+def read_totals(aggregations: Mapping[str, Any]) -> tuple[int, int]:
+    """(records, lines) matching the search, from the counts request."""
+    matching = aggregations.get("matching", {})
+    records = matching.get("doc_count", 0)
+    lines = matching.get("lines", {}).get("value", records)
+    return records, min(lines, records)
 
 
 def build_sources(ids: list[str], limit: int = 500) -> dict[str, Any]:

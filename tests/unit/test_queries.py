@@ -15,6 +15,7 @@ from search.queries import (
     read_facets,
     read_relax,
     read_suggestion,
+    read_totals,
 )
 
 TODAY = dt.date(2026, 11, 26)
@@ -24,12 +25,21 @@ def params(*pairs, **kw):
     return parse_params(MultiDict(list(pairs) + list(kw.items())))
 
 
+def selected_filters(bodies):
+    """The facet filters the hits request applies (after the record-kind filter)."""
+    kind, *rest = bodies.hits["query"]["bool"]["filter"]
+    assert kind["term"]["kind"]
+    return rest
+
+
 def test_each_facet_counts_with_the_other_facets_selection_only():
     p = params(("country", "DE"), ("country", "GB"), ("cell_type", "hiPSC"))
-    body = build_search(p, TODAY)
+    bodies = build_search(p, TODAY)
+    body = bodies.counts
     by_cell_type = {"terms": {"cell_type_nodes": ["hiPSC"]}}
     by_country = {"terms": {"country": ["DE", "GB"]}}
-    assert body["post_filter"] == {"bool": {"filter": [by_cell_type, by_country]}}
+    assert selected_filters(bodies) == [by_cell_type, by_country]
+    assert body["aggs"]["matching"]["filter"] == {"bool": {"filter": [by_cell_type, by_country]}}
     assert body["aggs"]["country"]["filter"] == {"bool": {"filter": [by_cell_type]}}
     assert body["aggs"]["cell_type"]["filter"] == {"bool": {"filter": [by_country]}}
     assert body["aggs"]["sex"]["filter"]["bool"]["filter"] == [by_cell_type, by_country]
@@ -38,7 +48,7 @@ def test_each_facet_counts_with_the_other_facets_selection_only():
 def test_and_facets_count_under_their_own_selection_but_relax_without_it():
     p = params(("qc", "mycoplasma_negative"), ("qc", "karyotype_normal"), ("country", "DE"))
     assert p.selections["qc"].op == "and"  # the QC facet defaults to "all of"
-    body = build_search(p, TODAY)
+    body = build_search(p, TODAY).counts
     both = {
         "bool": {
             "filter": [
@@ -54,9 +64,7 @@ def test_and_facets_count_under_their_own_selection_but_relax_without_it():
     assert "values" in qc["aggs"]["own"]["aggs"]
 
     any_of = build_search(params(("qc", "sterile"), ("qc", "str_verified"), ("qc_op", "or")), TODAY)
-    assert any_of["post_filter"]["bool"]["filter"] == [
-        {"terms": {"qc_passed": ["sterile", "str_verified"]}}
-    ]
+    assert selected_filters(any_of) == [{"terms": {"qc_passed": ["sterile", "str_verified"]}}]
 
 
 def test_single_valued_facets_take_no_operator():
@@ -65,8 +73,9 @@ def test_single_valued_facets_take_no_operator():
 
 
 def test_a_hierarchy_node_matches_its_descendants_and_opens_its_branch():
-    body = build_search(params(disease="ICD10:G20.1"), TODAY)
-    assert body["post_filter"]["bool"]["filter"] == [{"terms": {"disease_nodes": ["ICD10:G20.1"]}}]
+    bodies = build_search(params(disease="ICD10:G20.1"), TODAY)
+    body = bodies.counts
+    assert selected_filters(bodies) == [{"terms": {"disease_nodes": ["ICD10:G20.1"]}}]
     include = body["aggs"]["disease"]["aggs"]["values"]["terms"]["include"].split("|")
     assert include == [
         "[^/]+",
@@ -108,8 +117,9 @@ def test_hierarchy_counts_read_as_a_tree_in_count_order():
 
 
 def test_ranges_overlap_the_donor_age_band_and_bound_vials():
-    body = build_search(params(age_min="50", age_max="52", vials_min="10"), TODAY)
-    age, vials = body["post_filter"]["bool"]["filter"]
+    bodies = build_search(params(age_min="50", age_max="52", vials_min="10"), TODAY)
+    body = bodies.counts
+    age, vials = selected_filters(bodies)
     assert age == {
         "bool": {
             "filter": [
@@ -124,32 +134,44 @@ def test_ranges_overlap_the_donor_age_band_and_bound_vials():
 
 
 def test_accreditation_is_judged_at_query_time():
-    body = build_search(params(accredited="true"), TODAY)
-    assert body["post_filter"]["bool"]["filter"] == [
-        {"range": {"iso20387_valid_until": {"gte": "2026-11-26"}}}
-    ]
+    bodies = build_search(params(accredited="true"), TODAY)
+    assert selected_filters(bodies) == [{"range": {"iso20387_valid_until": {"gte": "2026-11-26"}}}]
 
 
 def test_cell_lines_collapse_to_one_hit_per_line_and_count_lines():
-    body = build_search(params(country="DE"), TODAY)
-    assert body["collapse"] == {"field": "line_key"}
-    lines = body["aggs"]["lines"]
-    assert lines["filter"] == body["post_filter"]
-    assert lines["aggs"]["n"]["cardinality"]["field"] == "line_key"
-    assert "collapse" not in build_search(params(kind="collection"), TODAY)
+    counts, hits = build_search(params(country="DE"), TODAY)
+    assert hits["collapse"] == {"field": "line_key"}
+    matching = counts["aggs"]["matching"]
+    assert matching["filter"] == {"bool": {"filter": [{"terms": {"country": ["DE"]}}]}}
+    assert matching["aggs"]["lines"]["cardinality"]["field"] == "line_key"
+    collections = build_search(params(kind="collection"), TODAY)
+    assert (
+        "collapse" not in collections.hits and "aggs" not in collections.counts["aggs"]["matching"]
+    )
+    assert read_totals({"matching": {"doc_count": 7, "lines": {"value": 5}}}) == (7, 5)
+    assert read_totals({"matching": {"doc_count": 7}}) == (7, 7)
+
+
+def test_counts_are_a_cacheable_request_apart_from_the_hits():
+    counts, hits = build_search(params(q="H9", country="DE"), TODAY)
+    # The engine's request cache takes size-0 requests only.
+    assert counts["size"] == 0 and "highlight" not in counts and "aggs" not in hits
+    assert counts["query"]["bool"]["must"] == hits["query"]["bool"]["must"]
 
 
 def test_free_text_prefers_exact_identifiers_and_tolerates_typos():
-    should = build_search(params(q="WAe009-A"), TODAY)["query"]["bool"]["must"][0]["bool"]["should"]
+    should = build_search(params(q="WAe009-A"), TODAY).hits["query"]["bool"]["must"][0]["bool"][
+        "should"
+    ]
     assert should[0] == {"term": {"identifiers": {"value": "wae009-a", "boost": 20}}}
     assert any(c.get("match", {}).get("all_text", {}).get("fuzziness") == "AUTO" for c in should)
 
 
 def test_paging_and_sorting():
-    body = build_search(params(page="3", size="10", sort="name"), TODAY)
+    body = build_search(params(page="3", size="10", sort="name"), TODAY).hits
     assert (body["from"], body["size"]) == (20, 10)
     assert body["sort"] == [{"name.sort": "asc"}]
-    assert build_search(params(sort="vials"), TODAY)["sort"][0] == {
+    assert build_search(params(sort="vials"), TODAY).hits["sort"][0] == {
         "vials_available": {"order": "desc", "missing": "_last"}
     }
 
@@ -218,7 +240,7 @@ def test_parameters_round_trip_through_their_url():
 
 def test_selected_values_are_counted_even_outside_the_top_values():
     p = params(country="FR")
-    agg = build_search(p, TODAY)["aggs"]["country"]["aggs"]
+    agg = build_search(p, TODAY).counts["aggs"]["country"]["aggs"]
     assert agg["selected"]["terms"]["include"] == ("FR",)
     facets = read_facets(
         {
