@@ -20,6 +20,7 @@ from search.queries import (
     build_help,
     build_search,
     build_sources,
+    build_suggest,
     read_facets,
     read_relax,
     read_suggestion,
@@ -166,9 +167,19 @@ class CatalogueSearch:
                 for name, sel in params.selections.items()
             ],
             "help": None,
+            "did_you_mean": None,
         }
         if total == 0 and (params.q or params.selections):
             result["help"] = self._help(params, today, aggs, labels)
+        elif params.q and hits and not any(h["highlight"] for h in hits):
+            # Found only through typo tolerance: say what the words probably were.
+            resp = self._search(build_suggest(params.q)) or {}
+            suggestion = read_suggestion(params.q, resp.get("suggest", {}))
+            if suggestion:
+                result["did_you_mean"] = {
+                    "text": suggestion,
+                    "query": urlencode(params.args(q=suggestion)),
+                }
         return result
 
     def _help(

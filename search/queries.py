@@ -155,6 +155,12 @@ def text_query(q: str) -> dict[str, Any]:
     }
 
 
+def highlight_query(q: str) -> dict[str, Any]:
+    """What highlights mark: the words as typed. Marking typo variants too costs as much as
+    the search itself; a hit found only through a typo gets a did-you-mean instead."""
+    return {"match": {"all_text": {"query": q}}}
+
+
 def clauses(params: SearchParams, today: dt.date) -> dict[str, dict[str, Any]]:
     """Each selected facet's filter, by facet name."""
     return {
@@ -227,18 +233,20 @@ def build_search(params: SearchParams, today: dt.date) -> SearchBodies:
         "sort": SORTS[params.sort],
         "track_total_hits": False,
         "_source": {"excludes": HIT_SOURCE_EXCLUDES},
-        "highlight": {
+    }
+    if params.q:
+        hits["highlight"] = {
             "fields": {
                 "name": {"number_of_fragments": 0},
                 "synonyms": {"number_of_fragments": 0},
                 "description": {"fragment_size": 200, "number_of_fragments": 1},
             },
             "require_field_match": False,
+            "highlight_query": highlight_query(params.q),
             "pre_tags": ["<mark>"],
             "post_tags": ["</mark>"],
             "encoder": "html",
-        },
-    }
+        }
     if params.grouped:
         hits["collapse"] = {"field": "line_key"}
     return SearchBodies(counts, hits)
@@ -264,6 +272,26 @@ def build_sources(ids: list[str], limit: int = 500) -> dict[str, Any]:
     }
 
 
+def _suggest(q: str) -> dict[str, Any]:
+    return {
+        "text": q,
+        "words": {
+            "term": {
+                "field": "suggest_text",
+                "suggest_mode": "missing",
+                "prefix_length": 0,
+                "min_word_length": 3,
+                "size": 1,
+            }
+        },
+    }
+
+
+def build_suggest(q: str) -> dict[str, Any]:
+    """The closest indexed names, synonyms and terms to each word the index does not know."""
+    return {"size": 0, "track_total_hits": False, "suggest": _suggest(q)}
+
+
 def build_help(params: SearchParams, today: dt.date) -> dict[str, Any]:
     """For a search with no hits: how many the filters give without the words, and the
     closest indexed names, synonyms and terms to each word (did you mean)."""
@@ -273,18 +301,7 @@ def build_help(params: SearchParams, today: dt.date) -> dict[str, Any]:
         "query": _bool_filter([{"term": {"kind": params.kind}}, *clauses(params, today).values()]),
     }
     if params.q:
-        body["suggest"] = {
-            "text": params.q,
-            "words": {
-                "term": {
-                    "field": "suggest_text",
-                    "suggest_mode": "missing",
-                    "prefix_length": 0,
-                    "min_word_length": 3,
-                    "size": 1,
-                }
-            },
-        }
+        body["suggest"] = _suggest(params.q)
     return body
 
 

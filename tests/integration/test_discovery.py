@@ -78,11 +78,18 @@ def test_identifiers_synonyms_genes_and_diseases_find_their_line(client, query, 
     assert search(client, f"q={query}")["hits"][0]["line_key"] == expected
 
 
-def test_typos_are_tolerated_and_matches_highlighted(client):
+def test_matches_are_highlighted(client):
+    [hit] = search(client, "q=parkinson")["hits"]
+    assert "<mark>Parkinson</mark>" in hit["highlight"]["description"][0]
+    assert search(client, "q=parkinson")["did_you_mean"] is None
+
+
+def test_typos_are_tolerated_and_the_spelling_suggested(client):
     result = search(client, "q=parkinsn")
     [hit] = result["hits"]
     assert hit["uid"] == "berlin:cell_line:BIONi010-A"
-    assert "<mark>" in hit["highlight"]["description"][0]
+    assert result["did_you_mean"]["text"] == "parkinson"
+    assert search(client, result["did_you_mean"]["query"])["hits"][0]["highlight"]
 
 
 # -- facets ----------------------------------------------------------------------------

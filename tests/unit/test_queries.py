@@ -156,6 +156,9 @@ def test_counts_are_a_cacheable_request_apart_from_the_hits():
     counts, hits = build_search(params(q="H9", country="DE"), TODAY)
     # The engine's request cache takes size-0 requests only.
     assert counts["size"] == 0 and "highlight" not in counts and "aggs" not in hits
+    # Highlights mark the words as typed (marking typo variants costs as much as the search).
+    assert hits["highlight"]["highlight_query"] == {"match": {"all_text": {"query": "H9"}}}
+    assert "highlight" not in build_search(params(country="DE"), TODAY).hits
     assert counts["query"]["bool"]["must"] == hits["query"]["bool"]["must"]
 
 
