@@ -7,6 +7,10 @@
   var form = document.getElementById("search");
   if (!form) return;
 
+  // On a small screen the filters start folded, so the results come first.
+  var panel = form.querySelector("details.filters-panel");
+  if (panel && window.matchMedia("(max-width: 50rem)").matches) panel.open = false;
+
   form.addEventListener("submit", function () {
     Array.prototype.forEach.call(form.elements, function (el) {
       if (el.name && (el.type === "number" || el.type === "search" || el.type === "hidden") && el.value === "") {
