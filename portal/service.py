@@ -15,6 +15,7 @@ from search.engine import SearchEngine
 from search.facets import FACETS_BY_NAME
 from search.index import catalogue_alias, state_index
 from search.queries import (
+    SOURCE_FIELDS,
     SearchParams,
     build_export,
     build_help,
@@ -211,22 +212,7 @@ class CatalogueSearch:
             own = set(hit.get("line_ids", []))
             sources = [s for s in found if own & set(s.get("line_ids", []))] if own else []
             if not any(s["uid"] == hit["uid"] for s in sources):
-                sources.insert(
-                    0,
-                    {
-                        k: hit.get(k)
-                        for k in (
-                            "uid",
-                            "node_id",
-                            "local_id",
-                            "name",
-                            "biobank_name",
-                            "country",
-                            "availability",
-                            "vials_available",
-                        )
-                    },
-                )
+                sources.insert(0, {k: hit[k] for k in SOURCE_FIELDS if k in hit})
             for s in sources:
                 s["data_as_of"] = states.get(s["node_id"], {}).get("data_as_of")
             hit["sources"] = sources
