@@ -25,7 +25,10 @@ SORTS: dict[str, list[Any]] = {
     "relevance": ["_score", {"name.sort": "asc"}],
     "name": [{"name.sort": "asc"}],
     "recent": [{"modified": "desc"}, {"name.sort": "asc"}],
-    "vials": [{"vials_available": {"order": "desc", "missing": "_last"}}, {"name.sort": "asc"}],
+    "vials": [
+        {"vials_available": {"order": "desc", "missing": "_last", "unmapped_type": "integer"}},
+        {"name.sort": "asc"},
+    ],
 }
 DEFAULT_SIZE = 20
 MAX_WINDOW = 10_000  # the engine's default max_result_window

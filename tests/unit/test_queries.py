@@ -175,7 +175,7 @@ def test_paging_and_sorting():
     assert (body["from"], body["size"]) == (20, 10)
     assert body["sort"] == [{"name.sort": "asc"}]
     assert build_search(params(sort="vials"), TODAY).hits["sort"][0] == {
-        "vials_available": {"order": "desc", "missing": "_last"}
+        "vials_available": {"order": "desc", "missing": "_last", "unmapped_type": "integer"}
     }
 
 
