@@ -5,9 +5,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint format clean
+.PHONY: setup demo test lint format clean bench-search
 
-setup: $(VENV)/.installed .engines/opensearch.cp .engines/es7.cp .engines/opensearch2.cp  ## Python packages, engine jars
+setup: $(VENV)/.installed .engines/opensearch.cp .engines/es7.cp .engines/opensearch2.cp /usr/bin/chromium  ## Python packages, engine jars, Chromium
+
+# Browser tests drive Debian's Chromium (Playwright cannot download its own browsers here);
+# installed only when missing.
+/usr/bin/chromium:
+	apt-get update -q && apt-get install -y -q chromium
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	@command -v mvn >/dev/null || { apt-get update -q && apt-get install -y -q maven; }
@@ -34,6 +39,10 @@ demo: setup  ## Run engine, three member nodes, indexer and portal; prints the p
 
 test: setup lint  ## Lint, then every test (starts a real OpenSearch for the integration tests)
 	$(PY) -m pytest
+
+DOCS ?= 1000000
+bench-search: setup  ## Search latency benchmark against the engine at CELLFED_SEARCH_URL (not a test)
+	$(PY) -m bench.search_latency --docs $(DOCS)
 
 lint:
 	$(BIN)/ruff check .

@@ -54,6 +54,7 @@ DEFAULTS: dict[str, Any] = {
     "SECRET_KEY": None,  # None: a random key per process
     "PORTAL_PAGE_SIZE": 20,
     "DEMO_INDEXER_PORT": 5050,
+    "EXPORT_MAX_ROWS": 10_000,  # rows one CSV or JSON export of search results may hold
 }
 
 

@@ -1,50 +1,125 @@
-"""The portal's JSON API: search with facets, and single records."""
+"""The portal's JSON API: search with facets, exports, and single records."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, jsonify, request
+import datetime as dt
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    request,
+    stream_with_context,
+    url_for,
+)
 
 from portal.app import get_search
+from portal.export import csv_chunks, json_chunks
 from portal.openapi import spec
-from portal.service import SearchUnavailable
+from portal.service import SearchRejected, SearchUnavailable
 from search.health import prometheus_text
-from search.queries import InvalidQuery, parse_params
+from search.queries import InvalidQuery, SearchParams, parse_params
 
 bp = Blueprint("api", __name__)
 
 
-@bp.get("/search")
-def search():
+def _params() -> SearchParams:
     try:
-        params = parse_params(request.args, current_app.config["PORTAL_PAGE_SIZE"])
+        return parse_params(request.args, current_app.config["PORTAL_PAGE_SIZE"])
     except InvalidQuery as exc:
         abort(400, str(exc))
+
+
+@bp.get("/search")
+def search():
+    params = _params()
     try:
         return jsonify(get_search().search(params))
+    except SearchRejected as exc:
+        abort(400, str(exc))
     except SearchUnavailable as exc:
         abort(503, str(exc))
 
 
+def _export(fmt: str) -> Response:
+    params = _params()
+    limit = current_app.config["EXPORT_MAX_ROWS"]
+    try:
+        total, docs = get_search().export(params, limit)
+    except SearchRejected as exc:
+        abort(400, str(exc))
+    except SearchUnavailable as exc:
+        abort(503, str(exc))
+
+    def url_of(uid: str) -> str:
+        return url_for("views.record_page", uid=uid, _external=True)
+
+    stamp = dt.date.today().isoformat()
+    filename = f"cellfed-{params.kind}-{stamp}.{fmt}"
+    headers = {
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "X-Total-Count": str(total),
+        "X-Export-Limit": str(limit),
+    }
+    if fmt == "csv":
+        body = csv_chunks(params.kind, docs, url_of)
+        mimetype = "text/csv"
+    else:
+        head = {
+            "kind": params.kind,
+            "query": request.query_string.decode("utf-8", "replace"),
+            "total": total,
+            "limit": limit,
+            "truncated": total > limit,
+        }
+        body = json_chunks(head, docs, url_of)
+        mimetype = "application/json"
+    # The generator runs after this view returns; the request context must stay for url_for.
+    return Response(stream_with_context(body), mimetype=mimetype, headers=headers)
+
+
+@bp.get("/export.csv")
+def export_csv():
+    return _export("csv")
+
+
+@bp.get("/export.json")
+def export_json():
+    return _export("json")
+
+
 @bp.get("/records/<path:uid>")
 def record(uid: str):
-    doc = get_search().record(uid)
-    if doc is None:
-        abort(404, f"no record {uid!r} in the alliance catalogue")
+    search = get_search()
+    try:
+        doc = search.record(uid)
+        if doc is None:
+            abort(404, f"no record {uid!r} in the alliance catalogue")
+        doc["related"] = search.related(doc)
+    except SearchUnavailable as exc:
+        abort(503, str(exc))
     return jsonify(doc)
 
 
 @bp.get("/nodes")
 def nodes():
     """Each member node's sync state: cursor, last success, last error, data as of."""
-    return jsonify(nodes=list(get_search().node_states().values()))
+    try:
+        return jsonify(nodes=list(get_search().node_states().values()))
+    except SearchUnavailable as exc:
+        abort(503, str(exc))
 
 
 @bp.get("/metrics")
 def metrics():
     """Federation health in Prometheus text format."""
-    return Response(
-        prometheus_text(get_search().node_states()), mimetype="text/plain; version=0.0.4"
-    )
+    try:
+        states = get_search().node_states()
+    except SearchUnavailable as exc:
+        abort(503, str(exc))
+    return Response(prometheus_text(states), mimetype="text/plain; version=0.0.4")
 
 
 @bp.get("/openapi.json")

@@ -1,21 +1,49 @@
-"""Search over the federated catalogue: runs the pure queries, adds each node's freshness."""
+"""Search over the federated catalogue: runs the pure queries, adds each node's freshness,
+the sources of each line, labels for facet values and help when nothing matches."""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import re
 import time
+from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 from search.engine import SearchEngine
+from search.facets import FACETS_BY_NAME
 from search.health import node_health
 from search.index import catalogue_alias
-from search.queries import SearchParams, build_search, read_facets
+from search.queries import (
+    SOURCE_FIELDS,
+    SearchParams,
+    build_export,
+    build_help,
+    build_search,
+    build_sources,
+    build_suggest,
+    read_facets,
+    read_relax,
+    read_suggestion,
+    read_totals,
+)
 
 STATE_TTL = 5.0  # seconds a node's "data as of" may be cached between searches
+LABELS_TTL = 60.0  # seconds network names and disease labels may be cached
+UID = re.compile(
+    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}:(network|biobank|collection|cell_line):.{1,128}$"
+)
+
+log = logging.getLogger(__name__)
 
 
 class SearchUnavailable(RuntimeError):
     """The engine cannot answer right now."""
+
+
+class SearchRejected(ValueError):
+    """The engine refused to run a search built from valid parameters (e.g. too complex)."""
 
 
 class CatalogueSearch:
@@ -24,52 +52,289 @@ class CatalogueSearch:
         self.prefix = prefix
         self.alias = catalogue_alias(prefix)
         self._states: tuple[float, dict[str, dict[str, Any]]] = (0.0, {})
+        self._labels: tuple[float, dict[str, str]] = (0.0, {})
 
+    # -- engine calls, with errors translated ------------------------------------------
+    def _search(self, body: dict[str, Any], index: str | None = None) -> dict[str, Any] | None:
+        """Run a search; None when the index does not exist yet."""
+        errors = self.engine.errors
+        try:
+            return self.engine.search(index or self.alias, body)
+        except errors.NotFoundError:
+            return None
+        except errors.RequestError as exc:
+            log.warning("the engine refused a search: %s", exc)
+            raise SearchRejected(
+                "the search engine could not run this search; try fewer words or filters"
+            ) from exc
+        except errors.TransportError as exc:  # connection errors and timeouts included
+            log.warning("the engine failed a search: %s", exc)
+            raise SearchUnavailable("the search engine is not reachable right now") from exc
+
+    def _msearch(self, *bodies: dict[str, Any]) -> list[dict[str, Any]]:
+        """Run searches in one round trip; an empty answer each when there is no index yet."""
+        try:
+            answers = self.engine.msearch(self.alias, list(bodies))
+        except self.engine.errors.NotFoundError:
+            return [{} for _ in bodies]
+        except self.engine.errors.TransportError as exc:
+            log.warning("the engine failed a search: %s", exc)
+            raise SearchUnavailable("the search engine is not reachable right now") from exc
+        out = []
+        for answer in answers:
+            status = answer.get("status", 200) if "error" in answer else 200
+            if status == 404:
+                answer = {}
+            elif status == 400:
+                log.warning("the engine refused a search: %s", answer["error"])
+                raise SearchRejected(
+                    "the search engine could not run this search; try fewer words or filters"
+                )
+            elif status != 200:
+                log.warning("the engine failed a search: %s", answer["error"])
+                raise SearchUnavailable("the search engine could not answer right now")
+            out.append(answer)
+        return out
+
+    def _get(self, doc_id: str) -> dict[str, Any] | None:
+        try:
+            return self.engine.get(self.alias, doc_id)
+        except self.engine.errors.NotFoundError:
+            return None  # no index yet
+        except self.engine.errors.TransportError as exc:
+            log.warning("the engine failed a get: %s", exc)
+            raise SearchUnavailable("the search engine is not reachable right now") from exc
+
+    # -- cached context ---------------------------------------------------------------
     def node_states(self) -> dict[str, dict[str, Any]]:
         """Each node's sync health (cursor, lag, last success, data as of), briefly cached."""
         fetched, states = self._states
         if time.monotonic() - fetched > STATE_TTL:
-            states = node_health(self.engine, self.prefix)
+            try:
+                states = node_health(self.engine, self.prefix)
+            except self.engine.errors.TransportError as exc:
+                raise SearchUnavailable("the search engine is not reachable right now") from exc
             self._states = (time.monotonic(), states)
         return states
 
-    def search(self, params: SearchParams, today: dt.date | None = None) -> dict[str, Any]:
-        body = build_search(params, today or dt.date.today())
-        try:
-            resp = self.engine.search(self.alias, body)
-        except self.engine.errors.NotFoundError:
-            return {
-                "total": 0,
-                "page": params.page,
-                "size": params.size,
-                "hits": [],
-                "facets": read_facets({}, params),
+    def labels(self) -> dict[str, str]:
+        """Names of networks and labels of disease codes, as the nodes publish them."""
+        fetched, labels = self._labels
+        if time.monotonic() - fetched > LABELS_TTL:
+            body = {
+                "size": 1000,
+                # Hits: the networks; counts: over every record (aggs ignore the post_filter).
+                "post_filter": {"term": {"kind": "network"}},
+                "_source": ["local_id", "name"],
+                "aggs": {"diseases": {"terms": {"field": "disease_code_labels", "size": 10_000}}},
             }
-        except (self.engine.errors.ConnectionError, self.engine.errors.ConnectionTimeout) as exc:
-            raise SearchUnavailable("the search engine is not reachable") from exc
+            resp = self._search(body) or {}
+            labels = {}
+            for bucket in resp.get("aggregations", {}).get("diseases", {}).get("buckets", []):
+                code, _, label = bucket["key"].partition("|")
+                labels.setdefault(code, label)
+            for hit in resp.get("hits", {}).get("hits", []):
+                labels.setdefault(hit["_source"]["local_id"], hit["_source"]["name"])
+            self._labels = (time.monotonic(), labels)
+        return labels
+
+    # -- search -----------------------------------------------------------------------
+    def search(self, params: SearchParams, today: dt.date | None = None) -> dict[str, Any]:
+        today = today or dt.date.today()
+        counts, found = self._msearch(*build_search(params, today))
+        labels = self.labels()
+        if "collection" in params.selections:
+            # Record pages link to a collection's lines by its uid; show its name instead.
+            labels = {**labels, **self._names(list(params.selections["collection"].values))}
+        aggs = counts.get("aggregations", {})
+        total, lines = read_totals(aggs)
         states = self.node_states()
-        hits = [self._hit(h, states) for h in resp["hits"]["hits"]]
-        return {
-            "total": resp["hits"]["total"]["value"],
+        hits = [self._hit(h, states) for h in found.get("hits", {}).get("hits", [])]
+        if params.grouped:
+            self._add_sources(hits, states)
+        result = {
+            "total": total,
+            "lines": lines,
             "page": params.page,
             "size": params.size,
+            "pages": max(1, -(-lines // params.size)),
+            "sort": params.sort,
             "hits": hits,
-            "facets": read_facets(resp.get("aggregations", {}), params),
+            "facets": read_facets(aggs, params, labels),
+            "selected": [
+                {
+                    "facet": name,
+                    "label": FACETS_BY_NAME[name].label,
+                    "selection": FACETS_BY_NAME[name].describe(sel, labels),
+                    "query": urlencode(params.args(drop=name)),
+                }
+                for name, sel in params.selections.items()
+            ],
+            "help": None,
+            "did_you_mean": None,
+        }
+        if total == 0 and (params.q or params.selections):
+            result["help"] = self._help(params, today, aggs, labels)
+        elif params.q and hits and not any(h["highlight"] for h in hits):
+            # Found only through typo tolerance: say what the words probably were.
+            resp = self._search(build_suggest(params.q)) or {}
+            suggestion = read_suggestion(params.q, resp.get("suggest", {}))
+            if suggestion:
+                result["did_you_mean"] = {
+                    "text": suggestion,
+                    "query": urlencode(params.args(q=suggestion)),
+                }
+        return result
+
+    def _help(
+        self, params: SearchParams, today: dt.date, aggs: dict[str, Any], labels: dict[str, str]
+    ) -> dict[str, Any]:
+        resp = self._search(build_help(params, today)) or {}
+        suggestion = read_suggestion(params.q, resp.get("suggest", {})) if params.q else None
+        relax = read_relax(aggs, params, labels)
+        for r in relax:
+            r["query"] = urlencode(r.pop("args"))
+        return {
+            "did_you_mean": suggestion,
+            "did_you_mean_query": urlencode(params.args(q=suggestion)) if suggestion else None,
+            "without_words": resp.get("hits", {}).get("total", {}).get("value", 0)
+            if params.q
+            else None,
+            "without_words_query": urlencode(params.args(q="")) if params.q else None,
+            "relax": relax,
         }
 
+    def _add_sources(self, hits: list[dict[str, Any]], states: dict[str, Any]) -> None:
+        """List every biobank that holds each hit's line (matched by any registry id)."""
+        ids = sorted({i for h in hits for i in h.get("line_ids", [])})
+        found = []
+        if ids:
+            resp = self._search(build_sources(ids)) or {}
+            found = [h["_source"] for h in resp.get("hits", {}).get("hits", [])]
+        for hit in hits:
+            own = set(hit.get("line_ids", []))
+            sources = [s for s in found if own & set(s.get("line_ids", []))] if own else []
+            if not any(s["uid"] == hit["uid"] for s in sources):
+                sources.insert(0, {k: hit[k] for k in SOURCE_FIELDS if k in hit})
+            for s in sources:
+                s["data_as_of"] = states.get(s["node_id"], {}).get("data_as_of")
+            hit["sources"] = sources
+
+    @staticmethod
+    def _hit(hit: dict[str, Any], states: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        src = hit["_source"]
+        src.pop("record", None)
+        src["highlight"] = hit.get("highlight", {})
+        src["data_as_of"] = states.get(src["node_id"], {}).get("data_as_of")
+        src["summary"] = {"description": src["description"]} if src.get("description") else {}
+        return src
+
+    # -- export -----------------------------------------------------------------------
+    def export(
+        self, params: SearchParams, limit: int, today: dt.date | None = None, page: int = 500
+    ) -> tuple[int, Iterator[dict[str, Any]]]:
+        """The number of matching records and an iterator over at most ``limit`` of them.
+
+        The first page is fetched now, so an engine error is raised before a response
+        starts streaming; later pages follow with search_after.
+        """
+        today = today or dt.date.today()
+        size = min(page, limit)
+        first = self._search(build_export(params, today, size)) or {}
+        total = first.get("hits", {}).get("total", {}).get("value", 0)
+
+        def records() -> Iterator[dict[str, Any]]:
+            states = self.node_states()
+            resp, sent = first, 0
+            while True:
+                hits = resp.get("hits", {}).get("hits", [])
+                for hit in hits:
+                    if sent >= limit:
+                        return
+                    doc = hit["_source"]
+                    doc["data_as_of"] = states.get(doc["node_id"], {}).get("data_as_of")
+                    sent += 1
+                    yield doc
+                if len(hits) < size or sent >= limit:
+                    return
+                resp = self._search(build_export(params, today, size, hits[-1]["sort"])) or {}
+
+        return total, records()
+
+    # -- records ----------------------------------------------------------------------
     def record(self, uid: str) -> dict[str, Any] | None:
-        doc = self.engine.get(self.alias, uid)
+        if not UID.match(uid):
+            return None
+        doc = self._get(uid)
         if doc is None:
             return None
         doc.pop("all_text", None)
         doc["data_as_of"] = self.node_states().get(doc["node_id"], {}).get("data_as_of")
         return doc
 
-    @staticmethod
-    def _hit(hit: dict[str, Any], states: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        src = hit["_source"]
-        record = src.pop("record", {})
-        src["highlight"] = hit.get("highlight", {})
-        src["data_as_of"] = states.get(src["node_id"], {}).get("data_as_of")
-        src["summary"] = {k: record.get(k) for k in ("description",) if record.get(k)}
-        return src
+    def related(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """What a record page shows beside the record: other sources of a line, the lines
+        of a collection, the collections of a biobank."""
+        kind, node = doc["kind"], doc["node_id"]
+        out: dict[str, Any] = {}
+        if kind == "cell_line" and doc.get("line_ids"):
+            resp = self._search(build_sources(doc["line_ids"], limit=100)) or {}
+            states = self.node_states()
+            out["sources"] = [h["_source"] for h in resp.get("hits", {}).get("hits", [])]
+            for s in out["sources"]:
+                s["data_as_of"] = states.get(s["node_id"], {}).get("data_as_of")
+        if kind in ("cell_line", "collection") and doc.get("biobank_id"):
+            biobank = self._get(f"{node}:biobank:{doc['biobank_id']}")
+            out["biobank"] = biobank.get("record") if biobank else None
+        if kind == "cell_line" and doc.get("collection_uid"):
+            collection = self._get(doc["collection_uid"])
+            out["collection"] = collection.get("record") if collection else None
+        if kind == "collection":
+            out["lines"] = self._count({"term": {"collection_uid": doc["uid"]}})
+        if kind == "biobank":
+            body = {
+                "size": 100,
+                "query": {
+                    "bool": {
+                        "filter": [
+                            {"term": {"kind": "collection"}},
+                            {"term": {"node_id": node}},
+                            {"term": {"biobank_id": doc["local_id"]}},
+                        ]
+                    }
+                },
+                "_source": ["uid", "name", "description", "materials", "size"],
+                "sort": [{"name.sort": "asc"}],
+            }
+            resp = self._search(body) or {}
+            out["collections"] = [h["_source"] for h in resp.get("hits", {}).get("hits", [])]
+            out["lines"] = self._count(
+                {
+                    "bool": {
+                        "filter": [
+                            {"term": {"node_id": node}},
+                            {"term": {"biobank_id": doc["local_id"]}},
+                        ]
+                    }
+                }
+            )
+        if doc.get("networks"):
+            labels = self.labels()
+            out["networks"] = [{"id": n, "name": labels.get(n, n)} for n in doc["networks"]]
+        return out
+
+    def _names(self, uids: list[str]) -> dict[str, str]:
+        try:
+            docs = self.engine.mget(self.alias, uids)
+        except self.engine.errors.TransportError:
+            return {}  # a label is not worth failing a search for
+        return {doc_id: doc["name"] for doc_id, doc in docs.items()}
+
+    def _count(self, query: dict[str, Any]) -> int:
+        body = {
+            "size": 0,
+            "track_total_hits": True,
+            "query": {"bool": {"filter": [{"term": {"kind": "cell_line"}}, query]}},
+        }
+        resp = self._search(body) or {}
+        return resp.get("hits", {}).get("total", {}).get("value", 0)

@@ -1,13 +1,21 @@
-"""Server-rendered pages: they work without JavaScript, and every search is a plain GET URL."""
+"""Server-rendered pages: they work without JavaScript, and every search is a plain GET URL,
+so a bookmark or the browser's back button restores it."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, request
+import datetime as dt
+import json
+from urllib.parse import urlencode
 
+from flask import Blueprint, abort, current_app, render_template, request, url_for
+from markupsafe import Markup
+
+from portal import records
 from portal.app import get_search
-from portal.service import SearchUnavailable
-from search.facets import FACETS_BY_NAME
-from search.queries import SORTS, InvalidQuery, SearchParams, parse_params
+from portal.jsonld import jsonld_for
+from portal.service import SearchRejected, SearchUnavailable
+from search.queries import KINDS, SORTS, InvalidQuery, SearchParams, parse_params
+from search.vocab import DERIVATION_LABELS, QC_FLAGS, duo_label
 
 bp = Blueprint("views", __name__)
 
@@ -15,13 +23,71 @@ LABELS = {
     "cell_line": "Cell lines",
     "collection": "Collections",
     "biobank": "Biobanks",
+    "network": "Network",
     "true": "Yes",
 }
+SORT_LABELS = {
+    "relevance": "Best match",
+    "name": "Name (A–Z)",
+    "recent": "Recently updated",
+    "vials": "Most vials available",
+}
+PAGE_SIZES = (20, 50, 100)
 
 
 @bp.app_template_filter("label")
 def label(value: str) -> str:
-    return LABELS.get(value, value.replace("_", " "))
+    return LABELS.get(value, str(value).replace("_", " "))
+
+
+@bp.app_template_filter("duo")
+def duo(code: str) -> str:
+    return duo_label(code)
+
+
+@bp.app_template_filter("when")
+def when(value: str | None) -> str:
+    """An ISO timestamp as people read it: ``2026-11-26 07:25 UTC``."""
+    if not value:
+        return ""
+    try:
+        stamp = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(dt.UTC)
+    return stamp.strftime("%Y-%m-%d %H:%M UTC")
+
+
+@bp.app_template_filter("derivation")
+def derivation(method: str) -> str:
+    return DERIVATION_LABELS.get(method, method)
+
+
+@bp.app_template_filter("qc")
+def qc(flag: str) -> str:
+    return QC_FLAGS.get(flag, flag)
+
+
+@bp.app_template_global()
+def search_url(query: str | list[tuple[str, str]] = "") -> str:
+    """The search page with a query string (or parameter pairs)."""
+    qs = query if isinstance(query, str) else urlencode(query)
+    base = url_for("views.search_page")
+    return f"{base}?{qs}" if qs else base
+
+
+def _render_search(params: SearchParams, result, error: str | None, status: int = 200):
+    return render_template(
+        "search.html",
+        params=params,
+        result=result,
+        error=error,
+        kinds=KINDS,
+        sorts={key: SORT_LABELS.get(key, key) for key in SORTS},
+        page_sizes=PAGE_SIZES,
+        export_query=urlencode([p for p in request.args.items(multi=True) if p[0] != "page"]),
+    ), status
 
 
 @bp.get("/")
@@ -29,34 +95,53 @@ def search_page():
     try:
         params = parse_params(request.args, current_app.config["PORTAL_PAGE_SIZE"])
     except InvalidQuery as exc:
-        return render_template(
-            "search.html", params=SearchParams(), error=str(exc), result=None, sorts=SORTS
-        ), 400
+        return _render_search(SearchParams(), None, str(exc), 400)
     try:
         result = get_search().search(params)
+    except SearchRejected as exc:
+        return _render_search(params, None, str(exc), 400)
     except SearchUnavailable as exc:
         abort(503, str(exc))
-    pages = max(1, -(-result["total"] // params.size))
-    return render_template(
-        "search.html",
-        params=params,
-        result=result,
-        error=None,
-        pages=min(pages, 10_000 // params.size),
-        sorts=SORTS,
-        facet_labels={n: f.label for n, f in FACETS_BY_NAME.items()},
-    )
+    return _render_search(params, result, None)
 
 
 @bp.get("/records/<path:uid>")
 def record_page(uid: str):
-    doc = get_search().record(uid)
-    if doc is None:
-        abort(404, f"There is no record {uid!r} in the alliance catalogue.")
-    return render_template("record.html", doc=doc, record=doc.get("record", {}))
+    search = get_search()
+    try:
+        doc = search.record(uid)
+        if doc is None:
+            abort(404, f"There is no record {uid!r} in the alliance catalogue.")
+        related = search.related(doc)
+    except SearchUnavailable as exc:
+        abort(503, str(exc))
+    today = dt.date.today()
+    record = doc.get("record", {})
+    page_url = url_for("views.record_page", uid=doc["uid"], _external=True)
+    ld = jsonld_for(
+        doc, related, page_url, lambda u: url_for("views.record_page", uid=u, _external=True)
+    )
+    template = {
+        "cell_line": "record_cell_line.html",
+        "collection": "record_collection.html",
+        "biobank": "record_biobank.html",
+    }.get(doc["kind"], "record.html")
+    return render_template(
+        template,
+        doc=doc,
+        record=record,
+        related=related,
+        today=today,
+        view=records.present(doc, related, today),
+        jsonld=Markup(json.dumps(ld, ensure_ascii=False).replace("</", "<\\/")),
+    )
 
 
 @bp.get("/federation")
 def federation_page():
     """Each member node's sync: last success, lag, errors, quarantined records."""
-    return render_template("federation.html", nodes=get_search().node_states())
+    try:
+        nodes = get_search().node_states()
+    except SearchUnavailable as exc:
+        abort(503, str(exc))
+    return render_template("federation.html", nodes=nodes)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from search.derived import cell_line_fields, collection_fields, networks
+
 ISO_20387 = "ISO 20387"
 
 
@@ -75,11 +77,13 @@ def to_document(
     elif kind == "biobank":
         doc.update(_biobank_fields(record))
         doc["identifiers"] = [x for x in (record["id"], record.get("acronym")) if x]
+        doc["networks"] = networks(record)
     elif kind == "collection":
         doc.update(_biobank_fields(biobank))
         doc.update(_diseases(record.get("diseases", [])))
         doc.update(materials=record.get("materials", []), size=record.get("size"))
         doc["identifiers"] = [record["id"]]
+        doc.update(collection_fields(record, biobank))
     elif kind == "cell_line":
         doc.update(_biobank_fields(biobank))
         doc.update(_diseases(record["donor"].get("diseases", [])))
@@ -100,4 +104,5 @@ def to_document(
         )
         if collection:
             doc.update(collection_id=collection["id"], collection_name=collection["name"])
+        doc.update(cell_line_fields(record, doc["uid"], node_id, collection, biobank))
     return {k: v for k, v in doc.items() if v is not None}

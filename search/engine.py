@@ -150,5 +150,13 @@ class SearchEngine:
     def search(self, index: str, body: Mapping[str, Any]) -> dict[str, Any]:
         return self.client.search(index=index, body=dict(body))
 
+    def msearch(self, index: str, bodies: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Several searches in one round trip; each answer is a response, or a dict with
+        ``error`` and ``status`` (per-search failures do not raise)."""
+        lines: list[dict[str, Any]] = []
+        for body in bodies:
+            lines += [{"index": index}, dict(body)]
+        return self.client.msearch(body=lines)["responses"]
+
     def count(self, index: str, body: Mapping[str, Any] | None = None) -> int:
         return int(self.client.count(index=index, body=dict(body or {}))["count"])

@@ -16,7 +16,7 @@ from typing import Any
 
 from search.engine import SearchEngine
 
-MAPPING_VERSION = "v1"
+MAPPING_VERSION = "v2"
 
 STATE_BODY: dict[str, Any] = {
     "settings": {"number_of_shards": 1, "number_of_replicas": 0},

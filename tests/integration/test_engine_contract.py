@@ -6,8 +6,11 @@ import uuid
 import pytest
 from werkzeug.datastructures import MultiDict
 
+from schemas import schema_for
 from search.audit import audit
+from search.documents import to_document
 from search.index import (
+    MAPPING_VERSION,
     additive_changes,
     catalogue_alias,
     create_catalogue_index,
@@ -20,7 +23,7 @@ from search.index import (
 )
 from search.indexer import Indexer
 from search.queries import build_search, parse_params, read_facets
-from tests.conftest import catalogue, cell_line
+from tests.conftest import BIOBANK, catalogue, cell_line
 
 pytestmark = pytest.mark.engine
 
@@ -60,39 +63,41 @@ def test_alias_swap_and_additive_mapping_changes(any_engine, prefix):
     second = create_catalogue_index(any_engine, prefix)
     assert swap_alias(any_engine, prefix, second) == [first]
     assert write_index(any_engine, prefix) == second
-    assert update_mapping_in_place(any_engine, prefix, "v1") == []  # nothing to add
+    assert update_mapping_in_place(any_engine, prefix, MAPPING_VERSION) == []  # nothing to add
 
 
 def test_facet_counts_under_selection(any_engine, prefix):
     alias = ensure_indices(any_engine, prefix)
     docs = [("a", "DE", "hiPSC"), ("b", "DE", "hESC"), ("c", "GB", "hiPSC"), ("d", "CN", "MSC")]
-    any_engine.bulk(
-        [
-            {
-                "_index": alias,
-                "_id": uid,
-                "_source": {
-                    "uid": uid,
-                    "kind": "cell_line",
-                    "node_id": "n",
-                    "name": uid,
-                    "country": c,
-                    "cell_type": t,
-                },
-            }
-            for uid, c, t in docs
-        ]
-    )
+    actions = []
+    for local_id, country, cell_type in docs:
+        record = schema_for("cell_line").dump(
+            schema_for("cell_line").load(cell_line(local_id, cell_type=cell_type))
+        )
+        doc = to_document(
+            "n",
+            "cell_line",
+            record,
+            seq=1,
+            content_hash="0" * 64,
+            schema_version="2",
+            modified="2026-11-26T00:00:00+00:00",
+            biobank={**BIOBANK, "country": country},
+        )
+        actions.append({"_index": alias, "_id": doc["uid"], "_source": doc})
+    any_engine.bulk(actions)
     any_engine.refresh(alias)
     params = parse_params(MultiDict([("country", "DE"), ("cell_type", "hiPSC")]))
-    resp = any_engine.search(alias, build_search(params, dt.date(2026, 11, 26)))
-    assert [h["_id"] for h in resp["hits"]["hits"]] == ["a"]
+    bodies = build_search(params, dt.date(2026, 11, 26))
+    counts, hits = any_engine.msearch(alias, [bodies.counts, bodies.hits])
+    assert [h["_id"] for h in hits["hits"]["hits"]] == ["n:cell_line:a"]
     facets = {
         f["name"]: {v["value"]: v["count"] for v in f["values"]}
-        for f in read_facets(resp["aggregations"], params)
+        for f in read_facets(counts["aggregations"], params)
     }
     assert facets["country"] == {"DE": 1, "GB": 1}  # hiPSC lines per country
-    assert facets["cell_type"] == {"hiPSC": 1, "hESC": 1}  # German lines per cell type
+    # German lines per cell type, with the hierarchy above them
+    assert facets["cell_type"] == {"stem": 2, "pluripotent": 2, "hiPSC": 1, "hESC": 1}
 
 
 def test_the_indexer_federates_exactly(any_engine, prefix, start_node):
