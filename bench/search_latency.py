@@ -20,20 +20,15 @@ import datetime as dt
 import http.client
 import json
 import os
-import platform
-import shutil
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 from werkzeug.datastructures import MultiDict
 
 from bench.catalogue import documents, nodes
-from cellfed.launch.process import port_is_free
+from bench.common import gunicorn, machine
 from search.engine import SearchEngine
 from search.index import catalogue_alias, drop_indices, ensure_indices, state_index
 from search.queries import build_search, parse_params
@@ -81,58 +76,7 @@ def load(engine: SearchEngine, prefix: str, lines: int) -> float:
     return rate
 
 
-# -- the portal under gunicorn ---------------------------------------------------------------
-def free_port() -> int:
-    for port in range(5400, 5500):
-        if port_is_free(port):
-            return port
-    raise SystemExit("no free port in 5400-5499 for the portal")
-
-
-def start_portal(search_url: str, prefix: str, workers: int, threads: int) -> tuple:
-    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
-    port = free_port()
-    env = {**os.environ, "CELLFED_SEARCH_URL": search_url, "CELLFED_INDEX_PREFIX": prefix}
-    cmd = [
-        gunicorn,
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(workers),
-        "--threads",
-        str(threads),
-        "--worker-class",
-        "gthread",
-        "--keep-alive",
-        "30",
-        "--backlog",
-        "256",
-        "--log-level",
-        "warning",
-        "portal.app:create_app()",
-    ]
-    process = subprocess.Popen(cmd, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            status, _ = request(
-                http.client.HTTPConnection("127.0.0.1", port, timeout=5),
-                "GET",
-                "/api/v1/search?size=1",
-            )
-            if status == 200:
-                return process, url
-        except OSError:
-            pass
-        if process.poll() is not None:
-            raise SystemExit(f"gunicorn exited with {process.returncode}")
-        time.sleep(0.3)
-    process.terminate()
-    raise SystemExit("the portal did not answer within 60 s")
-
-
-# -- load generation -----------------------------------------------------------------------
+# -- requests --------------------------------------------------------------------------------
 def request(conn: http.client.HTTPConnection, method: str, path: str, body: bytes | None = None):
     headers = {"Content-Type": "application/x-ndjson"} if body else {}
     conn.request(method, path, body=body, headers=headers)
@@ -216,24 +160,6 @@ def drive(
 
 
 # -- report --------------------------------------------------------------------------------
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        kib = int(Path("/proc/meminfo").read_text().split()[1])
-        mem = f", {kib / 1024 / 1024:.0f} GiB"
-    except (OSError, ValueError, IndexError):
-        pass
-    return f"{os.cpu_count()} cores ({cpu}){mem}, {platform.system()} {platform.release()}"
-
-
 def table(runs: list[Run]) -> str:
     head = f"{'target':<8}{'clients':>8}{'requests':>10}{'errors':>8}{'p50 ms':>9}{'p95 ms':>9}"
     head += f"{'p99 ms':>9}{'req/s':>9}"
@@ -318,7 +244,13 @@ def main(argv: list[str] | None = None) -> None:
     body = ("\n".join(lines) + "\n").encode()
     engine_path = "/_msearch"
     portal_path = f"/api/v1/search?{args.query}"
-    process, portal_url = start_portal(args.search_url, prefix, args.workers, args.threads)
+    portal = gunicorn(
+        "portal.app:create_app()",
+        {"CELLFED_SEARCH_URL": args.search_url, "CELLFED_INDEX_PREFIX": prefix},
+        workers=args.workers,
+        threads=args.threads,
+    )
+    portal_url = portal.url
     runs = []
     try:
         for clients in (int(c) for c in args.clients.split(",")):
@@ -348,8 +280,7 @@ def main(argv: list[str] | None = None) -> None:
                 )
             )
     finally:
-        process.terminate()
-        process.wait(30)
+        portal.stop()
         if not args.keep:
             drop_indices(engine, prefix)
 
