@@ -5,9 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint format clean
+.PHONY: setup demo test lint format clean postgresql
 
-setup: $(VENV)/.installed .engines/opensearch.cp  ## Install Python packages and resolve the engine
+setup: $(VENV)/.installed .engines/opensearch.cp postgresql  ## Install Python packages, the engine, PostgreSQL
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	@command -v mvn >/dev/null || { apt-get update -q && apt-get install -y -q maven; }
@@ -19,6 +19,12 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 .engines/opensearch.cp: config/engines/pom.xml $(VENV)/.installed
 	rm -f $@
 	$(BIN)/cellfed engine classpath
+
+# The store's tests run on SQLite and on a throwaway PostgreSQL cluster the test session
+# starts from Debian's package (or on CELLFED_TEST_POSTGRES_URL when set).
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ -n "$$CELLFED_TEST_POSTGRES_URL" ] \
+		|| { apt-get update -q && apt-get install -y -q postgresql; }
 
 demo: setup  ## Run engine, three member nodes, indexer and portal; prints the portal URL
 	$(BIN)/cellfed demo

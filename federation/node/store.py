@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +11,8 @@ from sqlalchemy import create_engine, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from federation.node.models import Base, Counter, Record, utcnow
+from federation.node.migrate import upgrade
+from federation.node.models import Counter, Record, utcnow
 from federation.protocol import content_hash, tombstone_hash
 from schemas import KINDS, SCHEMA_VERSION, schema_for
 
@@ -24,6 +25,7 @@ class WriteSummary:
     updated: int = 0
     unchanged: int = 0
     deleted: int = 0
+    withdrawn: int = 0
 
 
 class NotFound(LookupError):
@@ -40,6 +42,19 @@ DEPENDENTS: dict[str, tuple[str, ...]] = {
 }
 """Which kinds embed which (through a field named after the kind they reference)."""
 
+REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
+    "biobank": (("networks", "network"),),
+    "collection": (("biobank", "biobank"), ("parent", "collection"), ("networks", "network")),
+    "cell_line": (("biobank", "biobank"), ("collection", "collection")),
+}
+"""Per kind: (field, kind it names). A field may hold one id or a list of ids."""
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
 
 class CatalogueStore:
     """All reads and writes of one node's catalogue. Writes happen in one transaction each."""
@@ -53,7 +68,8 @@ class CatalogueStore:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def create_schema(self) -> None:
-        Base.metadata.create_all(self.engine)
+        """Migrate the database to the current schema (Alembic) and seed the counter."""
+        upgrade(self.engine)
         with self.sessions.begin() as session:
             if session.get(Counter, SEQUENCE) is None:
                 session.add(Counter(name=SEQUENCE, value=0))
@@ -69,51 +85,87 @@ class CatalogueStore:
         )
         return session.execute(select(Counter.value).where(Counter.name == SEQUENCE)).scalar_one()
 
-    def write(self, records: Iterable[tuple[str, dict[str, Any]]]) -> WriteSummary:
+    def write(
+        self,
+        records: Iterable[tuple[str, dict[str, Any]]],
+        withdrawn: Collection[tuple[str, str]] = (),
+    ) -> WriteSummary:
         """Upsert validated records ``(kind, record)`` in one transaction.
 
         Unchanged records (same hash) get no new sequence number, so re-importing a file
-        adds nothing to the feed.
+        adds nothing to the feed. Records named in ``withdrawn`` (``(kind, id)``) are stored
+        withdrawn: a tombstone in the feed, their content kept aside for a restore.
         """
         summary = WriteSummary()
+        changed: dict[str, set[str]] = {}
         with self.sessions.begin() as session:
+            rows = {
+                (row.kind, row.local_id): row for row in session.execute(select(Record)).scalars()
+            }
             for kind, record in records:
                 canonical = schema_for(kind).dump(record)
                 digest = content_hash(canonical)
-                row = session.execute(
-                    select(Record).where(Record.kind == kind, Record.local_id == record["id"])
-                ).scalar_one_or_none()
+                key = (kind, record["id"])
+                row = rows.get(key)
+                if key in withdrawn:
+                    if (
+                        row is not None
+                        and row.deleted
+                        and row.withdrawn_payload is not None
+                        and content_hash(row.withdrawn_payload) == digest
+                    ):
+                        summary.unchanged += 1
+                        continue
+                    if row is None:
+                        row = rows[key] = Record(kind=kind, local_id=record["id"])
+                    self._tombstone(session, row, canonical)
+                    summary.withdrawn += 1
+                    continue
                 if row is not None and not row.deleted and row.content_hash == digest:
                     summary.unchanged += 1
                     continue
-                seq = self._next_seq(session)
-                is_update = row is not None
                 if row is None:
-                    row = Record(kind=kind, local_id=record["id"])
+                    row = rows[key] = Record(kind=kind, local_id=record["id"])
                     summary.created += 1
                 else:
                     summary.updated += 1
-                row.payload = canonical
-                row.content_hash = digest
-                row.deleted = False
-                row.schema_version = SCHEMA_VERSION
-                row.modified = utcnow()
-                row.seq = seq
-                session.add(row)
-                session.flush()
-                if is_update and kind in DEPENDENTS:
-                    self._republish_dependents(session, kind, record["id"])
+                    changed.setdefault(kind, set()).add(record["id"])
+                self._publish(session, row, canonical, digest)
+            for kind in (k for k in KINDS if k in DEPENDENTS and k in changed):
+                self._republish_dependents(session, kind, changed[kind])
         return summary
 
-    def _republish_dependents(self, session: Session, kind: str, local_id: str) -> None:
-        """Give records that embed this one (a line shows its biobank's name and
-        accreditation) a new sequence number, so the index refreshes them too."""
+    def _publish(self, session: Session, row: Record, canonical: dict, digest: str) -> None:
+        row.payload = canonical
+        row.withdrawn_payload = None
+        row.content_hash = digest
+        row.deleted = False
+        row.schema_version = SCHEMA_VERSION
+        row.modified = utcnow()
+        row.seq = self._next_seq(session)
+        session.add(row)
+        session.flush()
+
+    def _tombstone(self, session: Session, row: Record, content: dict | None) -> None:
+        row.withdrawn_payload = content
+        row.deleted = True
+        row.payload = None
+        row.content_hash = tombstone_hash(row.kind, row.local_id)
+        row.schema_version = SCHEMA_VERSION
+        row.modified = utcnow()
+        row.seq = self._next_seq(session)
+        session.add(row)
+        session.flush()
+
+    def _republish_dependents(self, session: Session, kind: str, local_ids: set[str]) -> None:
+        """Give records that embed these (a line shows its biobank's name and accreditation)
+        a new sequence number, so the index refreshes them too."""
         rows = session.execute(
             select(Record).where(Record.kind.in_(DEPENDENTS[kind]), Record.deleted.is_(False))
         ).scalars()
         order = list(KINDS)  # collections before the lines that name them
         for row in sorted(rows, key=lambda r: (order.index(r.kind), r.seq)):
-            if row.payload.get(kind) == local_id:
+            if row.payload.get(kind) in local_ids:
                 row.seq = self._next_seq(session)
                 row.modified = utcnow()
                 session.flush()
@@ -140,11 +192,42 @@ class CatalogueStore:
                     f"{kind} {local_id!r} is still referenced by {', '.join(users[:5])}"
                     + (f" and {len(users) - 5} more" if len(users) > 5 else "")
                 )
-            row.deleted = True
-            row.payload = None
-            row.content_hash = tombstone_hash(kind, local_id)
-            row.modified = utcnow()
-            row.seq = self._next_seq(session)
+            self._tombstone(session, row, row.payload)
+
+    def restore(self, kind: str, local_id: str) -> None:
+        """Bring a withdrawn record back as it was, with a new sequence number; refused if
+        it names a record that is not (or no longer) in the catalogue."""
+        with self.sessions.begin() as session:
+            row = session.execute(
+                select(Record).where(Record.kind == kind, Record.local_id == local_id)
+            ).scalar_one_or_none()
+            if row is None or not row.deleted or row.withdrawn_payload is None:
+                raise NotFound(f"no withdrawn {kind} with id {local_id!r}")
+            record = schema_for(kind).load(row.withdrawn_payload)
+            missing = [
+                f"{ref} {target!r}"
+                for field_name, ref in REFERENCES.get(kind, ())
+                for target in _as_list(record.get(field_name))
+                if not self._live(session, ref, target)
+            ]
+            if missing:
+                raise InUse(
+                    f"{kind} {local_id!r} names {', '.join(missing)}, which is not in the "
+                    "catalogue: restore or import that first"
+                )
+            canonical = schema_for(kind).dump(record)
+            self._publish(session, row, canonical, content_hash(canonical))
+
+    @staticmethod
+    def _live(session: Session, kind: str, local_id: str) -> bool:
+        return (
+            session.execute(
+                select(Record.pk).where(
+                    Record.kind == kind, Record.local_id == local_id, Record.deleted.is_(False)
+                )
+            ).first()
+            is not None
+        )
 
     # -- reads -------------------------------------------------------------------------
     def latest_seq(self) -> int:
@@ -170,6 +253,41 @@ class CatalogueStore:
                 )
             ).scalar_one_or_none()
             return row.payload if row else None
+
+    def withdrawn(self, kind: str, local_id: str) -> dict[str, Any] | None:
+        """The content a withdrawal put aside, if this record is withdrawn."""
+        with self.sessions() as session:
+            row = session.execute(
+                select(Record).where(
+                    Record.kind == kind, Record.local_id == local_id, Record.deleted.is_(True)
+                )
+            ).scalar_one_or_none()
+            return row.withdrawn_payload if row else None
+
+    def records(self, kind: str, withdrawn: bool = False) -> list[dict[str, Any]]:
+        """Every current record of a kind (or every withdrawn one's kept content), by id."""
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Record)
+                .where(Record.kind == kind, Record.deleted.is_(withdrawn))
+                .order_by(Record.local_id)
+            ).scalars()
+            return [
+                r.withdrawn_payload if withdrawn else r.payload
+                for r in rows
+                if r.payload or r.withdrawn_payload
+            ]
+
+    def withdrawn_counts(self) -> dict[str, int]:
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Record.kind, func.count())
+                .where(Record.deleted.is_(True), Record.withdrawn_payload.is_not(None))
+                .group_by(Record.kind)
+            ).all()
+        counts = {kind: 0 for kind in KINDS}
+        counts.update({kind: n for kind, n in rows})
+        return counts
 
     def existing_ids(self, kind: str) -> set[str]:
         with self.sessions() as session:
