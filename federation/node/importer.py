@@ -132,6 +132,7 @@ def check_catalogue(
         )
 
     valid: list[tuple[str, dict[str, Any]]] = []
+    schemas = {kind: schema_for(kind) for kind in SECTIONS.values()}  # one per kind: cheaper
     known = {kind: store.existing_ids(kind) for kind in SECTIONS.values()}
     in_file: dict[str, dict[str, tuple[int, str]]] = {kind: {} for kind in SECTIONS.values()}
     for section, kind in SECTIONS.items():
@@ -146,7 +147,7 @@ def check_catalogue(
                 problems.append(_problem(locate(section, i, rid, ""), "must be an object"))
                 continue
             try:
-                record = schema_for(kind).load(row)
+                record = schemas[kind].load(row)
             except ValidationError as exc:
                 for path, message in error_items(exc.messages):
                     problems.append(_problem(locate(section, i, rid, path), message))

@@ -78,13 +78,6 @@ class CatalogueStore:
         self.engine.dispose()
 
     # -- writes ------------------------------------------------------------------------
-    @staticmethod
-    def _next_seq(session: Session) -> int:
-        session.execute(
-            update(Counter).where(Counter.name == SEQUENCE).values(value=Counter.value + 1)
-        )
-        return session.execute(select(Counter.value).where(Counter.name == SEQUENCE)).scalar_one()
-
     def write(
         self,
         records: Iterable[tuple[str, dict[str, Any]]],
@@ -98,64 +91,76 @@ class CatalogueStore:
         """
         summary = WriteSummary()
         changed: dict[str, set[str]] = {}
+        schemas = {kind: schema_for(kind) for kind in KINDS}
         with self.sessions.begin() as session:
-            rows = {
-                (row.kind, row.local_id): row for row in session.execute(select(Record)).scalars()
-            }
+            rows = {(r.kind, r.local_id): r for r in session.execute(select(Record)).scalars()}
+            pending: list[tuple[Record, dict[str, Any], str | None]] = []
             for kind, record in records:
-                canonical = schema_for(kind).dump(record)
+                canonical = schemas[kind].dump(record)
                 digest = content_hash(canonical)
                 key = (kind, record["id"])
                 row = rows.get(key)
                 if key in withdrawn:
-                    if (
-                        row is not None
-                        and row.deleted
-                        and row.withdrawn_payload is not None
-                        and content_hash(row.withdrawn_payload) == digest
-                    ):
+                    kept = row.withdrawn_payload if row is not None and row.deleted else None
+                    if kept is not None and content_hash(kept) == digest:
                         summary.unchanged += 1
                         continue
-                    if row is None:
-                        row = rows[key] = Record(kind=kind, local_id=record["id"])
-                    self._tombstone(session, row, canonical)
                     summary.withdrawn += 1
-                    continue
-                if row is not None and not row.deleted and row.content_hash == digest:
+                    digest = None  # a tombstone
+                elif row is not None and not row.deleted and row.content_hash == digest:
                     summary.unchanged += 1
                     continue
-                if row is None:
-                    row = rows[key] = Record(kind=kind, local_id=record["id"])
+                elif row is None:
                     summary.created += 1
                 else:
                     summary.updated += 1
                     changed.setdefault(kind, set()).add(record["id"])
-                self._publish(session, row, canonical, digest)
+                if row is None:
+                    row = rows[key] = Record(kind=kind, local_id=record["id"])
+                pending.append((row, canonical, digest))
+            seq = self._reserve(session, len(pending))
+            for row, canonical, digest in pending:
+                seq += 1
+                if digest is None:
+                    self._tombstone(row, canonical, seq)
+                else:
+                    self._publish(row, canonical, digest, seq)
+            session.add_all(row for row, _, _ in pending)  # new rows join once complete
+            session.flush()
             for kind in (k for k in KINDS if k in DEPENDENTS and k in changed):
                 self._republish_dependents(session, kind, changed[kind])
         return summary
 
-    def _publish(self, session: Session, row: Record, canonical: dict, digest: str) -> None:
+    @staticmethod
+    def _reserve(session: Session, n: int) -> int:
+        """Take ``n`` sequence numbers at once; returns the one before the first."""
+        if n == 0:
+            return 0
+        session.execute(
+            update(Counter).where(Counter.name == SEQUENCE).values(value=Counter.value + n)
+        )
+        last = session.execute(select(Counter.value).where(Counter.name == SEQUENCE)).scalar_one()
+        return last - n
+
+    @staticmethod
+    def _publish(row: Record, canonical: dict, digest: str, seq: int) -> None:
         row.payload = canonical
         row.withdrawn_payload = None
         row.content_hash = digest
         row.deleted = False
         row.schema_version = SCHEMA_VERSION
         row.modified = utcnow()
-        row.seq = self._next_seq(session)
-        session.add(row)
-        session.flush()
+        row.seq = seq
 
-    def _tombstone(self, session: Session, row: Record, content: dict | None) -> None:
+    @staticmethod
+    def _tombstone(row: Record, content: dict | None, seq: int) -> None:
         row.withdrawn_payload = content
         row.deleted = True
         row.payload = None
         row.content_hash = tombstone_hash(row.kind, row.local_id)
         row.schema_version = SCHEMA_VERSION
         row.modified = utcnow()
-        row.seq = self._next_seq(session)
-        session.add(row)
-        session.flush()
+        row.seq = seq
 
     def _republish_dependents(self, session: Session, kind: str, local_ids: set[str]) -> None:
         """Give records that embed these (a line shows its biobank's name and accreditation)
@@ -164,11 +169,13 @@ class CatalogueStore:
             select(Record).where(Record.kind.in_(DEPENDENTS[kind]), Record.deleted.is_(False))
         ).scalars()
         order = list(KINDS)  # collections before the lines that name them
-        for row in sorted(rows, key=lambda r: (order.index(r.kind), r.seq)):
-            if row.payload.get(kind) in local_ids:
-                row.seq = self._next_seq(session)
-                row.modified = utcnow()
-                session.flush()
+        embedding = [r for r in rows if r.payload.get(kind) in local_ids]
+        seq = self._reserve(session, len(embedding))
+        for row in sorted(embedding, key=lambda r: (order.index(r.kind), r.seq)):
+            seq += 1
+            row.seq = seq
+            row.modified = utcnow()
+        session.flush()
 
     def delete(self, kind: str, local_id: str) -> None:
         """Withdraw a record: it becomes a tombstone with a new sequence number."""
@@ -192,7 +199,7 @@ class CatalogueStore:
                     f"{kind} {local_id!r} is still referenced by {', '.join(users[:5])}"
                     + (f" and {len(users) - 5} more" if len(users) > 5 else "")
                 )
-            self._tombstone(session, row, row.payload)
+            self._tombstone(row, row.payload, self._reserve(session, 1) + 1)
 
     def restore(self, kind: str, local_id: str) -> None:
         """Bring a withdrawn record back as it was, with a new sequence number; refused if
@@ -216,7 +223,7 @@ class CatalogueStore:
                     "catalogue: restore or import that first"
                 )
             canonical = schema_for(kind).dump(record)
-            self._publish(session, row, canonical, content_hash(canonical))
+            self._publish(row, canonical, content_hash(canonical), self._reserve(session, 1) + 1)
 
     @staticmethod
     def _live(session: Session, kind: str, local_id: str) -> bool:
