@@ -38,6 +38,7 @@ __all__ = [
     "check_catalogue",
     "import_catalogue",
     "import_file",
+    "import_files",
     "read_json_file",
     "run_import",
 ]
@@ -235,6 +236,34 @@ def run_import(
             report.withdrawn[kind] = sum(1 for k, i in conversion.withdrawn if k == kind)
         if not report.problems and not dry_run:
             report.written = store.write(records, withdrawn=conversion.withdrawn)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def import_files(
+    store: CatalogueStore,
+    files: dict[str, bytes],
+    fmt: str | None = None,
+    dry_run: bool = False,
+    source: str | None = None,
+    **options: Any,
+) -> ImportReport:
+    """Convert files in any import format (detected when not given), then check and write.
+
+    Options are passed to the format (see federation.node.imports.convert); the node's
+    biobanks and collections are passed as ``existing`` so hPSCreg lines find their place.
+    """
+    from federation.node.imports import convert
+
+    started = time.monotonic()
+    existing = {
+        "biobank": {bid: bid for bid in store.existing_ids("biobank")},
+        "collection": {c["id"]: c["biobank"] for c in store.records("collection")},
+    }
+    conversion = convert(files, fmt, existing=existing, **options)
+    if source:
+        conversion.source = source
+    report = run_import(store, conversion, dry_run=dry_run)
     report.seconds = time.monotonic() - started
     return report
 

@@ -224,7 +224,7 @@ class _Mapper:
         contact: dict[str, Any] = {"email": email, "role": fallback_role}
         role = (person.get("role") or "").strip()
         if role:
-            contact["role"] = role[:100]
+            contact["role"] = role[:100].strip()
         country = self.country(person.get("country") or "", "Persons.country")
         if country:
             contact["country"] = country
@@ -393,20 +393,33 @@ class _Mapper:
 
     def _ages(self, row: dict, rec: dict) -> None:
         unit = (row.get("age_unit") or "").strip()
+        if "age_low" not in rec and "age_high" not in rec:
+            if unit:
+                self.report.drop("Collections.age_unit", "no ages given")
+            return
+        if not unit:
+            unit = "YEAR"
+            self.report.value("age_unit", "", "YEAR")
+        term = vocabulary("age_units").get(vocabulary("age_units").resolve(unit) or "")
+        if term is None:
+            self.report.drop("Collections.age_unit", "not one age unit", unit)
+            rec.pop("age_low", None)
+            rec.pop("age_high", None)
+            return
+        for col in ("age_low", "age_high"):
+            age = rec.get(col)
+            if age is not None and not 0 <= age <= term.extra["max"]:
+                self.report.drop(f"Collections.{col}", f"not an age in {term.code}", age)
+                del rec[col]
+        low, high = rec.get("age_low"), rec.get("age_high")
+        if low is not None and high is not None and low > high:
+            self.report.drop(
+                "Collections.age_low", "above age_high (birth years?)", f"{low}-{high}"
+            )
+            del rec["age_low"], rec["age_high"]
         if "age_low" in rec or "age_high" in rec:
-            if not unit:
-                unit = "YEAR"
-                self.report.value("age_unit", "", "YEAR")
-            code = vocabulary("age_units").resolve(unit)
-            if code:
-                rec["age_unit"] = code
-                self.report.mapped("Collections.age_unit", "age_unit")
-            else:
-                self.report.drop("Collections.age_unit", "not an age unit", unit)
-                rec.pop("age_low", None)
-                rec.pop("age_high", None)
-        elif unit:
-            self.report.drop("Collections.age_unit", "no ages given")
+            rec["age_unit"] = term.code
+            self.report.mapped("Collections.age_unit", "age_unit")
 
     def _access(self, row: dict, rec: dict) -> None:
         access: dict[str, Any] = {}
