@@ -108,8 +108,12 @@ def check_catalogue(
     store: CatalogueStore,
     locate: Locate | None = None,
     withdrawn: set[tuple[str, str]] | frozenset[tuple[str, str]] = frozenset(),
+    rejected: set[tuple[str, str]] | frozenset[tuple[str, str]] = frozenset(),
 ) -> tuple[list[tuple[str, dict[str, Any]]], list[Problem]]:
-    """Validate a whole catalogue document against the schemas and the store's records."""
+    """Validate a whole catalogue document against the schemas and the store's records.
+
+    ``rejected`` names records a converter already reported and left out; references to
+    them are not reported again."""
     locate = locate or locate_in_document(source)
     problems: list[Problem] = []
     if not isinstance(data, dict):
@@ -135,7 +139,10 @@ def check_catalogue(
     valid: list[tuple[str, dict[str, Any]]] = []
     schemas = {kind: schema_for(kind) for kind in SECTIONS.values()}  # one per kind: cheaper
     known = {kind: store.existing_ids(kind) for kind in SECTIONS.values()}
+    for kind, rid in rejected:
+        known.setdefault(kind, set()).add(rid)
     in_file: dict[str, dict[str, tuple[int, str]]] = {kind: {} for kind in SECTIONS.values()}
+    first_seen: dict[str, dict[str, int]] = {kind: {} for kind in SECTIONS.values()}
     for section, kind in SECTIONS.items():
         rows = data.get(section, [])
         if not isinstance(rows, list):
@@ -147,21 +154,17 @@ def check_catalogue(
             if not isinstance(row, dict):
                 problems.append(_problem(locate(section, i, rid, ""), "must be an object"))
                 continue
+            if rid is not None and rid in first_seen[kind]:
+                first = locate(section, first_seen[kind][rid], rid, "")
+                problems.append(_problem(locate(section, i, rid, "id"), f"duplicate of {first[1]}"))
+                continue
+            if rid is not None:
+                first_seen[kind][rid] = i
             try:
                 record = schemas[kind].load(row)
             except ValidationError as exc:
                 for path, message in error_items(exc.messages):
                     problems.append(_problem(locate(section, i, rid, path), message))
-                continue
-            if record["id"] in in_file[kind]:
-                first_i, _ = in_file[kind][record["id"]]
-                first = locate(section, first_i, record["id"], "")
-                problems.append(
-                    _problem(
-                        locate(section, i, rid, "id"),
-                        f"duplicate of {first[1]}",
-                    )
-                )
                 continue
             in_file[kind][record["id"]] = (i, section)
             valid.append((kind, record))
@@ -183,7 +186,8 @@ def check_catalogue(
                             "cannot be published",
                         )
                     )
-                elif target not in in_file[ref] and target not in known[ref]:
+                elif target not in first_seen[ref] and target not in known[ref]:
+                    # (a record of this file with its own problem counts as present)
                     problems.append(
                         _problem(
                             locate(section, i, record["id"], field_name),
@@ -222,13 +226,14 @@ def run_import(
         format=conversion.format,
         mapping=conversion.mapping,
     )
-    if not conversion.problems:
+    if conversion.document:  # check what was read, so one report lists every problem
         records, problems = check_catalogue(
             conversion.document,
             conversion.source,
             store,
             locate=conversion.locate,
             withdrawn=conversion.withdrawn,
+            rejected=conversion.rejected,
         )
         report.problems.extend(problems)
         for kind in SECTIONS.values():

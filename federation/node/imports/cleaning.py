@@ -75,8 +75,9 @@ def load_leniently(
         by_position = sorted(errors, key=lambda e: [(isinstance(s, int), s) for s in _steps(e[0])])
         for path, message in reversed(by_position):
             steps = _steps(path)
-            if not steps or (len(steps) == 1 and "required" in message.lower()):
-                continue
+            field = schema.fields.get(str(steps[0])) if steps else None
+            if field is None or (len(steps) == 1 and field.required):
+                continue  # a record-level rule or a required value: the import must say so
             removed = _remove(record, steps)
             if removed is not None:
                 source = origin.get(str(steps[0]), str(steps[0]))

@@ -120,6 +120,21 @@ class _Mapper:
         self.key = key.encode()
         self.report = MappingReport()
         self.persons = {p.get("id", ""): p for p in tables.get("Persons.csv", [])}
+        # Personal addresses also turn up in free text (one biobank's juristic person is an
+        # e-mail address): wherever a known one appears, its pseudonym replaces it.
+        self.pseudonyms = {
+            (p.get("email") or "").strip().lower(): self.pseudonym(pid)
+            for pid, p in self.persons.items()
+            if "@" in (p.get("email") or "") and not self.role_mailbox(p["email"].strip())
+        }
+        self.personal = (
+            re.compile(
+                "|".join(re.escape(e) for e in sorted(self.pseudonyms, key=len, reverse=True)),
+                re.IGNORECASE,
+            )
+            if self.pseudonyms
+            else None
+        )
         self.labels = {
             r.get("name", ""): r.get("label", "") for r in tables.get("DiseaseTypes.csv", [])
         }
@@ -141,9 +156,27 @@ class _Mapper:
                 )
                 self.report.mapped(f"{table[:-4]}", f"{owner}.quality_labels")
 
+    def pseudonym(self, person_id: str) -> str:
+        digest = hmac.new(self.key, person_id.encode(), hashlib.sha256).hexdigest()[:12]
+        return f"contact-{digest}@{PSEUDONYM_DOMAIN}"
+
+    @staticmethod
+    def role_mailbox(email: str) -> bool:
+        return bool(ROLE_MAILBOX.match(email)) or email.endswith("@" + PSEUDONYM_DOMAIN)
+
     # -- values ------------------------------------------------------------------------
+    def scrub(self, value: str) -> str:
+        """``value`` with every known personal e-mail address replaced by its pseudonym."""
+        if "@" not in value or self.personal is None:
+            return value
+        return self.personal.sub(lambda m: self.pseudonyms[m.group(0).lower()], value)
+
     def text(self, row: dict, table: str, col: str, rec: dict, target: str) -> None:
         value = (row.get(col) or "").strip()
+        scrubbed = self.scrub(value)
+        if scrubbed != value:
+            self.report.value(target, "a personal e-mail address", "its pseudonym")
+            value = scrubbed
         if value:
             rec[target] = value
             self.report.mapped(f"{table}.{col}", target)
@@ -151,6 +184,9 @@ class _Mapper:
     def url(self, row: dict, table: str, col: str, rec: dict, target: str) -> None:
         value = (row.get(col) or "").strip()
         if not value:
+            return
+        if self.scrub(value) != value:
+            self.report.drop(f"{table}.{col}", "holds a personal e-mail address")
             return
         try:
             validate.URL()(value)
@@ -215,11 +251,10 @@ class _Mapper:
         if not email:
             self.report.drop(source, "the person has no e-mail address", person_id)
             return None
-        if ROLE_MAILBOX.match(email) or email.endswith("@" + PSEUDONYM_DOMAIN):
+        if self.role_mailbox(email):
             self.report.mapped(f"{source} -> Persons.email", "contact.email (role mailbox kept)")
         else:
-            digest = hmac.new(self.key, person_id.encode(), hashlib.sha256).hexdigest()[:12]
-            email = f"contact-{digest}@{PSEUDONYM_DOMAIN}"
+            email = self.pseudonym(person_id)
             self.report.mapped(f"{source} -> Persons.email", "contact.email (pseudonym)")
         contact: dict[str, Any] = {"email": email, "role": fallback_role}
         role = (person.get("role") or "").strip()
@@ -513,6 +548,8 @@ def convert(files: Files, pseudonym_key: str, source: str | None = None) -> Conv
             for path, message in errors:
                 conversion.problems.append(Problem(table, where, message, path))
             if loaded is None:
+                if isinstance(rid, str):
+                    conversion.rejected.add((kind, rid))
                 continue
             origins[(section, len(out))] = (table, number)
             if (row.get("withdrawn") or "").strip().lower() == "true":

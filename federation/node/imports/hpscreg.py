@@ -376,6 +376,8 @@ def convert(
             if loaded is not None:
                 origins[len(lines)] = (name, where)
                 lines.append(line)
+            elif isinstance(line.get("id"), str):
+                conversion.rejected.add(("cell_line", line["id"]))
 
     def locate(section: str, i: int, rid: str | None, path: str) -> tuple[str, str, str]:
         name, where = origins[i]

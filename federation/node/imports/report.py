@@ -99,6 +99,8 @@ class Conversion:
     problems: list[Problem] = field(default_factory=list)
     mapping: MappingReport = field(default_factory=MappingReport)
     withdrawn: set[tuple[str, str]] = field(default_factory=set)
+    rejected: set[tuple[str, str]] = field(default_factory=set)
+    """(kind, id) of records left out with a problem: others may still name them."""
     locate: Locate | None = None
 
     def where(self, section: str, index: int, rid: str | None, path: str = ""):
