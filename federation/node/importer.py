@@ -226,7 +226,7 @@ def run_import(
         format=conversion.format,
         mapping=conversion.mapping,
     )
-    if conversion.document:  # check what was read, so one report lists every problem
+    if conversion.document or not conversion.problems:  # one report lists every problem
         records, problems = check_catalogue(
             conversion.document,
             conversion.source,

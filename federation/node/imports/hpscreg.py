@@ -72,6 +72,8 @@ def looks_like(data: Any) -> bool:
 
 def _flag(record: dict[str, Any], key: str) -> bool | None:
     value = record.get(key)
+    if not isinstance(value, (str, int)):
+        return None
     if isinstance(value, bool):
         return value
     return {"1": True, "0": False, 1: True, 0: False}.get(value)
@@ -120,12 +122,26 @@ class _Line:
         self.report = conversion.mapping
         self.used: set[str] = set()
 
-    def take(self, key: str, target: str) -> Any:
+    def take(self, key: str, target: str, many: bool = False) -> Any:
+        """The value at ``key`` as text (or, with ``many``, a list of texts); a value of
+        another shape is left out and reported, never trusted."""
         value = self.raw.get(key)
         self.used.add(key)
-        if value not in (None, "", [], {}):
+        if value in (None, "", [], {}):
+            return None
+        if many and isinstance(value, str):
+            value = [value]
+        if many and isinstance(value, list):
+            texts = [str(v) for v in value if isinstance(v, (str, int, float))]
+            if len(texts) < len(value):
+                self.report.drop(f"hPSCreg.{key}", "items that are not text")
+            if texts:
+                self.report.mapped(f"hPSCreg.{key}", target)
+            return texts or None
+        if not many and isinstance(value, (str, int, float)) and not isinstance(value, bool):
             self.report.mapped(f"hPSCreg.{key}", target)
-            return value
+            return str(value).strip()
+        self.report.drop(f"hPSCreg.{key}", "not the expected shape (text or list)")
         return None
 
     def build(self, biobank: str, collection: str | None) -> dict[str, Any]:
@@ -136,7 +152,7 @@ class _Line:
             line["collection"] = collection
         if biosamples := self.take("biosamples_id", "biosamples_id"):
             line["biosamples_id"] = biosamples
-        if synonyms := self.take("alternate_name", "synonyms"):
+        if synonyms := self.take("alternate_name", "synonyms", many=True):
             line["synonyms"] = [str(s).strip()[:200] for s in synonyms if str(s).strip()]
         type_name = self.take("type_name", "cell_type")
         line["cell_type"] = CELL_TYPES.get(type_name, type_name)
@@ -157,13 +173,12 @@ class _Line:
         return line
 
     def _source_cells(self, line: dict[str, Any]) -> None:
-        label = self.take("primary_celltype_ont_name", "tissue_source") or self.raw.get(
-            "primary_celltype_name"
+        label = self.take("primary_celltype_ont_name", "tissue_source") or self.take(
+            "primary_celltype_name", "tissue_source"
         )
-        self.used.add("primary_celltype_name")
         link = self.take("primary_celltype_purl", "tissue_source (Cell Ontology id)") or ""
-        self.used.add("primary_celltype_ont_id")
-        match = re.search(r"CL_(\d{7})$", link or str(self.raw.get("primary_celltype_ont_id")))
+        link = link or self.take("primary_celltype_ont_id", "tissue_source (Cell Ontology id)")
+        match = re.search(r"CL_(\d{7})$", link or "")
         if label:
             line["tissue_source"] = (f"{label} (CL:{match.group(1)})" if match else str(label))[
                 :200
@@ -209,12 +224,11 @@ class _Line:
             vector = self.take("integrating_vector_virus_type", "derivation.vector") or self.take(
                 "integrating_vector", "derivation.vector"
             )
-            genes = self.raw.get("integrating_vector_gene_list")
-            self.used |= {"integrating_vector", "integrating_vector_gene_list"}
+            genes = self.take("integrating_vector_gene_list", "derivation.factors", many=True)
+            self.used.add("integrating_vector")
         else:
             vector = self.take("non_integrating_vector", "derivation.vector")
-            genes = self.raw.get("non_integrating_vector_gene_list")
-            self.used.add("non_integrating_vector_gene_list")
+            genes = self.take("non_integrating_vector_gene_list", "derivation.factors", many=True)
         if vector:
             mapped = VECTORS.get(str(vector).lower())
             if mapped:
@@ -225,7 +239,6 @@ class _Line:
                 self.report.drop("hPSCreg vector", "not a known vector", vector)
         if factors := _genes(genes):
             derivation["factors"] = factors
-            self.report.mapped("hPSCreg.*_vector_gene_list", "derivation.factors")
         for key, target in (
             ("derivation_xeno_graft_free_flag", "xeno_free"),
             ("derivation_gmp_ips_flag", "gmp"),
@@ -255,7 +268,7 @@ class _Line:
                 karyotype["passage"] = passage
             line["karyotype"] = karyotype
         loci = {}
-        for item in self.take("fingerprinting", "str_profile.loci") or []:
+        for item in self.take("fingerprinting", "str_profile.loci", many=True) or []:
             parts = str(item).split("###")
             if len(parts) >= 2 and parts[0]:
                 loci[parts[0][:30]] = ",".join(p for p in parts[1:] if p)[:30]
@@ -274,7 +287,7 @@ class _Line:
             elif result:
                 self.report.drop(f"hPSCreg.{key}", "not negative, positive or not_done", result)
         for key, method in MARKER_ASSAYS.items():
-            positive, tested = _markers(self.take(key, "qc[PLURIPOTENCY_MARKERS]"))
+            positive, tested = _markers(self.take(key, "qc[PLURIPOTENCY_MARKERS]", many=True))
             passage = _passage(self.raw.get(f"{key}_passage_number"))
             self.used.add(f"{key}_passage_number")
             if tested:
@@ -314,7 +327,7 @@ class _Line:
         return qc
 
     def _access(self, line: dict[str, Any]) -> None:
-        usage = self.take("usage_approval_flag", "access.commercial_use") or []
+        usage = self.take("usage_approval_flag", "access.commercial_use", many=True) or []
         if "commercial" in usage:
             line["access"] = {"commercial_use": True}
         elif "research_only" in usage:
