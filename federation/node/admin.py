@@ -98,9 +98,13 @@ def labelled(value: Any, field: str) -> str:
     """``SERUM`` -> ``SERUM (Serum)`` for vocabulary fields; lists joined."""
     vocab = LABELLED.get(field)
     values = value if isinstance(value, list) else [value]
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if vocab:
         return ", ".join(f"{v} ({vocabulary(vocab).label(v)})" for v in values)
-    if isinstance(value, (dict, list)):
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False)
     return str(value)
 
