@@ -88,3 +88,11 @@ def test_records_can_be_stored_withdrawn_and_reimported_without_change(store):
     assert store.latest_seq() == 4
     back = store.write(data)  # no longer withdrawn at the source
     assert back.updated == 1 and store.get("cell_line", "L2")["name"] == "L2"
+
+
+def test_feed_entries_carry_the_schema_version_of_their_record(store):
+    from schemas import SCHEMA_VERSION
+
+    store.write(records(cell_line("L1")))
+    store.delete("cell_line", "L1")
+    assert {e["schema_version"] for e in store.changes(0, 10)} == {SCHEMA_VERSION} == {"2"}
