@@ -5,9 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint format clean bench-search
+.PHONY: setup demo test lint format clean bench-search postgresql
 
-setup: $(VENV)/.installed .engines/opensearch.cp .engines/es7.cp .engines/opensearch2.cp /usr/bin/chromium  ## Python packages, engine jars, Chromium
+setup: $(VENV)/.installed .engines/opensearch.cp .engines/es7.cp .engines/opensearch2.cp /usr/bin/chromium postgresql  ## Python packages, engine jars, Chromium, PostgreSQL
 
 # Browser tests drive Debian's Chromium (Playwright cannot download its own browsers here);
 # installed only when missing.
@@ -33,6 +33,12 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 .engines/es7.cp: config/engines/pom.xml $(VENV)/.installed
 	rm -f $@
 	$(BIN)/cellfed engine classpath --kind elasticsearch7
+
+# The store's tests run on SQLite and on a throwaway PostgreSQL cluster the test session
+# starts from Debian's package (or on CELLFED_TEST_POSTGRES_URL when set).
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ -n "$$CELLFED_TEST_POSTGRES_URL" ] \
+		|| { apt-get update -q && apt-get install -y -q postgresql; }
 
 demo: setup  ## Run engine, three member nodes, indexer and portal; prints the portal URL
 	$(BIN)/cellfed demo

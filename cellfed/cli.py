@@ -119,23 +119,87 @@ def node_serve(node_id: str | None, name: str | None, db: str | None, port: int)
 
 
 @node.command("import")
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--db", help="SQLAlchemy database URL")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "xlsx", "csv", "hpscreg", "directory"]),
+    help="Source format (default: told by the files)",
+)
+@click.option("--biobank", help="hPSCreg: the biobank of this node that holds the lines")
+@click.option("--collection", help="hPSCreg: the collection the lines belong to")
 @click.option("--dry-run", is_flag=True, help="Check and report, store nothing")
-def node_import(path: Path, db: str | None, dry_run: bool) -> None:
-    """Import a JSON catalogue file: all records or, if anything is wrong, none."""
-    from federation.node.importer import import_file
+@click.option("--quiet", is_flag=True, help="Leave out the mapping report")
+def node_import(
+    paths: tuple[Path, ...],
+    db: str | None,
+    fmt: str | None,
+    biobank: str | None,
+    collection: str | None,
+    dry_run: bool,
+    quiet: bool,
+) -> None:
+    """Import a catalogue: JSON, XLSX or CSV files, hPSCreg records or a Directory export
+    (files, folders or zip archives). Everything is checked first; then all records are
+    stored, or none if anything is wrong. Importing the same files again changes nothing."""
+    from federation.node.importer import ImportReport, import_files
+    from federation.node.imports.sources import read_paths
 
     app = _node_app(None, None, db)
-    report = import_file(app.extensions["cellfed.store"], path, dry_run=dry_run)
+    store = app.extensions["cellfed.store"]
+    source = ", ".join(str(p) for p in paths)
+    steps = ["read the files", "map, check and store"]
+    with click.progressbar(steps, label="Importing", item_show_func=lambda s: s or "") as bar:
+        for step in bar:
+            if step == steps[0]:
+                files, problems = read_paths(paths)
+            elif problems:
+                report = ImportReport(source, problems)
+            else:
+                report = import_files(
+                    store,
+                    files,
+                    fmt,
+                    dry_run=dry_run,
+                    source=source,
+                    biobank=biobank,
+                    collection=collection,
+                    pseudonym_key=app.config["PSEUDONYM_KEY"],
+                )
+    if not quiet and not report.mapping.empty:
+        for line in report.mapping.lines():
+            click.echo(line)
     for line in report.lines():
         click.echo(line, err=not report.ok)
+    click.echo(f"took {report.seconds:.1f}s", err=not report.ok)
     if not report.ok:
         sys.exit(1)
 
 
+@node.command("export")
+@click.option("--db", help="SQLAlchemy database URL")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "xlsx", "csv", "directory"]),
+    default="json",
+    show_default=True,
+)
+@click.option("--out", type=click.Path(path_type=Path), help="File to write (default: its name)")
+def node_export(db: str | None, fmt: str, out: Path | None) -> None:
+    """Export the catalogue: JSON, XLSX, a zip of CSV sheets, or a Directory CSV set (zip)."""
+    from federation.node.exports import export
+
+    result = export(_node_app(None, None, db).extensions["cellfed.store"], fmt)
+    target = out or Path(result.filename)
+    target.write_bytes(result.content)
+    found = ", ".join(f"{n} {kind}" for kind, n in result.counts.items())
+    click.echo(f"{target}: {found}")
+
+
 @node.command("withdraw")
-@click.argument("kind", type=click.Choice(["biobank", "collection", "cell_line"]))
+@click.argument("kind", type=click.Choice(["network", "biobank", "collection", "cell_line"]))
 @click.argument("local_id")
 @click.option("--db", help="SQLAlchemy database URL")
 def node_withdraw(kind: str, local_id: str, db: str | None) -> None:
@@ -160,6 +224,34 @@ def node_purge(older_than_days: int, db: str | None) -> None:
     store = _node_app(None, None, db).extensions["cellfed.store"]
     before = dt.datetime.now(dt.UTC) - dt.timedelta(days=older_than_days)
     click.echo(f"{store.purge_tombstones(before)} tombstones purged; horizon {store.horizon()}")
+
+
+@node.command("restore")
+@click.argument("kind", type=click.Choice(["network", "biobank", "collection", "cell_line"]))
+@click.argument("local_id")
+@click.option("--db", help="SQLAlchemy database URL")
+def node_restore(kind: str, local_id: str, db: str | None) -> None:
+    """Bring a withdrawn record back, as it was when withdrawn."""
+    from federation.node.store import InUse, NotFound
+
+    store = _node_app(None, None, db).extensions["cellfed.store"]
+    try:
+        store.restore(kind, local_id)
+    except (NotFound, InUse) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{kind} {local_id} restored")
+
+
+@node.command("migrate")
+@click.option("--db", help="SQLAlchemy database URL")
+def node_migrate(db: str | None) -> None:
+    """Bring the node's database to the current schema (the node also does this on start)."""
+    from federation.node.migrate import current
+    from federation.node.store import CatalogueStore
+
+    store = CatalogueStore(_config(DATABASE_URL=db)["DATABASE_URL"])
+    store.create_schema()
+    click.echo(f"database at revision {', '.join(sorted(current(store.engine)))}")
 
 
 # -- indexer ---------------------------------------------------------------------------

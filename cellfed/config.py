@@ -40,6 +40,14 @@ DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": "sqlite:///node.sqlite3",
     "FEED_PAGE_SIZE": 500,
     "FEED_MAX_PAGE_SIZE": 5000,
+    # Node admin pages: closed unless an admin check lets people in. Until OIDC is wired
+    # (federation/node/admin.py, require_admin), True opens them to anyone who can reach
+    # the node: only for a node on loopback or behind an authenticating proxy.
+    "NODE_ADMIN_OPEN": False,
+    "IMPORT_MAX_MB": 64,  # largest upload the admin pages accept
+    # Key for the pseudonyms that replace personal e-mail addresses in Directory imports;
+    # set a secret of your own, and keep it, so re-imports give the same pseudonyms.
+    "PSEUDONYM_KEY": "cellfed-directory-contacts",
     # Indexer.
     "SYNC_TIMEOUT": 10,
     "SYNC_PAGE_SIZE": 1000,

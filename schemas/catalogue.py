@@ -23,6 +23,7 @@ from schemas.parts import (
     LotSchema,
     ModificationSchema,
     QCResultSchema,
+    QualityLabelSchema,
     StorageSchema,
     Strict,
     StrProfileSchema,
@@ -30,25 +31,18 @@ from schemas.parts import (
 )
 from schemas.validators import (
     AGE_RANGES,
-    AGE_UNITS,
     AVAILABILITY,
     BIOSAMPLES_ID,
     CELL_ONTOLOGY_ID,
-    CELL_TYPES,
     CELLOSAURUS_AC,
     COLLECTION_STATUS,
-    COLLECTION_TYPES,
     COUNTRY,
-    DATA_CATEGORIES,
-    DONOR_SEXES,
     HPSCREG_NAME,
     LOCAL_ID,
-    MATERIAL_TYPES,
     NETWORK_STATUS,
-    SEXES,
     SHIPPING,
-    STORAGE_TEMPERATURES,
 )
+from schemas.vocabularies import InVocabulary, vocabulary
 
 S = TypeVar("S")
 
@@ -65,27 +59,28 @@ def _ids(**kw: Any) -> fields.List:
     return fields.List(fields.Str(validate=LOCAL_ID), load_default=list, **kw)
 
 
-def _choices(values: tuple[str, ...], **kw: Any) -> fields.List:
-    return fields.List(fields.Str(validate=validate.OneOf(values)), load_default=list, **kw)
+def _codes(vocabulary_name: str, **kw: Any) -> fields.List:
+    return fields.List(fields.Str(validate=InVocabulary(vocabulary_name)), load_default=list, **kw)
 
 
 class NetworkSchema(Strict):
     id = fields.Str(required=True, validate=LOCAL_ID)
     name = text(required=True, max_len=300)
-    acronym = text(max_len=50)
+    acronym = text(max_len=100)
     description = text(max_len=5000)
     url = fields.Url()
     juristic_person = text(max_len=300)
     countries = fields.List(fields.Str(validate=COUNTRY), load_default=list)
     contact = fields.Nested(ContactSchema)
     status = fields.Str(validate=validate.OneOf(NETWORK_STATUS))
+    collaboration_topics = fields.List(text(max_len=100), load_default=list)  # MIABIS NETWORK-11
 
 
 class BiobankSchema(Strict):
     id = fields.Str(required=True, validate=LOCAL_ID)
     pid = text(max_len=200)
     name = text(required=True, max_len=300)
-    acronym = text(max_len=50)
+    acronym = text(max_len=100)
     description = text(max_len=5000)
     url = fields.Url()
     country = fields.Str(required=True, validate=COUNTRY)
@@ -101,6 +96,7 @@ class BiobankSchema(Strict):
     collaboration_commercial = fields.Bool()
     collaboration_non_profit = fields.Bool()
     certifications = fields.List(fields.Nested(CertificationSchema), load_default=list)
+    quality_labels = fields.List(fields.Nested(QualityLabelSchema), load_default=list)
 
 
 class CollectionSchema(Strict):
@@ -108,25 +104,29 @@ class CollectionSchema(Strict):
     biobank = fields.Str(required=True, validate=LOCAL_ID)
     parent = fields.Str(validate=LOCAL_ID)
     name = text(required=True, max_len=300)
-    acronym = text(max_len=50)
+    acronym = text(max_len=100)
     description = text(max_len=5000)
     url = fields.Url()
     contact = fields.Nested(ContactSchema)
     status = fields.Str(validate=validate.OneOf(COLLECTION_STATUS))
-    types = _choices(COLLECTION_TYPES)
-    data_categories = _choices(DATA_CATEGORIES)
-    materials = _choices(MATERIAL_TYPES)
-    storage_temperatures = _choices(STORAGE_TEMPERATURES)
-    sex = _choices(SEXES)
-    age_low = fields.Int(validate=validate.Range(min=0, max=150))
-    age_high = fields.Int(validate=validate.Range(min=0, max=150))
-    age_unit = fields.Str(validate=validate.OneOf(AGE_UNITS))
+    types = _codes("collection_types")
+    data_categories = _codes("data_categories")
+    categories = _codes("collection_categories")
+    materials = _codes("material_types")
+    storage_temperatures = _codes("storage_temperatures")
+    sex = _codes("sexes")
+    # The upper bound depends on the unit (960 months is a fine age): checked below.
+    age_low = fields.Int(validate=validate.Range(min=0))
+    age_high = fields.Int(validate=validate.Range(min=0))
+    age_unit = fields.Str(validate=InVocabulary("age_units"))
     diseases = fields.List(fields.Nested(DiseaseSchema), load_default=list)
     size = fields.Int(validate=validate.Range(min=0))
     order_of_magnitude = fields.Int(validate=validate.Range(min=0, max=9))
     number_of_donors = fields.Int(validate=validate.Range(min=0))
     networks = _ids()
     access = fields.Nested(AccessTermsSchema)
+    sops = fields.List(text(max_len=100), load_default=list)
+    quality_labels = fields.List(fields.Nested(QualityLabelSchema), load_default=list)
 
     @validates_schema
     def _ages_and_sizes_agree(self, data: dict[str, Any], **_: Any) -> None:
@@ -135,6 +135,14 @@ class CollectionSchema(Strict):
             raise ValidationError(f"must not be below age_low ({low})", "age_high")
         if (low is not None or high is not None) and not data.get("age_unit"):
             raise ValidationError("is needed when age_low or age_high is given", "age_unit")
+        unit = vocabulary("age_units").get(data.get("age_unit") or "")
+        for name, age in (("age_low", low), ("age_high", high)):
+            if unit and age is not None and age > unit.extra["max"]:
+                raise ValidationError(
+                    f"{age} {unit.label.lower()} is older than anyone lives "
+                    f"(at most {unit.extra['max']})",
+                    name,
+                )
         size, magnitude = data.get("size"), data.get("order_of_magnitude")
         if size and magnitude is not None and not 10**magnitude <= size < 10 ** (magnitude + 1):
             raise ValidationError(
@@ -144,7 +152,7 @@ class CollectionSchema(Strict):
 
 
 class DonorSchema(Strict):
-    sex = fields.Str(required=True, validate=validate.OneOf(DONOR_SEXES))
+    sex = fields.Str(required=True, validate=InVocabulary("donor_sexes"))
     age_range = fields.Str(validate=validate.OneOf(AGE_RANGES))
     ethnicity = text(max_len=100)
     diseases = fields.List(fields.Nested(DiseaseSchema), load_default=list)
@@ -161,7 +169,7 @@ class CellLineSchema(Strict):
     biosamples_id = fields.Str(validate=BIOSAMPLES_ID)
     synonyms = fields.List(text(max_len=200), load_default=list)
     description = text(max_len=5000)
-    cell_type = fields.Str(required=True, validate=validate.OneOf(CELL_TYPES))
+    cell_type = fields.Str(required=True, validate=InVocabulary("cell_types"))
     cell_type_ontology = fields.Str(validate=CELL_ONTOLOGY_ID)
     tissue_source = text(max_len=200)
     derivation = fields.Nested(DerivationSchema)

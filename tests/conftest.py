@@ -1,4 +1,5 @@
-"""Shared fixtures: member nodes on loopback, the real search engine, catalogue builders."""
+"""Shared fixtures: member nodes on loopback, the real search engine, the real databases
+(SQLite and PostgreSQL), catalogue builders."""
 
 from __future__ import annotations
 
@@ -69,9 +70,55 @@ def catalogue(*lines: dict[str, Any], biobank: dict[str, Any] | None = None) -> 
     }
 
 
+# -- the real databases ----------------------------------------------------------------
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL: CELLFED_TEST_POSTGRES_URL, else a throwaway cluster started from
+    Debian's postgresql package (make setup installs it) for this test session."""
+    existing = os.environ.get("CELLFED_TEST_POSTGRES_URL")
+    if existing:
+        yield existing
+        return
+    from cellfed.launch.postgres import LocalPostgres
+    from cellfed.launch.process import LaunchError
+
+    try:
+        local = LocalPostgres()
+        local.start()
+    except LaunchError as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no PostgreSQL for the tests: {exc}")
+    try:
+        yield local.url
+    finally:
+        local.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each kind the node supports; on PostgreSQL a schema of its own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'node.sqlite3'}"
+        return
+    import sqlalchemy as sa
+
+    server = request.getfixturevalue("postgres_url")
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield str(sa.make_url(server).update_query_dict({"options": f"-csearch_path={schema}"}))
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[CatalogueStore]:
-    s = CatalogueStore(f"sqlite:///{tmp_path / 'node.sqlite3'}")
+def store(database_url: str) -> Iterator[CatalogueStore]:
+    s = CatalogueStore(database_url)
     s.create_schema()
     yield s
     s.dispose()

@@ -26,10 +26,13 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     if app.config["INDEXER_POKE_URL"]:
         store.listeners.append(Poker(app.config["INDEXER_POKE_URL"], app.config["NODE_ID"]))
 
-    from federation.node import api, pages
+    app.config["MAX_CONTENT_LENGTH"] = int(app.config["IMPORT_MAX_MB"]) * 1024 * 1024
+
+    from federation.node import admin, api, pages
 
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     app.register_blueprint(pages.bp)
+    app.register_blueprint(admin.bp, url_prefix="/admin")
     app.register_error_handler(HTTPException, _json_or_page_error)
     return app
 

@@ -1,48 +1,47 @@
-"""JSON catalogue import: check everything first, then commit all or nothing.
+"""Import: check everything first, then commit all or nothing.
 
-The file holds ``{"schema_version": "2", "networks": [...], "biobanks": [...],
-"collections": [...], "cell_lines": [...]}``, every section optional. Every problem is
-reported with file, section, row, record id and field.
+Every format (federation/node/imports/) turns its source into a catalogue document
+``{"schema_version": "2", "networks": [...], "biobanks": [...], "collections": [...],
+"cell_lines": [...]}`` plus a mapping report. Here that document is checked against the
+schemas and the node's records, each problem located in the source (file or sheet, row,
+record id, field), and only a clean document is written, in one transaction.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from marshmallow import ValidationError
 
-from federation.node.store import CatalogueStore, WriteSummary
-from schemas import READABLE_SCHEMA_VERSIONS, format_errors, schema_for
+from federation.node.imports.report import (
+    CATALOGUE_SECTIONS,
+    Conversion,
+    Locate,
+    MappingReport,
+    Problem,
+    locate_in_document,
+)
+from federation.node.store import REFERENCES, CatalogueStore, WriteSummary
+from schemas import READABLE_SCHEMA_VERSIONS, schema_for
+from schemas.errors import error_items
 
-SECTIONS = {
-    "networks": "network",
-    "biobanks": "biobank",
-    "collections": "collection",
-    "cell_lines": "cell_line",
-}
-REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
-    "biobank": (("networks", "network"),),
-    "collection": (("biobank", "biobank"), ("parent", "collection"), ("networks", "network")),
-    "cell_line": (("biobank", "biobank"), ("collection", "collection")),
-}
-"""Per kind: (field, kind it names). A field may hold one id or a list of ids."""
-
-
-@dataclass
-class Problem:
-    source: str
-    where: str  # "cell_lines[3] (id WAe009-A)" or "" for the whole file
-    message: str  # "donor.sex: Must be one of: MALE, FEMALE, UNKNOWN."
-
-    def __str__(self) -> str:
-        return (
-            f"{self.source}: {self.where}: {self.message}"
-            if self.where
-            else (f"{self.source}: {self.message}")
-        )
+SECTIONS = CATALOGUE_SECTIONS
+__all__ = [
+    "REFERENCES",
+    "SECTIONS",
+    "ImportReport",
+    "Problem",
+    "check_catalogue",
+    "import_catalogue",
+    "import_file",
+    "import_files",
+    "read_json_file",
+    "run_import",
+]
 
 
 @dataclass
@@ -51,44 +50,71 @@ class ImportReport:
     problems: list[Problem] = field(default_factory=list)
     records: dict[str, int] = field(default_factory=dict)
     written: WriteSummary | None = None
+    format: str = "json"
+    mapping: MappingReport = field(default_factory=MappingReport)
+    withdrawn: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def dry_run(self) -> bool:
+        return self.ok and self.written is None
 
     def lines(self) -> list[str]:
         if self.problems:
             head = f"{self.source}: {len(self.problems)} problem(s); nothing was stored"
             return [head, *(f"  {p}" for p in self.problems)]
         found = ", ".join(f"{n} {kind}" for kind, n in self.records.items())
+        held = sum(self.withdrawn.values())
+        if held:
+            found += f"; {held} of them withdrawn at the source"
         if self.written is None:
             return [f"{self.source}: valid ({found}); dry run, nothing stored"]
         w = self.written
         return [
             f"{self.source}: imported ({found}): {w.created} created, {w.updated} updated, "
-            f"{w.unchanged} unchanged"
+            f"{w.unchanged} unchanged" + (f", {w.withdrawn} withdrawn" if w.withdrawn else "")
         ]
 
 
 def read_json_file(path: Path) -> tuple[Any, list[Problem]]:
     try:
-        return json.loads(path.read_text(encoding="utf-8")), []
+        return parse_json(path.read_bytes(), str(path))
     except FileNotFoundError:
         return None, [Problem(str(path), "", "file does not exist")]
+
+
+def parse_json(raw: bytes, source: str) -> tuple[Any, list[Problem]]:
+    try:
+        return json.loads(raw.decode("utf-8-sig")), []
     except UnicodeDecodeError as exc:
-        return None, [Problem(str(path), "", f"not UTF-8 text (byte {exc.start})")]
+        return None, [Problem(source, "", f"not UTF-8 text (byte {exc.start})")]
     except json.JSONDecodeError as exc:
         return None, [
             Problem(
-                str(path), "", f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+                source, "", f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
             )
         ]
+    except RecursionError:
+        return None, [Problem(source, "", "not valid JSON: nested too deeply")]
 
 
 def check_catalogue(
-    data: Any, source: str, store: CatalogueStore
+    data: Any,
+    source: str,
+    store: CatalogueStore,
+    locate: Locate | None = None,
+    withdrawn: set[tuple[str, str]] | frozenset[tuple[str, str]] = frozenset(),
+    rejected: set[tuple[str, str]] | frozenset[tuple[str, str]] = frozenset(),
 ) -> tuple[list[tuple[str, dict[str, Any]]], list[Problem]]:
-    """Validate a whole catalogue document against the schemas and the store's records."""
+    """Validate a whole catalogue document against the schemas and the store's records.
+
+    ``rejected`` names records a converter already reported and left out; references to
+    them are not reported again."""
+    locate = locate or locate_in_document(source)
     problems: list[Problem] = []
     if not isinstance(data, dict):
         return [], [
@@ -99,81 +125,159 @@ def check_catalogue(
         readable = ", ".join(sorted(READABLE_SCHEMA_VERSIONS))
         problems.append(
             Problem(
-                source, "schema_version", f"is {version!r}; this node reads versions {readable}"
+                source,
+                "",
+                f"is {version!r}; this node reads versions {readable}",
+                "schema_version",
             )
         )
-    for key in sorted(set(data) - set(SECTIONS) - {"schema_version"}):
-        problems.append(Problem(source, key, f"unknown section; expected {', '.join(SECTIONS)}"))
+    for key in sorted(set(data) - set(SECTIONS) - {"schema_version"}, key=str):
+        problems.append(
+            Problem(source, "", f"unknown section; expected {', '.join(SECTIONS)}", str(key))
+        )
 
     valid: list[tuple[str, dict[str, Any]]] = []
+    schemas = {kind: schema_for(kind) for kind in SECTIONS.values()}  # one per kind: cheaper
     known = {kind: store.existing_ids(kind) for kind in SECTIONS.values()}
-    in_file: dict[str, dict[str, str]] = {kind: {} for kind in SECTIONS.values()}
+    for kind, rid in rejected:
+        known.setdefault(kind, set()).add(rid)
+    in_file: dict[str, dict[str, tuple[int, str]]] = {kind: {} for kind in SECTIONS.values()}
+    first_seen: dict[str, dict[str, int]] = {kind: {} for kind in SECTIONS.values()}
     for section, kind in SECTIONS.items():
         rows = data.get(section, [])
         if not isinstance(rows, list):
-            problems.append(Problem(source, section, "must be a list of records"))
+            problems.append(Problem(source, "", "must be a list of records", section))
             continue
         for i, row in enumerate(rows):
             rid = row.get("id") if isinstance(row, dict) else None
-            where = f"{section}[{i}]" + (f" (id {rid})" if isinstance(rid, str) else "")
+            rid = rid if isinstance(rid, str) else None
             if not isinstance(row, dict):
-                problems.append(Problem(source, where, "must be an object"))
+                problems.append(_problem(locate(section, i, rid, ""), "must be an object"))
                 continue
+            if rid is not None and rid in first_seen[kind]:
+                first = locate(section, first_seen[kind][rid], rid, "")
+                problems.append(_problem(locate(section, i, rid, "id"), f"duplicate of {first[1]}"))
+                continue
+            if rid is not None:
+                first_seen[kind][rid] = i
             try:
-                record = schema_for(kind).load(row)
+                record = schemas[kind].load(row)
             except ValidationError as exc:
-                problems.extend(Problem(source, where, m) for m in format_errors(exc.messages))
+                for path, message in error_items(exc.messages):
+                    problems.append(_problem(locate(section, i, rid, path), message))
                 continue
-            if record["id"] in in_file[kind]:
-                problems.append(
-                    Problem(source, where, f"id: duplicate of {in_file[kind][record['id']]}")
-                )
-                continue
-            in_file[kind][record["id"]] = where
+            in_file[kind][record["id"]] = (i, section)
             valid.append((kind, record))
 
-    records_by = {kind: {r["id"]: r for k, r in valid if k == kind} for kind in SECTIONS.values()}
     for kind, record in valid:
+        if (kind, record["id"]) in withdrawn:
+            continue  # a withdrawn record may name what is gone; it is not published
+        i, section = in_file[kind][record["id"]]
         for field_name, ref in REFERENCES.get(kind, ()):
             value = record.get(field_name)
             for target in value if isinstance(value, list) else [value]:
-                if target and target not in in_file[ref] and target not in known[ref]:
-                    where = in_file[kind][record["id"]]
+                if not target:
+                    continue
+                if target in in_file[ref] and (ref, target) in withdrawn:
                     problems.append(
-                        Problem(
-                            source,
-                            where,
-                            f"{field_name}: no {ref} with id {target!r} in this file or at this "
-                            "node",
+                        _problem(
+                            locate(section, i, record["id"], field_name),
+                            f"{ref} {target!r} is withdrawn at the source, so this record "
+                            "cannot be published",
                         )
                     )
+                elif target not in first_seen[ref] and target not in known[ref]:
+                    # (a record of this file with its own problem counts as present)
+                    problems.append(
+                        _problem(
+                            locate(section, i, record["id"], field_name),
+                            f"no {ref} with id {target!r} in this file or at this node",
+                        )
+                    )
+    records_by = {kind: {r["id"]: r for k, r in valid if k == kind} for kind in SECTIONS.values()}
+    for kind, record in valid:
         collection = records_by["collection"].get(record.get("collection") or "")
         if kind == "cell_line" and collection and collection["biobank"] != record["biobank"]:
-            where = in_file[kind][record["id"]]
+            i, section = in_file[kind][record["id"]]
             problems.append(
-                Problem(
-                    source,
-                    where,
-                    f"collection: {collection['id']!r} belongs to "
-                    f"biobank {collection['biobank']!r}, not "
+                _problem(
+                    locate(section, i, record["id"], "collection"),
+                    f"{collection['id']!r} belongs to biobank {collection['biobank']!r}, not "
                     f"{record['biobank']!r}",
                 )
             )
     return valid, problems
 
 
+def _problem(location: tuple[str, str, str], message: str) -> Problem:
+    source, where, field_path = location
+    return Problem(source, where, message, field_path)
+
+
+def run_import(
+    store: CatalogueStore, conversion: Conversion, dry_run: bool = False
+) -> ImportReport:
+    """Check a converted source, then write all its records in one transaction, or nothing
+    if anything is wrong. Timed, so the report can say how long the import took."""
+    started = time.monotonic()
+    report = ImportReport(
+        conversion.source,
+        list(conversion.problems),
+        format=conversion.format,
+        mapping=conversion.mapping,
+    )
+    if conversion.document or not conversion.problems:  # one report lists every problem
+        records, problems = check_catalogue(
+            conversion.document,
+            conversion.source,
+            store,
+            locate=conversion.locate,
+            withdrawn=conversion.withdrawn,
+            rejected=conversion.rejected,
+        )
+        report.problems.extend(problems)
+        for kind in SECTIONS.values():
+            report.records[kind] = sum(1 for k, _ in records if k == kind)
+            report.withdrawn[kind] = sum(1 for k, i in conversion.withdrawn if k == kind)
+        if not report.problems and not dry_run:
+            report.written = store.write(records, withdrawn=conversion.withdrawn)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def import_files(
+    store: CatalogueStore,
+    files: dict[str, bytes],
+    fmt: str | None = None,
+    dry_run: bool = False,
+    source: str | None = None,
+    **options: Any,
+) -> ImportReport:
+    """Convert files in any import format (detected when not given), then check and write.
+
+    Options are passed to the format (see federation.node.imports.convert); the node's
+    biobanks and collections are passed as ``existing`` so hPSCreg lines find their place.
+    """
+    from federation.node.imports import convert
+
+    started = time.monotonic()
+    existing = {
+        "biobank": {bid: bid for bid in store.existing_ids("biobank")},
+        "collection": {c["id"]: c["biobank"] for c in store.records("collection")},
+    }
+    conversion = convert(files, fmt, existing=existing, **options)
+    if source:
+        conversion.source = source
+    report = run_import(store, conversion, dry_run=dry_run)
+    report.seconds = time.monotonic() - started
+    return report
+
+
 def import_catalogue(
     store: CatalogueStore, data: Any, source: str, dry_run: bool = False
 ) -> ImportReport:
-    """Check, then write all records in one transaction, or nothing if anything is wrong."""
-    records, problems = check_catalogue(data, source, store)
-    report = ImportReport(source, problems)
-    for kind in SECTIONS.values():
-        report.records[kind] = sum(1 for k, _ in records if k == kind)
-    if problems or dry_run:
-        return report
-    report.written = store.write(records)
-    return report
+    """Check a catalogue document, then write all of it or, if anything is wrong, nothing."""
+    return run_import(store, Conversion(source, "json", data), dry_run=dry_run)
 
 
 def import_file(store: CatalogueStore, path: Path, dry_run: bool = False) -> ImportReport:

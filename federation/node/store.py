@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import create_engine, func, select, update
+from sqlalchemy import create_engine, func, select, tuple_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from federation.node.models import Base, Counter, Record, utcnow
+from federation.node.migrate import upgrade
+from federation.node.models import Counter, Record, utcnow
 from federation.protocol import content_hash, tombstone_hash
 from schemas import KINDS, SCHEMA_VERSION, schema_for
 
@@ -25,6 +26,7 @@ class WriteSummary:
     updated: int = 0
     unchanged: int = 0
     deleted: int = 0
+    withdrawn: int = 0
 
 
 class NotFound(LookupError):
@@ -40,6 +42,19 @@ DEPENDENTS: dict[str, tuple[str, ...]] = {
     "collection": ("cell_line",),
 }
 """Which kinds embed which (through a field named after the kind they reference)."""
+
+REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
+    "biobank": (("networks", "network"),),
+    "collection": (("biobank", "biobank"), ("parent", "collection"), ("networks", "network")),
+    "cell_line": (("biobank", "biobank"), ("collection", "collection")),
+}
+"""Per kind: (field, kind it names). A field may hold one id or a list of ids."""
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
 
 
 class CatalogueStore:
@@ -59,7 +74,8 @@ class CatalogueStore:
             listener()
 
     def create_schema(self) -> None:
-        Base.metadata.create_all(self.engine)
+        """Migrate the database to the current schema (Alembic) and seed the counter."""
+        upgrade(self.engine)
         with self.sessions.begin() as session:
             for name in (SEQUENCE, HORIZON):
                 if session.get(Counter, name) is None:
@@ -69,63 +85,123 @@ class CatalogueStore:
         self.engine.dispose()
 
     # -- writes ------------------------------------------------------------------------
-    @staticmethod
-    def _next_seq(session: Session) -> int:
-        session.execute(
-            update(Counter).where(Counter.name == SEQUENCE).values(value=Counter.value + 1)
-        )
-        return session.execute(select(Counter.value).where(Counter.name == SEQUENCE)).scalar_one()
-
-    def write(self, records: Iterable[tuple[str, dict[str, Any]]]) -> WriteSummary:
+    def write(
+        self,
+        records: Iterable[tuple[str, dict[str, Any]]],
+        withdrawn: Collection[tuple[str, str]] = (),
+    ) -> WriteSummary:
         """Upsert validated records ``(kind, record)`` in one transaction.
 
         Unchanged records (same hash) get no new sequence number, so re-importing a file
-        adds nothing to the feed.
+        adds nothing to the feed. Records named in ``withdrawn`` (``(kind, id)``) are stored
+        withdrawn: a tombstone in the feed, their content kept aside for a restore.
         """
         summary = WriteSummary()
+        changed: dict[str, set[str]] = {}
+        schemas = {kind: schema_for(kind) for kind in KINDS}
+        records = list(records)
         with self.sessions.begin() as session:
+            rows = self._rows(session, {(kind, record["id"]) for kind, record in records})
+            pending: list[tuple[Record, dict[str, Any], str | None]] = []
             for kind, record in records:
-                canonical = schema_for(kind).dump(record)
+                canonical = schemas[kind].dump(record)
                 digest = content_hash(canonical)
-                row = session.execute(
-                    select(Record).where(Record.kind == kind, Record.local_id == record["id"])
-                ).scalar_one_or_none()
-                if row is not None and not row.deleted and row.content_hash == digest:
+                key = (kind, record["id"])
+                row = rows.get(key)
+                if key in withdrawn:
+                    kept = row.withdrawn_payload if row is not None and row.deleted else None
+                    if kept is not None and content_hash(kept) == digest:
+                        summary.unchanged += 1
+                        continue
+                    summary.withdrawn += 1
+                    digest = None  # a tombstone
+                elif row is not None and not row.deleted and row.content_hash == digest:
                     summary.unchanged += 1
                     continue
-                seq = self._next_seq(session)
-                is_update = row is not None
-                if row is None:
-                    row = Record(kind=kind, local_id=record["id"])
+                elif row is None:
                     summary.created += 1
                 else:
                     summary.updated += 1
-                row.payload = canonical
-                row.content_hash = digest
-                row.deleted = False
-                row.schema_version = SCHEMA_VERSION
-                row.modified = utcnow()
-                row.seq = seq
-                session.add(row)
-                session.flush()
-                if is_update and kind in DEPENDENTS:
-                    self._republish_dependents(session, kind, record["id"])
-        if summary.created or summary.updated:
+                    changed.setdefault(kind, set()).add(record["id"])
+                if row is None:
+                    row = rows[key] = Record(kind=kind, local_id=record["id"])
+                pending.append((row, canonical, digest))
+            seq = self._reserve(session, len(pending))
+            for row, canonical, digest in pending:
+                seq += 1
+                if digest is None:
+                    self._tombstone(row, canonical, seq)
+                else:
+                    self._publish(row, canonical, digest, seq)
+            session.add_all(row for row, _, _ in pending)  # new rows join once complete
+            session.flush()
+            for kind in (k for k in KINDS if k in DEPENDENTS and k in changed):
+                self._republish_dependents(session, kind, changed[kind])
+        if pending:
             self._changed()
         return summary
 
-    def _republish_dependents(self, session: Session, kind: str, local_id: str) -> None:
-        """Give records that embed this one (a line shows its biobank's name and
-        accreditation) a new sequence number, so the index refreshes them too."""
+    @staticmethod
+    def _rows(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], Record]:
+        """The stored rows of these (kind, id) keys: looked up one by one for a few, read in
+        one pass for an import."""
+        if len(keys) > 500:
+            found = session.execute(select(Record)).scalars()
+        else:
+            found = (
+                session.execute(
+                    select(Record).where(tuple_(Record.kind, Record.local_id).in_(keys))
+                ).scalars()
+                if keys
+                else []
+            )
+        return {(r.kind, r.local_id): r for r in found}
+
+    @staticmethod
+    def _reserve(session: Session, n: int) -> int:
+        """Take ``n`` sequence numbers at once; returns the one before the first."""
+        if n == 0:
+            return 0
+        session.execute(
+            update(Counter).where(Counter.name == SEQUENCE).values(value=Counter.value + n)
+        )
+        last = session.execute(select(Counter.value).where(Counter.name == SEQUENCE)).scalar_one()
+        return last - n
+
+    @staticmethod
+    def _publish(row: Record, canonical: dict, digest: str, seq: int) -> None:
+        row.payload = canonical
+        row.withdrawn_payload = None
+        row.content_hash = digest
+        row.deleted = False
+        row.schema_version = SCHEMA_VERSION
+        row.modified = utcnow()
+        row.seq = seq
+
+    @staticmethod
+    def _tombstone(row: Record, content: dict | None, seq: int) -> None:
+        row.withdrawn_payload = content
+        row.deleted = True
+        row.payload = None
+        row.content_hash = tombstone_hash(row.kind, row.local_id)
+        row.schema_version = SCHEMA_VERSION
+        row.modified = utcnow()
+        row.seq = seq
+
+    def _republish_dependents(self, session: Session, kind: str, local_ids: set[str]) -> None:
+        """Give records that embed these (a line shows its biobank's name and accreditation)
+        a new sequence number, so the index refreshes them too."""
         rows = session.execute(
             select(Record).where(Record.kind.in_(DEPENDENTS[kind]), Record.deleted.is_(False))
         ).scalars()
         order = list(KINDS)  # collections before the lines that name them
-        for row in sorted(rows, key=lambda r: (order.index(r.kind), r.seq)):
-            if row.payload.get(kind) == local_id:
-                row.seq = self._next_seq(session)
-                row.modified = utcnow()
-                session.flush()
+        embedding = [r for r in rows if r.payload.get(kind) in local_ids]
+        seq = self._reserve(session, len(embedding))
+        for row in sorted(embedding, key=lambda r: (order.index(r.kind), r.seq)):
+            seq += 1
+            row.seq = seq
+            row.modified = utcnow()
+        session.flush()
 
     def delete(self, kind: str, local_id: str) -> None:
         """Withdraw a record: it becomes a tombstone with a new sequence number."""
@@ -149,16 +225,36 @@ class CatalogueStore:
                     f"{kind} {local_id!r} is still referenced by {', '.join(users[:5])}"
                     + (f" and {len(users) - 5} more" if len(users) > 5 else "")
                 )
-            row.deleted = True
-            row.payload = None
-            row.content_hash = tombstone_hash(kind, local_id)
-            row.modified = utcnow()
-            row.seq = self._next_seq(session)
+            self._tombstone(row, row.payload, self._reserve(session, 1) + 1)
         self._changed()
 
-    # -- reads -------------------------------------------------------------------------
+    def restore(self, kind: str, local_id: str) -> None:
+        """Bring a withdrawn record back as it was, with a new sequence number; refused if
+        it names a record that is not (or no longer) in the catalogue."""
+        with self.sessions.begin() as session:
+            row = session.execute(
+                select(Record).where(Record.kind == kind, Record.local_id == local_id)
+            ).scalar_one_or_none()
+            if row is None or not row.deleted or row.withdrawn_payload is None:
+                raise NotFound(f"no withdrawn {kind} with id {local_id!r}")
+            record = schema_for(kind).load(row.withdrawn_payload)
+            missing = [
+                f"{ref} {target!r}"
+                for field_name, ref in REFERENCES.get(kind, ())
+                for target in _as_list(record.get(field_name))
+                if not self._live(session, ref, target)
+            ]
+            if missing:
+                raise InUse(
+                    f"{kind} {local_id!r} names {', '.join(missing)}, which is not in the "
+                    "catalogue: restore or import that first"
+                )
+            canonical = schema_for(kind).dump(record)
+            self._publish(row, canonical, content_hash(canonical), self._reserve(session, 1) + 1)
+        self._changed()
+
     def purge_tombstones(self, before: dt.datetime) -> int:
-        """Forget tombstones older than ``before``; returns how many.
+        """Forget withdrawals older than ``before`` (their content too); returns how many.
 
         A harvester whose cursor is below the purged horizon can no longer learn those
         deletions from the feed, so the feed tells it to resynchronise instead.
@@ -189,6 +285,18 @@ class CatalogueStore:
             counter = session.get(Counter, HORIZON)
             return counter.value if counter else 0
 
+    @staticmethod
+    def _live(session: Session, kind: str, local_id: str) -> bool:
+        return (
+            session.execute(
+                select(Record.pk).where(
+                    Record.kind == kind, Record.local_id == local_id, Record.deleted.is_(False)
+                )
+            ).first()
+            is not None
+        )
+
+    # -- reads -------------------------------------------------------------------------
     def latest_seq(self) -> int:
         with self.sessions() as session:
             return session.get(Counter, SEQUENCE).value
@@ -212,6 +320,41 @@ class CatalogueStore:
                 )
             ).scalar_one_or_none()
             return row.payload if row else None
+
+    def withdrawn(self, kind: str, local_id: str) -> dict[str, Any] | None:
+        """The content a withdrawal put aside, if this record is withdrawn."""
+        with self.sessions() as session:
+            row = session.execute(
+                select(Record).where(
+                    Record.kind == kind, Record.local_id == local_id, Record.deleted.is_(True)
+                )
+            ).scalar_one_or_none()
+            return row.withdrawn_payload if row else None
+
+    def records(self, kind: str, withdrawn: bool = False) -> list[dict[str, Any]]:
+        """Every current record of a kind (or every withdrawn one's kept content), by id."""
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Record)
+                .where(Record.kind == kind, Record.deleted.is_(withdrawn))
+                .order_by(Record.local_id)
+            ).scalars()
+            return [
+                r.withdrawn_payload if withdrawn else r.payload
+                for r in rows
+                if r.payload or r.withdrawn_payload
+            ]
+
+    def withdrawn_counts(self) -> dict[str, int]:
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Record.kind, func.count())
+                .where(Record.deleted.is_(True), Record.withdrawn_payload.is_not(None))
+                .group_by(Record.kind)
+            ).all()
+        counts = {kind: 0 for kind in KINDS}
+        counts.update({kind: n for kind, n in rows})
+        return counts
 
     def existing_ids(self, kind: str) -> set[str]:
         with self.sessions() as session:

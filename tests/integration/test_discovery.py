@@ -310,7 +310,7 @@ def test_cell_line_page_shows_qc_lots_terms_accreditation_sources_and_jsonld(cli
         "Mycoplasma",
         "negative",
         "15 vials in 2 lots",
-        "health, medical or biomedical research (HMB)",
+        "health or medical or biomedical research (HMB)",
         "Commercial use",
         "holds an ISO 20387 accreditation valid today",
         "data as of",

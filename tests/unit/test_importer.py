@@ -11,7 +11,8 @@ def test_a_malformed_record_is_reported_by_section_row_id_and_field(store):
     report = import_catalogue(store, data, "bank.json")
     assert not report.ok
     assert [str(p) for p in report.problems] == [
-        "bank.json: cell_lines[1] (id L2): donor.sex: Must be one of: MALE, FEMALE, UNKNOWN."
+        "bank.json: cell_lines[1] (id L2): donor.sex: 'X' is not a donor sex; must be one of: "
+        "MALE, FEMALE, UNKNOWN"
     ]
     assert store.latest_seq() == 0 and store.counts()["cell_line"] == 0
 

@@ -1,0 +1,348 @@
+"""The node admin pages: catalogue overview, records, import with a dry run and a confirm
+step, edit, withdraw and restore, exports. Server-rendered; they work without JavaScript.
+
+Every page passes :func:`require_admin` first. Until node admins sign in with OIDC (the
+access work plugs its check in there), the pages are closed unless the node's config says
+``NODE_ADMIN_OPEN = True``. Every form carries a CSRF token kept in the session.
+"""
+
+from __future__ import annotations
+
+import hmac
+import io
+import json
+import re
+import secrets
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    session,
+    url_for,
+)
+from werkzeug.exceptions import HTTPException
+
+from federation.node.app import get_store
+from federation.node.exports import FORMATS as EXPORT_FORMATS
+from federation.node.exports import export
+from federation.node.importer import ImportReport, check_catalogue, import_files
+from federation.node.imports import FORMATS as IMPORT_FORMATS
+from federation.node.imports import tabular
+from federation.node.imports.report import CATALOGUE_SECTIONS
+from federation.node.imports.sources import Files, expand
+from federation.node.store import InUse, NotFound
+from schemas import KINDS, SCHEMA_VERSION
+from schemas.vocabularies import vocabulary
+
+bp = Blueprint("admin", __name__, template_folder="templates")
+
+SECTION_OF = {kind: section for section, kind in CATALOGUE_SECTIONS.items()}
+LABELLED = {
+    "country": "countries",
+    "cell_type": "cell_types",
+    "materials": "material_types",
+    "storage_temperatures": "storage_temperatures",
+    "types": "collection_types",
+    "data_categories": "data_categories",
+    "categories": "collection_categories",
+    "sex": "sexes",
+    "age_unit": "age_units",
+}
+"""Fields whose codes are shown with their vocabulary labels."""
+PAGE_SIZE = 100
+TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
+
+
+# -- access and CSRF -------------------------------------------------------------------
+@bp.before_request
+def require_admin() -> None:
+    """The one gate of the admin pages. Replace the body with the OIDC node-admin check;
+    until then only a node configured with NODE_ADMIN_OPEN = True lets anyone in."""
+    if not current_app.config.get("NODE_ADMIN_OPEN"):
+        abort(
+            403,
+            "The node admin pages are closed: sign-in for node admins is not set up on this "
+            "node. A node on loopback may open them with NODE_ADMIN_OPEN = true.",
+        )
+
+
+@bp.before_request
+def check_csrf() -> None:
+    if request.method == "POST":
+        sent = request.form.get("csrf_token", "")
+        kept = session.get("csrf_token", "")
+        if not kept or not hmac.compare_digest(sent, kept):
+            abort(400, "The form had expired or came from elsewhere; please try again.")
+
+
+@bp.app_template_global()
+def csrf_token() -> str:
+    if "csrf_token" not in session:
+        session["csrf_token"] = secrets.token_urlsafe(32)
+    return session["csrf_token"]
+
+
+@bp.app_template_filter("labelled")
+def labelled(value: Any, field: str) -> str:
+    """``SERUM`` -> ``SERUM (Serum)`` for vocabulary fields; lists joined."""
+    vocab = LABELLED.get(field)
+    values = value if isinstance(value, list) else [value]
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if vocab:
+        return ", ".join(f"{v} ({vocabulary(vocab).label(v)})" for v in values)
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _page_error(exc: HTTPException):
+    return render_template("admin/error.html", error=exc), exc.code
+
+
+bp.register_error_handler(HTTPException, _page_error)
+
+
+def _kind(kind: str) -> str:
+    if kind not in KINDS:
+        abort(404, f"There is no record kind {kind!r}; the kinds are {', '.join(KINDS)}.")
+    return kind
+
+
+# -- overview and records ----------------------------------------------------------------
+@bp.get("/")
+def overview():
+    store = get_store()
+    return render_template(
+        "admin/overview.html",
+        counts=store.counts(),
+        withdrawn=store.withdrawn_counts(),
+        latest_seq=store.latest_seq(),
+        exports=EXPORT_FORMATS,
+    )
+
+
+@bp.get("/records/<kind>/")
+def records(kind: str):
+    kind = _kind(kind)
+    store = get_store()
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    live = store.records(kind)
+    start = (page - 1) * PAGE_SIZE
+    return render_template(
+        "admin/records.html",
+        kind=kind,
+        records=live[start : start + PAGE_SIZE],
+        total=len(live),
+        page=page,
+        pages=max((len(live) + PAGE_SIZE - 1) // PAGE_SIZE, 1),
+        withdrawn=store.records(kind, withdrawn=True),
+    )
+
+
+@bp.get("/records/<kind>/<path:local_id>")
+def record(kind: str, local_id: str):
+    kind = _kind(kind)
+    store = get_store()
+    found = store.get(kind, local_id)
+    withdrawn = None if found else store.withdrawn(kind, local_id)
+    if found is None and withdrawn is None:
+        abort(404, f"This node holds no {kind.replace('_', ' ')} with id {local_id!r}.")
+    return render_template(
+        "admin/record.html",
+        kind=kind,
+        local_id=local_id,
+        record=found or withdrawn,
+        is_withdrawn=found is None,
+        pretty=json.dumps(found or withdrawn, indent=2, ensure_ascii=False),
+    )
+
+
+@bp.route("/edit/<kind>/", methods=["GET", "POST"], defaults={"local_id": None})
+@bp.route("/edit/<kind>/<path:local_id>", methods=["GET", "POST"])
+def edit(kind: str, local_id: str | None):
+    """Edit a record as JSON (or write a new one); every problem is listed by field."""
+    kind = _kind(kind)
+    store = get_store()
+    problems: list[tuple[str, str]] = []
+    if request.method == "GET":
+        current = store.get(kind, local_id) if local_id else {"id": ""}
+        if current is None:
+            abort(404, f"This node holds no {kind.replace('_', ' ')} with id {local_id!r}.")
+        text = json.dumps(current, indent=2, ensure_ascii=False)
+        return render_template(
+            "admin/edit.html", kind=kind, local_id=local_id, text=text, problems=problems
+        )
+    text = request.form.get("record", "")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        problems.append(("", f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"))
+        data = None
+    if data is not None and not isinstance(data, dict):
+        problems.append(("", "a record is a JSON object: { ... }"))
+    elif data is not None and local_id and data.get("id") != local_id:
+        problems.append(("id", f"stays {local_id!r} here: to rename, add a new record"))
+    elif data is not None and not local_id and data.get("id") in store.existing_ids(kind):
+        problems.append(("id", f"{data.get('id')!r} is taken: edit that record instead"))
+    if data is not None and not problems:
+        document = {"schema_version": SCHEMA_VERSION, SECTION_OF[kind]: [data]}
+        records, found = check_catalogue(document, "edit", store)
+        problems += [(p.field, p.message) for p in found]
+        if not problems:
+            store.write(records)
+            flash(f"Saved {kind.replace('_', ' ')} {data['id']}.")
+            return redirect(url_for("admin.record", kind=kind, local_id=data["id"]))
+    return (
+        render_template(
+            "admin/edit.html", kind=kind, local_id=local_id, text=text, problems=problems
+        ),
+        422,
+    )
+
+
+@bp.post("/withdraw/<kind>/<path:local_id>")
+def withdraw(kind: str, local_id: str):
+    kind = _kind(kind)
+    try:
+        get_store().delete(kind, local_id)
+    except (NotFound, InUse) as exc:
+        flash(f"Not withdrawn: {exc}.", "error")
+    else:
+        flash(f"Withdrawn: {kind.replace('_', ' ')} {local_id} leaves the published catalogue.")
+    return redirect(url_for("admin.record", kind=kind, local_id=local_id))
+
+
+@bp.post("/restore/<kind>/<path:local_id>")
+def restore(kind: str, local_id: str):
+    kind = _kind(kind)
+    try:
+        get_store().restore(kind, local_id)
+    except (NotFound, InUse) as exc:
+        flash(f"Not restored: {exc}.", "error")
+    else:
+        flash(f"Restored: {kind.replace('_', ' ')} {local_id} is published again.")
+    return redirect(url_for("admin.record", kind=kind, local_id=local_id))
+
+
+# -- import: upload, dry run, confirm ------------------------------------------------------
+def _staging() -> Path:
+    path = Path(current_app.config.get("IMPORT_STAGING_DIR") or tempfile.gettempdir())
+    path = path / f"cellfed-import-{current_app.config['NODE_ID']}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _stage(files: Files, options: dict[str, Any]) -> str:
+    token = secrets.token_urlsafe(24)
+    folder = _staging() / token
+    folder.mkdir()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    (folder / "files.zip").write_bytes(buffer.getvalue())
+    (folder / "options.json").write_text(json.dumps(options))
+    return token
+
+
+def _staged(token: str) -> tuple[Files, dict[str, Any], Path]:
+    folder = _staging() / token
+    if not TOKEN.match(token) or not folder.is_dir():
+        abort(410, "This import is no longer waiting for confirmation; please upload it again.")
+    files, _ = expand("staged.zip", (folder / "files.zip").read_bytes())
+    return files, json.loads((folder / "options.json").read_text()), folder
+
+
+def _run(files: Files, options: dict[str, Any], dry_run: bool) -> ImportReport:
+    return import_files(
+        get_store(),
+        files,
+        options.get("format") or None,
+        dry_run=dry_run,
+        source=options.get("source"),
+        biobank=options.get("biobank") or None,
+        collection=options.get("collection") or None,
+        pseudonym_key=current_app.config["PSEUDONYM_KEY"],
+    )
+
+
+@bp.get("/import")
+def import_form():
+    return render_template("admin/import.html", formats=IMPORT_FORMATS, report=None)
+
+
+@bp.post("/import")
+def import_upload():
+    uploads = [f for f in request.files.getlist("files") if f and f.filename]
+    if not uploads:
+        flash("Choose a file to import.", "error")
+        return render_template("admin/import.html", formats=IMPORT_FORMATS, report=None), 400
+    files: Files = {}
+    problems = []
+    for upload in uploads:
+        found, trouble = expand(Path(upload.filename).name, upload.read())
+        files.update(found)
+        problems += trouble
+    options = {
+        "format": request.form.get("format", ""),
+        "biobank": request.form.get("biobank", "").strip(),
+        "collection": request.form.get("collection", "").strip(),
+        "source": ", ".join(Path(u.filename).name for u in uploads),
+    }
+    if options["format"] and options["format"] not in IMPORT_FORMATS:
+        abort(400, f"Unknown format {options['format']!r}.")
+    report = ImportReport(options["source"], problems) if problems else _run(files, options, True)
+    token = _stage(files, options) if report.ok else None
+    return render_template(
+        "admin/import.html", formats=IMPORT_FORMATS, report=report, token=token, options=options
+    ), (200 if report.ok else 422)
+
+
+@bp.post("/import/confirm")
+def import_confirm():
+    token = request.form.get("token", "")
+    files, options, folder = _staged(token)
+    report = _run(files, options, dry_run=False)
+    shutil.rmtree(folder, ignore_errors=True)
+    return render_template(
+        "admin/import.html", formats=IMPORT_FORMATS, report=report, token=None, options=options
+    ), (200 if report.ok else 422)
+
+
+# -- exports ---------------------------------------------------------------------------
+@bp.get("/export/<fmt>")
+def export_catalogue(fmt: str):
+    if fmt not in EXPORT_FORMATS:
+        abort(404, f"No export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}.")
+    result = export(get_store(), fmt)
+    return send_file(
+        io.BytesIO(result.content),
+        mimetype=result.mimetype,
+        as_attachment=True,
+        download_name=f"{current_app.config['NODE_ID']}-{result.filename}",
+    )
+
+
+@bp.get("/template.xlsx")
+def template():
+    """An empty spreadsheet with every sheet and column, to fill in and import."""
+    return send_file(
+        io.BytesIO(tabular.to_xlsx({})),
+        mimetype=EXPORT_FORMATS["xlsx"][1],
+        as_attachment=True,
+        download_name="catalogue-template.xlsx",
+    )

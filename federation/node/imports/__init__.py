@@ -1,0 +1,97 @@
+"""Import formats: each turns its source into a catalogue document and a mapping report.
+
+* ``json``: the node's own catalogue document (json_catalogue.py);
+* ``xlsx`` / ``csv``: a spreadsheet, one sheet per record kind (tabular.py);
+* ``hpscreg``: hPSCreg cell-line records (hpscreg.py);
+* ``directory``: a BBMRI-ERIC Directory export, the EMX2 CSV set (directory.py).
+
+:func:`convert` picks the format from the files when not told. The conversion is then
+checked and written all or nothing by federation.node.importer.run_import.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from federation.node.imports import directory, hpscreg, json_catalogue, tabular
+from federation.node.imports.report import Conversion, Problem
+from federation.node.imports.sources import Files
+
+FORMATS = {
+    "json": "CellFed catalogue (JSON)",
+    "xlsx": "spreadsheet (XLSX, one sheet per record kind)",
+    "csv": "spreadsheet as CSV files (one file per sheet, or a zip of them)",
+    "hpscreg": "hPSCreg cell-line records (JSON)",
+    "directory": "BBMRI-ERIC Directory export (EMX2 CSV files, or a zip of them)",
+}
+
+
+def _parse_json(files: Files) -> tuple[dict[str, Any], list[Problem]]:
+    from federation.node.importer import parse_json
+
+    parsed, problems = {}, []
+    for name, data in files.items():
+        value, trouble = parse_json(data, name)
+        parsed[name] = value
+        problems += trouble
+    return parsed, problems
+
+
+def detect(files: Files) -> str | None:
+    """The format the files are in, or None when they do not say."""
+    names = [n.lower() for n in files]
+    if directory.looks_like(files):
+        return "directory"
+    if any(n.endswith(".xlsx") for n in names):
+        return "xlsx"
+    if names and all(n.endswith(".csv") for n in names):
+        return "csv"
+    if names and all(n.endswith(".json") for n in names):
+        parsed, problems = _parse_json(files)
+        if problems:
+            return "json"  # its conversion reports the parse error
+        if all(hpscreg.looks_like(v) for v in parsed.values()):
+            return "hpscreg"
+        return "json"
+    return None
+
+
+def convert(files: Files, fmt: str | None = None, **options: Any) -> Conversion:
+    """Read ``files`` in format ``fmt`` (detected when None). Options: ``biobank`` and
+    ``collection`` (hPSCreg lines go there), ``pseudonym_key`` (Directory contacts),
+    ``existing`` (the node's ids per kind, to place hPSCreg lines by default)."""
+    source = ", ".join(sorted(files)) or "(no files)"
+    if not files:
+        return Conversion(source, fmt or "", problems=[Problem(source, "", "no file given")])
+    fmt = fmt or detect(files)
+    if fmt is None:
+        return Conversion(
+            source,
+            "",
+            problems=[
+                Problem(
+                    source,
+                    "",
+                    "cannot tell the format: expected .json, .xlsx, .csv or a Directory export "
+                    f"(choose one of: {', '.join(FORMATS)})",
+                )
+            ],
+        )
+    if fmt not in FORMATS:
+        problem = Problem(source, "", f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+        return Conversion(source, fmt, problems=[problem])
+    if fmt in ("xlsx", "csv"):
+        return tabular.convert(files, source, fmt)
+    if fmt == "directory":
+        return directory.convert(files, options.get("pseudonym_key") or "", source)
+    parsed, problems = _parse_json(files)
+    if problems:
+        return Conversion(source, fmt, problems=problems)
+    if fmt == "hpscreg":
+        return hpscreg.convert(
+            parsed,
+            biobank=options.get("biobank"),
+            collection=options.get("collection"),
+            existing=options.get("existing") or {},
+        )
+    return json_catalogue.convert(files, parsed)

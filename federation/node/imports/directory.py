@@ -1,0 +1,902 @@
+"""BBMRI-ERIC Directory exports: the MOLGENIS EMX2 "biobank-directory" CSV set, both ways.
+
+Reads ``Biobanks.csv`` and ``Collections.csv`` (required) with ``Networks.csv``,
+``Persons.csv``, ``QualityInfoBiobanks.csv``, ``QualityInfoCollections.csv`` and
+``ontologies/DiseaseTypes.csv`` (for disease labels) when present, as files, a folder or a
+zip. Writes the same tables back from a node's catalogue.
+
+Mapping choices (each is counted in the mapping report):
+
+* codes go through the vocabularies, so the Directory's spellings map to ours: ``UK`` ->
+  ``GB``, ``PHYSIOLOGICAL_BIOCHEMICAL_MEASUREMENTS`` -> ``PHYSIOLOGICAL_BIOCHEMICAL``,
+  ``DUO_0000021`` -> ``DUO:0000021``, ``urn:miriam:icd:C50`` -> ``ICD10:C50``; the export
+  writes the Directory's spellings again;
+* a record the Directory marks ``withdrawn`` is stored withdrawn (a tombstone in the feed,
+  its content kept for a restore), so the node holds all 649 biobanks and 3,586 collections
+  and publishes only the live ones;
+* values the model refuses (negative ages, birth years given as ages, broken URLs) are left
+  out one by one and reported; a ``size`` that contradicts ``order_of_magnitude`` (the
+  Directory's required size class) is left out; ages without a unit are taken as years;
+* **personal data** (Persons.csv): names, titles, phone numbers and postal addresses are
+  never stored. An e-mail address is kept only when it is a role mailbox (``info@``,
+  ``biobank@`` ...); a personal one is replaced by a pseudonym
+  ``contact-<12 hex>@pseudonymised.invalid``: HMAC-SHA256 of the Directory person id under
+  the node's ``PSEUDONYM_KEY``, so a re-import gives the same records, the pseudonym cannot
+  be reversed without the key, and the reserved ``.invalid`` domain cannot reach anyone.
+  The contact keeps the person's role and country.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+import re
+import zipfile
+from typing import Any
+
+from marshmallow import ValidationError, validate
+
+from federation.node.imports.cleaning import load_leniently
+from federation.node.imports.report import Conversion, MappingReport, Problem
+from federation.node.imports.sources import Files, basename
+from schemas import SCHEMA_VERSION
+from schemas.vocabularies import vocabulary
+
+REQUIRED = ("Biobanks.csv", "Collections.csv")
+TABLES = (
+    "Networks.csv",
+    "Biobanks.csv",
+    "Collections.csv",
+    "Persons.csv",
+    "QualityInfoBiobanks.csv",
+    "QualityInfoCollections.csv",
+    "DiseaseTypes.csv",
+)
+PSEUDONYM_DOMAIN = "pseudonymised.invalid"
+ROLE_MAILBOX = re.compile(
+    r"^(info|contact|office|biobank|biobanking|bbmri|secretariat|sekretariat|secretary|admin|"
+    r"enquiries|inquiries|support|helpdesk|service|mail|post|kontakt|desk|request|requests|"
+    r"access|samples|team|management|coordination|coordinator|lab|laboratory)([._-][a-z]+)*@",
+    re.IGNORECASE,
+)
+ICD_PREFIX = "urn:miriam:icd:"
+DUO_SPECIFICITY = ("DUO:0000007", "DUO:0000011", "DUO:0000006", "DUO:0000042", "DUO:0000004")
+"""When the Directory lists several DUO permissions, the most specific one is kept."""
+
+DROPPED = {
+    "national_node": "the node model has no national node (the node itself is the member)",
+    "also_known": "cross-references to other catalogues are not kept",
+    "biobank_label": "derived from the biobank",
+    "combined_network": "derived from the networks",
+    "combined_quality": "derived from the quality labels",
+    "order_of_magnitude_donors": "derived from number_of_donors",
+    "timestamp": "the node keeps its own modification times",
+    "Collections.location": "a collection is where its biobank is",
+    "Collections.latitude": "a collection is where its biobank is",
+    "Collections.longitude": "a collection is where its biobank is",
+    "Collections.country": "a collection is where its biobank is",
+    "head": "a collection has one contact in the model",
+    "body_part_examined": "imaging collections are out of the model's scope",
+    "imaging_modality": "imaging collections are out of the model's scope",
+    "image_dataset_type": "imaging collections are out of the model's scope",
+    "collaboration_commercial": "collaboration terms are kept on the biobank",
+    "collaboration_non_for_profit": "collaboration terms are kept on the biobank",
+    "parent_network": "network hierarchies are not kept",
+    "pid": "a network's PID is not kept",
+}
+
+
+def looks_like(files: Files) -> bool:
+    return any(basename(n) in REQUIRED for n in files)
+
+
+def _tables(files: Files) -> tuple[dict[str, list[dict[str, str]]], list[Problem]]:
+    tables: dict[str, list[dict[str, str]]] = {}
+    problems: list[Problem] = []
+    for name, data in files.items():
+        table = basename(name)
+        if table not in TABLES:
+            continue
+        try:
+            text = data.decode("utf-8-sig")
+            tables[table] = list(csv.DictReader(io.StringIO(text, newline="")))
+        except UnicodeDecodeError as exc:
+            problems.append(Problem(name, "", f"not UTF-8 text (byte {exc.start})"))
+        except csv.Error as exc:
+            problems.append(Problem(name, "", f"not readable as CSV: {exc}"))
+    for table in REQUIRED:
+        if table not in tables and not problems:
+            problems.append(Problem(table, "", "missing: a Directory export needs it"))
+    return tables, problems
+
+
+class _Mapper:
+    """Builds records from Directory rows, counting what maps and what does not."""
+
+    def __init__(self, tables: dict[str, list[dict[str, str]]], key: str) -> None:
+        self.tables = tables
+        self.key = key.encode()
+        self.report = MappingReport()
+        self.persons = {p.get("id", ""): p for p in tables.get("Persons.csv", [])}
+        # Personal addresses also turn up in free text (one biobank's juristic person is an
+        # e-mail address): wherever a known one appears, its pseudonym replaces it.
+        self.pseudonyms = {
+            (p.get("email") or "").strip().lower(): self.pseudonym(pid)
+            for pid, p in self.persons.items()
+            if "@" in (p.get("email") or "") and not self.role_mailbox(p["email"].strip())
+        }
+        self.personal = (
+            re.compile(
+                "|".join(re.escape(e) for e in sorted(self.pseudonyms, key=len, reverse=True)),
+                re.IGNORECASE,
+            )
+            if self.pseudonyms
+            else None
+        )
+        self.labels = {
+            r.get("name", ""): r.get("label", "") for r in tables.get("DiseaseTypes.csv", [])
+        }
+        self.network_ids = {r.get("id", "") for r in tables.get("Networks.csv", [])}
+        self.quality: dict[str, list[dict[str, Any]]] = {}
+        for table, owner, level in (
+            ("QualityInfoBiobanks.csv", "biobank", "assess_level_bio"),
+            ("QualityInfoCollections.csv", "collection", "assess_level_col"),
+        ):
+            for row in tables.get(table, []):
+                label = {
+                    "standard": row.get("quality_standard", "").strip(),
+                    "assessment_level": row.get(level, "").strip(),
+                    "certificate_number": row.get("certification_number", "").strip(),
+                    "report_url": row.get("certification_report", "").strip(),
+                }
+                self.quality.setdefault(row.get(owner, ""), []).append(
+                    {k: v for k, v in label.items() if v}
+                )
+                self.report.mapped(f"{table[:-4]}", f"{owner}.quality_labels")
+
+    def pseudonym(self, person_id: str) -> str:
+        digest = hmac.new(self.key, person_id.encode(), hashlib.sha256).hexdigest()[:12]
+        return f"contact-{digest}@{PSEUDONYM_DOMAIN}"
+
+    @staticmethod
+    def role_mailbox(email: str) -> bool:
+        return bool(ROLE_MAILBOX.match(email)) or email.endswith("@" + PSEUDONYM_DOMAIN)
+
+    # -- values ------------------------------------------------------------------------
+    def scrub(self, value: str) -> str:
+        """``value`` with every known personal e-mail address replaced by its pseudonym."""
+        if "@" not in value or self.personal is None:
+            return value
+        return self.personal.sub(lambda m: self.pseudonyms[m.group(0).lower()], value)
+
+    def text(self, row: dict, table: str, col: str, rec: dict, target: str) -> None:
+        value = (row.get(col) or "").strip()
+        scrubbed = self.scrub(value)
+        if scrubbed != value:
+            self.report.value(target, "a personal e-mail address", "its pseudonym")
+            value = scrubbed
+        if value:
+            rec[target] = value
+            self.report.mapped(f"{table}.{col}", target)
+
+    def url(self, row: dict, table: str, col: str, rec: dict, target: str) -> None:
+        value = (row.get(col) or "").strip()
+        if not value:
+            return
+        if self.scrub(value) != value:
+            self.report.drop(f"{table}.{col}", "holds a personal e-mail address")
+            return
+        try:
+            validate.URL()(value)
+        except ValidationError:
+            self.report.drop(f"{table}.{col}", "not a web address", value)
+            return
+        rec[target] = value
+        self.report.mapped(f"{table}.{col}", target)
+
+    def flag(self, row: dict, table: str, col: str, rec: dict, target: str) -> None:
+        value = (row.get(col) or "").strip().lower()
+        if value in ("true", "false"):
+            rec[target] = value == "true"
+            self.report.mapped(f"{table}.{col}", target)
+        elif value:
+            self.report.drop(f"{table}.{col}", "neither true nor false", value)
+
+    def number(self, row: dict, table: str, col: str, rec: dict, target: str, kind=int) -> None:
+        value = (row.get(col) or "").strip().replace(",", ".")
+        if not value:
+            return
+        try:
+            rec[target] = kind(float(value)) if kind is int else kind(value)
+            if kind is int and float(value) != rec[target]:
+                raise ValueError
+        except ValueError:
+            rec.pop(target, None)
+            self.report.drop(f"{table}.{col}", "not a number", value)
+            return
+        self.report.mapped(f"{table}.{col}", target)
+
+    def codes(self, row: dict, table: str, col: str, rec: dict, target: str, vocab: str) -> None:
+        out = []
+        for value in _split(row.get(col)):
+            code = vocabulary(vocab).resolve(value)
+            if code is None:
+                self.report.drop(f"{table}.{col}", f"not in the {vocab} vocabulary", value)
+                continue
+            if code != value:
+                self.report.value(target, value, code)
+            if code not in out:
+                out.append(code)
+        if out:
+            rec[target] = out
+            self.report.mapped(f"{table}.{col}", target)
+
+    def country(self, value: str, source: str) -> str | None:
+        code = vocabulary("countries").resolve(value.strip()) if value.strip() else None
+        if code and code != value:
+            self.report.value("country", value, code)
+        return code
+
+    def contact(self, person_id: str, source: str, fallback_role: str) -> dict[str, Any] | None:
+        person_id = (person_id or "").strip()
+        if not person_id:
+            return None
+        person = self.persons.get(person_id)
+        if person is None:
+            self.report.drop(source, "no such person in Persons.csv", person_id)
+            return None
+        email = (person.get("email") or "").strip()
+        if not email:
+            self.report.drop(source, "the person has no e-mail address", person_id)
+            return None
+        if self.role_mailbox(email):
+            self.report.mapped(f"{source} -> Persons.email", "contact.email (role mailbox kept)")
+        else:
+            email = self.pseudonym(person_id)
+            self.report.mapped(f"{source} -> Persons.email", "contact.email (pseudonym)")
+        contact: dict[str, Any] = {"email": email, "role": fallback_role}
+        role = (person.get("role") or "").strip()
+        if role:
+            contact["role"] = role[:100].strip()
+        country = self.country(person.get("country") or "", "Persons.country")
+        if country:
+            contact["country"] = country
+        return contact
+
+    def diseases(self, row: dict, rec: dict) -> None:
+        out = []
+        for value in _split(row.get("diagnosis_available")):
+            if value.startswith(ICD_PREFIX):
+                code = "ICD10:" + value[len(ICD_PREFIX) :]
+            elif value.upper().startswith("ORPHA:"):
+                code = "ORPHA:" + value.split(":", 1)[1]
+            else:
+                self.report.drop("Collections.diagnosis_available", "not ICD-10 or ORPHA", value)
+                continue
+            label = self.labels.get(value) or vocabulary("diseases").get(code)
+            label = label.label if hasattr(label, "label") else label
+            if not label:
+                self.report.note("diseases without a label in DiseaseTypes.csv carry their code")
+                label = code
+            out.append({"code": code, "label": label[:300]})
+        if out:
+            rec["diseases"] = out
+            self.report.mapped("Collections.diagnosis_available", "diseases", len(out))
+
+    def dropped_columns(self, row: dict, table: str, used: set[str]) -> None:
+        for col, value in row.items():
+            if col in used or col is None or not (value or "").strip():
+                continue
+            reason = DROPPED.get(f"{table}.{col}") or DROPPED.get(
+                col, "no place for it in the model"
+            )
+            self.report.drop(f"{table}.{col}", reason)
+
+    # -- records -----------------------------------------------------------------------
+    def network(self, row: dict) -> dict[str, Any]:
+        t, rec = "Networks", {}
+        for col, target in (
+            ("id", "id"),
+            ("name", "name"),
+            ("acronym", "acronym"),
+            ("description", "description"),
+            ("juridical_person", "juristic_person"),
+        ):
+            self.text(row, t, col, rec, target)
+        self.url(row, t, "url", rec, "url")
+        node = self.country(row.get("national_node") or "", "Networks.national_node")
+        if node:
+            rec["countries"] = [node]
+            self.report.mapped("Networks.national_node", "countries")
+        contact = self.contact(row.get("contact", ""), "Networks.contact", "network contact")
+        if contact:
+            rec["contact"] = contact
+        topics = _split(row.get("common_network_elements"))
+        if topics:
+            rec["collaboration_topics"] = topics
+            self.report.mapped("Networks.common_network_elements", "collaboration_topics")
+        used = {"id", "name", "acronym", "description", "juridical_person", "url"}
+        used |= {"national_node", "contact", "common_network_elements", "withdrawn"}
+        self.dropped_columns({k: v for k, v in row.items() if k != "national_node"}, t, used)
+        return rec
+
+    def biobank(self, row: dict) -> dict[str, Any]:
+        t, rec = "Biobanks", {}
+        for col, target in (
+            ("id", "id"),
+            ("pid", "pid"),
+            ("name", "name"),
+            ("acronym", "acronym"),
+            ("description", "description"),
+            ("location", "city"),
+            ("juridical_person", "juristic_person"),
+        ):
+            self.text(row, t, col, rec, target)
+        self.url(row, t, "url", rec, "url")
+        country = self.country(row.get("country") or "", "Biobanks.country")
+        if country:
+            rec["country"] = country
+            self.report.mapped("Biobanks.country", "country")
+        elif (row.get("country") or "").strip():
+            rec["country"] = row["country"].strip()  # the schema will say what is wrong
+        self.number(row, t, "latitude", rec, "latitude", float)
+        self.number(row, t, "longitude", rec, "longitude", float)
+        for col in ("contact", "head"):
+            contact = self.contact(row.get(col, ""), f"Biobanks.{col}", col)
+            if contact:
+                rec[col] = contact
+        networks = [n for n in _split(row.get("network")) if n in self.network_ids]
+        for missing in set(_split(row.get("network"))) - set(networks):
+            self.report.drop("Biobanks.network", "no such network in Networks.csv", missing)
+        if networks:
+            rec["networks"] = networks
+            self.report.mapped("Biobanks.network", "networks")
+        capabilities = _split(row.get("capabilities"))
+        if capabilities:
+            rec["capabilities"] = capabilities
+            self.report.mapped("Biobanks.capabilities", "capabilities")
+        self.flag(row, t, "collaboration_commercial", rec, "collaboration_commercial")
+        self.flag(row, t, "collaboration_non_for_profit", rec, "collaboration_non_profit")
+        if self.quality.get(rec.get("id", "")):
+            rec["quality_labels"] = self.quality[rec["id"]]
+        used = {"id", "pid", "name", "acronym", "description", "location", "juridical_person"}
+        used |= {"url", "country", "latitude", "longitude", "contact", "head", "network"}
+        used |= {"capabilities", "collaboration_commercial", "collaboration_non_for_profit"}
+        self.dropped_columns(row, t, used | {"withdrawn"})
+        return rec
+
+    def collection(self, row: dict) -> dict[str, Any]:
+        t, rec = "Collections", {}
+        for col, target in (
+            ("id", "id"),
+            ("name", "name"),
+            ("acronym", "acronym"),
+            ("description", "description"),
+            ("biobank", "biobank"),
+            ("parent_collection", "parent"),
+        ):
+            self.text(row, t, col, rec, target)
+        self.url(row, t, "url", rec, "url")
+        contact = self.contact(row.get("contact", ""), "Collections.contact", "contact")
+        if contact:
+            rec["contact"] = contact
+        for col, target, vocab in (
+            ("type", "types", "collection_types"),
+            ("data_categories", "data_categories", "data_categories"),
+            ("categories", "categories", "collection_categories"),
+            ("materials", "materials", "material_types"),
+            ("storage_temperatures", "storage_temperatures", "storage_temperatures"),
+            ("sex", "sex", "sexes"),
+        ):
+            self.codes(row, t, col, rec, target, vocab)
+        networks = [n for n in _split(row.get("network")) if n in self.network_ids]
+        if networks:
+            rec["networks"] = networks
+            self.report.mapped("Collections.network", "networks")
+        for col in ("order_of_magnitude", "size", "number_of_donors", "age_low", "age_high"):
+            self.number(row, t, col, rec, col)
+        self._size(rec)
+        self._ages(row, rec)
+        self.diseases(row, rec)
+        self._access(row, rec)
+        sops = _split(row.get("sop"))
+        if sops:
+            rec["sops"] = sops
+            self.report.mapped("Collections.sop", "sops")
+        if self.quality.get(rec.get("id", "")):
+            rec["quality_labels"] = self.quality[rec["id"]]
+        used = {"id", "name", "acronym", "description", "biobank", "parent_collection", "url"}
+        used |= {"contact", "type", "data_categories", "categories", "materials", "sex"}
+        used |= {"storage_temperatures", "network", "order_of_magnitude", "size", "sop"}
+        used |= {"number_of_donors", "age_low", "age_high", "age_unit", "diagnosis_available"}
+        used |= {"data_use", "commercial_use", "access_fee", "access_joint_project"}
+        used |= {"access_description", "access_uri", "withdrawn"}
+        self.dropped_columns(row, t, used)
+        return rec
+
+    def _size(self, rec: dict) -> None:
+        size, magnitude = rec.get("size"), rec.get("order_of_magnitude")
+        if size and magnitude is not None and not 10**magnitude <= size < 10 ** (magnitude + 1):
+            self.report.drop(
+                "Collections.size",
+                "contradicts order_of_magnitude, the Directory's required size class",
+                f"{size} vs 10^{magnitude}",
+            )
+            del rec["size"]
+
+    def _ages(self, row: dict, rec: dict) -> None:
+        unit = (row.get("age_unit") or "").strip()
+        if "age_low" not in rec and "age_high" not in rec:
+            if unit:
+                self.report.drop("Collections.age_unit", "no ages given")
+            return
+        if not unit:
+            unit = "YEAR"
+            self.report.value("age_unit", "", "YEAR")
+        term = vocabulary("age_units").get(vocabulary("age_units").resolve(unit) or "")
+        if term is None:
+            self.report.drop("Collections.age_unit", "not one age unit", unit)
+            rec.pop("age_low", None)
+            rec.pop("age_high", None)
+            return
+        for col in ("age_low", "age_high"):
+            age = rec.get(col)
+            if age is not None and not 0 <= age <= term.extra["max"]:
+                self.report.drop(f"Collections.{col}", f"not an age in {term.code}", age)
+                del rec[col]
+        low, high = rec.get("age_low"), rec.get("age_high")
+        if low is not None and high is not None and low > high:
+            self.report.drop(
+                "Collections.age_low", "above age_high (birth years?)", f"{low}-{high}"
+            )
+            del rec["age_low"], rec["age_high"]
+        if "age_low" in rec or "age_high" in rec:
+            rec["age_unit"] = term.code
+            self.report.mapped("Collections.age_unit", "age_unit")
+
+    def _access(self, row: dict, rec: dict) -> None:
+        access: dict[str, Any] = {}
+        self.flag(row, "Collections", "commercial_use", access, "commercial_use")
+        permissions, modifiers = [], []
+        duo = vocabulary("duo")
+        for value in _split(row.get("data_use")):
+            code = duo.resolve(value)
+            term = duo.get(code) if code else None
+            if term is None:
+                self.report.drop(
+                    "Collections.data_use",
+                    "a DUO research-type term, not a permission or modifier",
+                    value,
+                )
+            elif term.extra["kind"] == "permission":
+                permissions.append(code)
+            else:
+                modifiers.append(code)
+        if permissions:
+            ranked = sorted(permissions, key=DUO_SPECIFICITY.index)
+            chosen = ranked[0]
+            if chosen == "DUO:0000007":
+                diseases = [d["code"] for d in rec.get("diseases", [])]
+                if diseases:
+                    access["duo_diseases"] = diseases
+                    self.report.note(
+                        "disease-specific use (DUO:0000007) is limited to the collection's "
+                        "diagnoses"
+                    )
+                else:
+                    self.report.drop(
+                        "Collections.data_use", "disease-specific without diseases", chosen
+                    )
+                    ranked = ranked[1:]
+                    chosen = ranked[0] if ranked else None
+            for other in ranked[1:]:
+                self.report.drop(
+                    "Collections.data_use", "one DUO permission is kept, the most specific", other
+                )
+            if chosen:
+                access["duo_permission"] = chosen
+                self.report.mapped("Collections.data_use", "access.duo_permission")
+        if modifiers:
+            access["duo_modifiers"] = modifiers
+            self.report.mapped("Collections.data_use", "access.duo_modifiers")
+        for col, target in (("access_fee", "fee"), ("access_joint_project", "joint_project")):
+            if _split(row.get(col)):
+                access[target] = True
+                self.report.mapped(f"Collections.{col}", f"access.{target} (yes/no)")
+        self.text(row, "Collections", "access_description", access, "description")
+        self.url(row, "Collections", "access_uri", access, "access_uri")
+        if "commercial_use" in access:
+            rec["access"] = access
+        elif access:
+            for key in access:
+                self.report.drop(f"Collections.access ({key})", "access terms need commercial_use")
+
+
+def _split(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def convert(files: Files, pseudonym_key: str, source: str | None = None) -> Conversion:
+    """Map a Directory export onto catalogue records, all of them checked leniently."""
+    source = source or "Directory export"
+    conversion = Conversion(source, "directory", {"schema_version": SCHEMA_VERSION})
+    tables, conversion.problems = _tables(files)
+    if conversion.problems:
+        return conversion
+    mapper = _Mapper(tables, pseudonym_key)
+    conversion.mapping = mapper.report
+    mapper.report.note(
+        "Persons.csv: names, titles, phone numbers and postal addresses are not stored; "
+        "personal e-mail addresses are replaced by keyed pseudonyms "
+        f"(contact-<hmac>@{PSEUDONYM_DOMAIN}), role mailboxes are kept"
+    )
+    origins: dict[tuple[str, int], tuple[str, int]] = {}
+    for section, kind, table, build in (
+        ("networks", "network", "Networks.csv", mapper.network),
+        ("biobanks", "biobank", "Biobanks.csv", mapper.biobank),
+        ("collections", "collection", "Collections.csv", mapper.collection),
+    ):
+        out = conversion.document.setdefault(section, [])
+        for number, row in enumerate(tables.get(table, []), start=2):
+            rec = build(row)
+            origin = {k: f"{table[:-4]}.{k}" for k in rec}
+            loaded, errors = load_leniently(kind, rec, origin, mapper.report)
+            rid = rec.get("id")
+            where = f"row {number}" + (f" (id {rid})" if rid else "")
+            for path, message in errors:
+                conversion.problems.append(Problem(table, where, message, path))
+            if loaded is None:
+                if isinstance(rid, str):
+                    conversion.rejected.add((kind, rid))
+                continue
+            origins[(section, len(out))] = (table, number)
+            if (row.get("withdrawn") or "").strip().lower() == "true":
+                conversion.withdrawn.add((kind, loaded["id"]))
+            out.append(rec)
+    withdrawn = len(conversion.withdrawn)
+    if withdrawn:
+        mapper.report.note(
+            f"{withdrawn} records marked withdrawn in the Directory are kept withdrawn "
+            "(tombstones in the feed, restorable)"
+        )
+
+    def locate(section: str, i: int, rid: str | None, path: str) -> tuple[str, str, str]:
+        table, number = origins[(section, i)]
+        return table, f"row {number}" + (f" (id {rid})" if rid else ""), path
+
+    conversion.locate = locate
+    return conversion
+
+
+# -- export ----------------------------------------------------------------------------
+BIOBANK_COLUMNS = [
+    "id",
+    "pid",
+    "name",
+    "acronym",
+    "description",
+    "url",
+    "location",
+    "country",
+    "latitude",
+    "longitude",
+    "head",
+    "contact",
+    "juridical_person",
+    "network",
+    "also_known",
+    "capabilities",
+    "collaboration_commercial",
+    "collaboration_non_for_profit",
+    "national_node",
+    "withdrawn",
+]
+COLLECTION_COLUMNS = [
+    "id",
+    "name",
+    "acronym",
+    "description",
+    "url",
+    "location",
+    "country",
+    "latitude",
+    "longitude",
+    "head",
+    "contact",
+    "national_node",
+    "withdrawn",
+    "parent_collection",
+    "biobank",
+    "biobank_label",
+    "network",
+    "combined_network",
+    "also_known",
+    "type",
+    "data_categories",
+    "order_of_magnitude",
+    "size",
+    "categories",
+    "timestamp",
+    "number_of_donors",
+    "order_of_magnitude_donors",
+    "sex",
+    "diagnosis_available",
+    "age_low",
+    "age_high",
+    "age_unit",
+    "materials",
+    "storage_temperatures",
+    "body_part_examined",
+    "imaging_modality",
+    "image_dataset_type",
+    "collaboration_commercial",
+    "collaboration_non_for_profit",
+    "data_use",
+    "commercial_use",
+    "access_fee",
+    "access_joint_project",
+    "access_description",
+    "access_uri",
+    "sop",
+    "combined_quality",
+]
+NETWORK_COLUMNS = [
+    "id",
+    "name",
+    "acronym",
+    "description",
+    "location",
+    "latitude",
+    "longitude",
+    "also_known",
+    "url",
+    "juridical_person",
+    "contact",
+    "parent_network",
+    "common_network_elements",
+    "national_node",
+    "withdrawn",
+]
+PERSON_COLUMNS = [
+    "id",
+    "title_before_name",
+    "first_name",
+    "last_name",
+    "title_after_name",
+    "email",
+    "phone",
+    "address",
+    "zip",
+    "city",
+    "country",
+    "role",
+    "national_node",
+    "withdrawn",
+]
+QUALITY_COLUMNS = (
+    "id,{owner},quality_standard,{level},certification_number,certification_report,"
+    "certification_image_link,label"
+)
+DISEASE_COLUMNS = ["order", "name", "label", "parent", "codesystem", "code", "ontologyTermURI"]
+
+
+def _directory_code(vocab: str, code: str) -> str:
+    """Our code in the Directory's spelling (its alias, where the vocabulary lists one)."""
+    term = vocabulary(vocab).get(code)
+    aliases = [a for a in (term.aliases if term else ()) if not a.startswith("DUO_")]
+    if vocab == "duo":
+        return code.replace(":", "_")
+    return aliases[0] if aliases else code
+
+
+def _certification_standard(standard: str) -> str:
+    return "ISO-20387-2018" if "20387" in standard else standard
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.persons: dict[str, dict[str, str]] = {}
+        self.diseases: dict[str, str] = {}
+        self.quality: dict[str, list[dict[str, str]]] = {"biobank": [], "collection": []}
+
+    def person(self, contact: dict[str, Any] | None, country: str) -> str:
+        if not contact:
+            return ""
+        key = f"{contact['email']}|{contact.get('role', '')}|{contact.get('country', '')}"
+        pid = "cellfed:contact:" + hashlib.sha256(key.encode()).hexdigest()[:16]
+        self.persons[pid] = {
+            "id": pid,
+            "email": contact["email"],
+            "country": _directory_code("countries", contact["country"])
+            if contact.get("country")
+            else "",
+            "role": contact.get("role", ""),
+            "national_node": country,
+            "withdrawn": "false",
+        }
+        return pid
+
+    def labels(self, owner: str, rid: str, record: dict[str, Any]) -> None:
+        rows = [dict(q) for q in record.get("quality_labels", [])]
+        for cert in record.get("certifications", []):
+            rows.append(
+                {
+                    "standard": _certification_standard(cert["standard"]),
+                    "assessment_level": cert.get("assessment_level") or "accredited",
+                    "certificate_number": cert.get("certificate_number", ""),
+                    "report_url": cert.get("report_url", ""),
+                }
+            )
+        for n, q in enumerate(rows, start=1):
+            self.quality[owner].append(
+                {
+                    "id": f"cellfed:quality:{rid}:{n}",
+                    owner: rid,
+                    "quality_standard": q["standard"],
+                    "assessment_level": q["assessment_level"],
+                    "certification_number": q.get("certificate_number", ""),
+                    "certification_report": q.get("report_url", ""),
+                    "label": q["standard"],
+                }
+            )
+
+
+def _b(value: Any) -> str:
+    return "" if value is None else ("true" if value else "false")
+
+
+def _join(values: list[Any]) -> str:
+    return ",".join(str(v) for v in values)
+
+
+def _csv(columns: list[str], rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, columns, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    return out.getvalue()
+
+
+def export(
+    document: dict[str, Any], withdrawn: set[tuple[str, str]] = frozenset()
+) -> dict[str, str]:
+    """The Directory's CSV tables (file name -> text) for a catalogue document. Cell lines
+    have no place in the Directory model and are left out (export JSON or XLSX for them)."""
+    w = _Writer()
+    biobanks = {b["id"]: b for b in document.get("biobanks", [])}
+    country_of = {bid: _directory_code("countries", b["country"]) for bid, b in biobanks.items()}
+    network_rows = []
+    for n in document.get("networks", []):
+        node = _directory_code("countries", n["countries"][0]) if n.get("countries") else ""
+        network_rows.append(
+            {
+                "id": n["id"],
+                "name": n["name"],
+                "acronym": n.get("acronym"),
+                "description": n.get("description"),
+                "url": n.get("url"),
+                "juridical_person": n.get("juristic_person"),
+                "contact": w.person(n.get("contact"), node),
+                "common_network_elements": _join(n.get("collaboration_topics", [])),
+                "national_node": node,
+                "withdrawn": _b(("network", n["id"]) in withdrawn),
+            }
+        )
+    biobank_rows = []
+    for b in document.get("biobanks", []):
+        country = country_of[b["id"]]
+        biobank_rows.append(
+            {
+                "id": b["id"],
+                "pid": b.get("pid"),
+                "name": b["name"],
+                "acronym": b.get("acronym"),
+                "description": b.get("description"),
+                "url": b.get("url"),
+                "location": b.get("city"),
+                "country": country,
+                "latitude": b.get("latitude"),
+                "longitude": b.get("longitude"),
+                "head": w.person(b.get("head"), country),
+                "contact": w.person(b.get("contact"), country),
+                "juridical_person": b.get("juristic_person"),
+                "network": _join(b.get("networks", [])),
+                "capabilities": _join(b.get("capabilities", [])),
+                "collaboration_commercial": _b(b.get("collaboration_commercial")),
+                "collaboration_non_for_profit": _b(b.get("collaboration_non_profit")),
+                "national_node": country,
+                "withdrawn": _b(("biobank", b["id"]) in withdrawn),
+            }
+        )
+        w.labels("biobank", b["id"], b)
+    collection_rows = []
+    for c in document.get("collections", []):
+        country = country_of.get(c["biobank"], "")
+        access = c.get("access") or {}
+        duo = [access["duo_permission"]] if access.get("duo_permission") else []
+        duo += access.get("duo_modifiers", [])
+        for d in c.get("diseases", []):
+            w.diseases.setdefault(d["code"], d["label"])
+        donors = c.get("number_of_donors")
+        collection_rows.append(
+            {
+                "id": c["id"],
+                "name": c["name"],
+                "acronym": c.get("acronym"),
+                "description": c.get("description"),
+                "url": c.get("url"),
+                "country": country,
+                "contact": w.person(c.get("contact"), country),
+                "national_node": country,
+                "withdrawn": _b(("collection", c["id"]) in withdrawn),
+                "parent_collection": c.get("parent"),
+                "biobank": c["biobank"],
+                "biobank_label": biobanks.get(c["biobank"], {}).get("name"),
+                "network": _join(c.get("networks", [])),
+                "type": _join(c.get("types", [])),
+                "data_categories": _join(
+                    _directory_code("data_categories", x) for x in c.get("data_categories", [])
+                ),
+                "order_of_magnitude": c.get("order_of_magnitude"),
+                "size": c.get("size"),
+                "categories": _join(c.get("categories", [])),
+                "number_of_donors": donors,
+                "order_of_magnitude_donors": len(str(donors)) - 1 if donors else None,
+                "sex": _join(c.get("sex", [])),
+                "diagnosis_available": _join(
+                    _directory_disease(d["code"]) for d in c.get("diseases", [])
+                ),
+                "age_low": c.get("age_low"),
+                "age_high": c.get("age_high"),
+                "age_unit": c.get("age_unit"),
+                "materials": _join(c.get("materials", [])),
+                "storage_temperatures": _join(c.get("storage_temperatures", [])),
+                "data_use": _join(_directory_code("duo", x) for x in duo),
+                "commercial_use": _b(access.get("commercial_use")),
+                "access_fee": "samples" if access.get("fee") else "",
+                "access_joint_project": "samples" if access.get("joint_project") else "",
+                "access_description": access.get("description"),
+                "access_uri": access.get("access_uri"),
+                "sop": _join(c.get("sops", [])),
+            }
+        )
+        w.labels("collection", c["id"], c)
+    diseases = [
+        {
+            "name": _directory_disease(code),
+            "label": label,
+            "codesystem": "ICD-10" if code.startswith("ICD10:") else code.split(":")[0].lower(),
+            "code": code.split(":", 1)[1] if code.startswith("ICD10:") else code,
+        }
+        for code, label in sorted(w.diseases.items())
+    ]
+    return {
+        "Networks.csv": _csv(NETWORK_COLUMNS, network_rows),
+        "Biobanks.csv": _csv(BIOBANK_COLUMNS, biobank_rows),
+        "Collections.csv": _csv(COLLECTION_COLUMNS, collection_rows),
+        "Persons.csv": _csv(PERSON_COLUMNS, list(w.persons.values())),
+        "QualityInfoBiobanks.csv": _csv(
+            QUALITY_COLUMNS.format(owner="biobank", level="assess_level_bio").split(","),
+            [{**q, "assess_level_bio": q["assessment_level"]} for q in w.quality["biobank"]],
+        ),
+        "QualityInfoCollections.csv": _csv(
+            QUALITY_COLUMNS.format(owner="collection", level="assess_level_col").split(","),
+            [{**q, "assess_level_col": q["assessment_level"]} for q in w.quality["collection"]],
+        ),
+        "ontologies/DiseaseTypes.csv": _csv(DISEASE_COLUMNS, diseases),
+    }
+
+
+def _directory_disease(code: str) -> str:
+    return ICD_PREFIX + code[len("ICD10:") :] if code.startswith("ICD10:") else code
+
+
+def export_zip(document: dict[str, Any], withdrawn: set[tuple[str, str]] = frozenset()) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in export(document, withdrawn).items():
+            archive.writestr(name, text)
+    return buffer.getvalue()

@@ -1,0 +1,472 @@
+"""Spreadsheet catalogues (XLSX, or a set of CSV files): one sheet per record kind.
+
+The layout comes from the schemas, so it never drifts from the model:
+
+* sheets ``networks``, ``biobanks``, ``collections``, ``cell_lines``: one row per record,
+  a column per field; nested fields are dotted (``donor.sex``, ``access.duo_permission``);
+  lists of values share one cell, separated by ``;`` (``IPSC; CELL_LINES``; a ``;`` inside
+  a value is written ``\\;``); a mapping is ``key=value; key=value`` (STR loci);
+* part sheets for lists of structured items, named ``<sheet>.<field>`` (``cell_lines.qc``,
+  ``cell_lines.lots``, ``biobanks.certifications``, ``cell_lines.donor.diseases``): one row
+  per item, with the owner's id in the first column (``cell_line``), in order.
+
+As CSV, each sheet is a file named after it (``cell_lines.csv``, ``cell_lines.qc.csv``),
+given as several files, a folder or a zip archive. Problems name the file or sheet, the
+row and the column; the cells are converted by the field's type and left to the schemas
+to judge, so a bad value gets the same message as in any other format.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import difflib
+import io
+import re
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from marshmallow import Schema, fields
+
+from federation.node.imports.report import CATALOGUE_SECTIONS, Conversion, Problem
+from federation.node.imports.sources import Files, basename
+from schemas import SCHEMA_VERSION, schema_for
+
+SEPARATOR = ";"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str  # "donor.sex"
+    path: tuple[str, ...]
+    field: fields.Field
+
+
+@dataclass(frozen=True)
+class Sheet:
+    name: str  # "cell_lines" or "cell_lines.qc"
+    section: str  # "cell_lines"
+    kind: str  # "cell_line"
+    columns: tuple[Column, ...]
+    list_path: tuple[str, ...] = ()  # part sheets: where the items go, e.g. ("donor", "diseases")
+
+    @property
+    def is_part(self) -> bool:
+        return bool(self.list_path)
+
+    @property
+    def header(self) -> list[str]:
+        return ([self.kind] if self.is_part else []) + [c.name for c in self.columns]
+
+
+def _walk(schema: Schema, prefix: tuple[str, ...]) -> tuple[list[Column], list[tuple]]:
+    columns: list[Column] = []
+    parts: list[tuple[tuple[str, ...], Schema]] = []
+    for name, field in schema.fields.items():
+        path = (*prefix, name)
+        if isinstance(field, fields.Nested):
+            inner_columns, inner_parts = _walk(field.schema, path)
+            columns += inner_columns
+            parts += inner_parts
+        elif isinstance(field, fields.List) and isinstance(field.inner, fields.Nested):
+            parts.append((path, field.inner.schema))
+        else:
+            columns.append(Column(".".join(path), path, field))
+    return columns, parts
+
+
+@cache
+def layout() -> dict[str, Sheet]:
+    """Every sheet, main sheets first, each followed by its part sheets."""
+    sheets: dict[str, Sheet] = {}
+    for section, kind in CATALOGUE_SECTIONS.items():
+        columns, parts = _walk(schema_for(kind), ())
+        sheets[section] = Sheet(section, section, kind, tuple(columns))
+        for path, schema in parts:
+            part_columns, deeper = _walk(schema, ())
+            assert not deeper, f"{section}.{'.'.join(path)}: lists within list items"
+            name = f"{section}.{'.'.join(path)}"
+            sheets[name] = Sheet(name, section, kind, tuple(part_columns), path)
+    return sheets
+
+
+# -- cells ------------------------------------------------------------------------------
+def split_list(text: str) -> list[str]:
+    """``a; b\\; c`` -> ``["a", "b; c"]``: split on unescaped separators, drop empties."""
+    items, current, chars = [], [], iter(text)
+    for ch in chars:
+        if ch == "\\":
+            current.append(next(chars, "\\"))
+        elif ch == SEPARATOR:
+            items.append("".join(current).strip())
+            current = []
+        else:
+            current.append(ch)
+    items.append("".join(current).strip())
+    return [item for item in items if item]
+
+
+def join_list(items: Iterable[Any]) -> str:
+    return f"{SEPARATOR} ".join(
+        str(i).replace("\\", "\\\\").replace(SEPARATOR, "\\" + SEPARATOR) for i in items
+    )
+
+
+_TRUE = {"true", "yes", "y", "1"}
+_FALSE = {"false", "no", "n", "0"}
+_INT = re.compile(r"^[+-]?\d+$")
+
+
+def _scalar(value: Any, field: fields.Field) -> Any:
+    """A cell as the field's type when it clearly is one; anything else is passed on for
+    the schema to reject with its usual message."""
+    if isinstance(value, str):
+        value = value.strip()
+    if isinstance(field, fields.Boolean):
+        if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+            return value.lower() in _TRUE
+        return value
+    if isinstance(field, fields.Integer):
+        if isinstance(value, str) and _INT.match(value):
+            return int(value)
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
+    if isinstance(field, fields.Float):
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                return value
+        return value
+    if isinstance(field, (fields.Date, fields.DateTime)):
+        if isinstance(value, dt.datetime) and isinstance(field, fields.Date):
+            return value.date().isoformat()
+        return value.isoformat() if isinstance(value, (dt.date, dt.datetime)) else value
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # a number typed into a text column: 12, not 12.0
+    if isinstance(value, (int, float, dt.date)):
+        return value.isoformat() if isinstance(value, dt.date) else str(value)
+    return value
+
+
+def read_cell(value: Any, column: Column) -> tuple[Any, str | None]:
+    """(value for the record, or a problem message)."""
+    field = column.field
+    if isinstance(field, fields.List):
+        items = split_list(value) if isinstance(value, str) else [value]
+        return [_scalar(item, field.inner) for item in items], None
+    if isinstance(field, fields.Dict):
+        if not isinstance(value, str):
+            return None, "expected 'key=value; key=value'"
+        pairs = {}
+        for item in split_list(value):
+            key, eq, val = item.partition("=")
+            if not eq or not key.strip():
+                return None, f"expected 'key=value; key=value', found {item!r}"
+            pairs[key.strip()] = val.strip()
+        return pairs, None
+    return _scalar(value, field), None
+
+
+def write_cell(value: Any, column: Column, for_csv: bool) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return join_list(value) if value else None
+    if isinstance(value, dict):
+        return join_list(f"{k}={v}" for k, v in value.items()) if value else None
+    if isinstance(value, bool) and for_csv:
+        return "true" if value else "false"
+    if isinstance(value, float) and for_csv:
+        return repr(value)
+    return value
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+# -- reading ---------------------------------------------------------------------------
+@dataclass
+class Table:
+    source: str  # "bank.xlsx: sheet cell_lines" or "cell_lines.csv"
+    name: str  # the sheet name it claims to be
+    rows: list[tuple[int, list[Any]]]  # (row number in the sheet, cells), header excluded
+    header: list[Any]
+
+
+def _xlsx_tables(name: str, data: bytes) -> tuple[list[Table], list[Problem]]:
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # noqa: BLE001 - any parser failure on untrusted input
+        return [], [Problem(name, "", f"not a readable XLSX workbook ({type(exc).__name__})")]
+    tables = []
+    try:
+        for ws in book.worksheets:
+            rows = ws.iter_rows(values_only=True)
+            header = list(next(rows, ()) or ())
+            body = [(i, list(r)) for i, r in enumerate(rows, start=2) if any(map(_nonempty, r))]
+            tables.append(Table(f"{name}: sheet {ws.title}", ws.title, body, header))
+    except Exception as exc:  # noqa: BLE001
+        return [], [Problem(name, "", f"not a readable XLSX workbook ({type(exc).__name__})")]
+    finally:
+        book.close()
+    return tables, []
+
+
+def _nonempty(value: Any) -> bool:
+    return not _empty(value)
+
+
+def _csv_table(name: str, data: bytes) -> tuple[list[Table], list[Problem]]:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return [], [Problem(name, "", f"not UTF-8 text (byte {exc.start}); save it as CSV UTF-8")]
+    first_line = text.split("\n", 1)[0]
+    delimiter = max(",;\t", key=first_line.count)  # Excel in many locales writes ';'
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        header = next(reader, [])
+        body = [(i, r) for i, r in enumerate(reader, start=2) if any(map(_nonempty, r))]
+    except csv.Error as exc:
+        return [], [Problem(name, "", f"not readable as CSV: {exc}")]
+    sheet = basename(name)[: -len(".csv")]
+    return [Table(name, sheet, body, header)], []
+
+
+def _tables(files: Files) -> tuple[list[Table], list[Problem]]:
+    tables: list[Table] = []
+    problems: list[Problem] = []
+    for name, data in files.items():
+        lower = name.lower()
+        if lower.endswith(".xlsx"):
+            found, trouble = _xlsx_tables(name, data)
+        elif lower.endswith(".csv"):
+            found, trouble = _csv_table(name, data)
+        else:
+            found, trouble = [], [Problem(name, "", "not a spreadsheet: expected .xlsx or .csv")]
+        tables += found
+        problems += trouble
+    return tables, problems
+
+
+def _did_you_mean(value: str, options: Iterable[str]) -> str:
+    close = difflib.get_close_matches(value, list(options), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _set(record: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for key in path[:-1]:
+        record = record.setdefault(key, {})
+    record[path[-1]] = value
+
+
+def _get_list(record: dict[str, Any], path: tuple[str, ...]) -> list[Any]:
+    for key in path[:-1]:
+        record = record.setdefault(key, {})
+    return record.setdefault(path[-1], [])
+
+
+def _row_values(
+    table: Table, sheet: Sheet, problems: list[Problem]
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Each row as {column name: cell}, the header checked first."""
+    known = {c.name for c in sheet.columns} | ({sheet.kind} if sheet.is_part else set())
+    names: list[str | None] = []
+    for i, raw in enumerate(table.header):
+        name = str(raw).strip() if not _empty(raw) else None
+        if name is not None and name not in known:
+            problems.append(
+                Problem(table.source, "row 1", f"unknown column{_did_you_mean(name, known)}", name)
+            )
+            name = None
+        elif name is not None and name in names:
+            problems.append(Problem(table.source, "row 1", "column appears twice", name))
+            name = None
+        elif name is None and any(i < len(r) and _nonempty(r[i]) for _, r in table.rows):
+            problems.append(Problem(table.source, "row 1", f"column {i + 1} has no name"))
+        names.append(name)
+    key = sheet.kind if sheet.is_part else "id"
+    if key not in names:
+        problems.append(Problem(table.source, "row 1", f"the {key!r} column is missing", key))
+        return
+    for number, cells in table.rows:
+        yield number, {n: v for n, v in zip(names, cells, strict=False) if n and _nonempty(v)}
+
+
+def _fill(
+    target: dict[str, Any], values: dict[str, Any], sheet: Sheet, source: str, where: str
+) -> list[Problem]:
+    problems = []
+    by_name = {c.name: c for c in sheet.columns}
+    for name, raw in values.items():
+        if name not in by_name:
+            continue  # the owner column of a part sheet
+        value, message = read_cell(raw, by_name[name])
+        if message:
+            problems.append(Problem(source, where, message, name))
+        else:
+            _set(target, by_name[name].path, value)
+    return problems
+
+
+def convert(files: Files, source: str | None = None, fmt: str = "") -> Conversion:
+    """Read the sheets into a catalogue document; problems point at file, sheet, row, column."""
+    source = source or ", ".join(sorted(files))
+    fmt = fmt or ("xlsx" if any(n.lower().endswith(".xlsx") for n in files) else "csv")
+    conversion = Conversion(source, fmt, {"schema_version": SCHEMA_VERSION})
+    tables, conversion.problems = _tables(files)
+    sheets = layout()
+    seen: dict[str, str] = {}
+    origins: dict[tuple[str, int], tuple[str, int]] = {}
+    part_origins: dict[tuple[str, int, str, int], tuple[str, int]] = {}
+    index: dict[str, dict[str, int]] = {s: {} for s in CATALOGUE_SECTIONS}
+    ordered = sorted(tables, key=lambda t: (t.name not in CATALOGUE_SECTIONS, t.name))
+    for table in ordered:
+        sheet = sheets.get(table.name)
+        if sheet is None:
+            conversion.problems.append(
+                Problem(
+                    table.source,
+                    "",
+                    f"unknown sheet {table.name!r}{_did_you_mean(table.name, sheets)}",
+                )
+            )
+            continue
+        if table.name in seen:
+            conversion.problems.append(
+                Problem(
+                    table.source,
+                    "",
+                    f"sheet {table.name!r} was already read from {seen[table.name]}",
+                )
+            )
+            continue
+        seen[table.name] = table.source
+        records = conversion.document.setdefault(sheet.section, [])
+        for number, values in _row_values(table, sheet, conversion.problems):
+            if not sheet.is_part:
+                record: dict[str, Any] = {}
+                rid = values.get("id")
+                where = f"row {number}" + (f" (id {rid})" if isinstance(rid, str) else "")
+                conversion.problems += _fill(record, values, sheet, table.source, where)
+                origins[(sheet.section, len(records))] = (table.source, number)
+                if isinstance(record.get("id"), str):
+                    index[sheet.section].setdefault(record["id"], len(records))
+                records.append(record)
+                continue
+            owner = values.get(sheet.kind)
+            owner = str(owner).strip() if owner is not None else None
+            where = f"row {number}"
+            if owner is None:
+                conversion.problems.append(
+                    Problem(
+                        table.source,
+                        where,
+                        f"says which {sheet.kind} it belongs to: empty",
+                        sheet.kind,
+                    )
+                )
+                continue
+            if owner not in index[sheet.section]:
+                conversion.problems.append(
+                    Problem(
+                        table.source,
+                        where,
+                        f"no {sheet.kind} with id {owner!r} in sheet {sheet.section!r}",
+                        sheet.kind,
+                    )
+                )
+                continue
+            item: dict[str, Any] = {}
+            conversion.problems += _fill(item, values, sheet, table.source, where)
+            i = index[sheet.section][owner]
+            items = _get_list(records[i], sheet.list_path)
+            part_origins[(sheet.section, i, ".".join(sheet.list_path), len(items))] = (
+                table.source,
+                number,
+            )
+            items.append(item)
+    for section, kind in CATALOGUE_SECTIONS.items():
+        n = len(conversion.document.get(section, []))
+        if n:
+            conversion.mapping.mapped(f"sheet {section}", kind, n)
+    conversion.locate = _locator(origins, part_origins)
+    return conversion
+
+
+_ITEM = re.compile(r"^(?P<list>[a-z_.]+)\[(?P<j>\d+)\](?:\.(?P<rest>.+))?$")
+
+
+def _locator(origins: dict, part_origins: dict):
+    def locate(section: str, i: int, rid: str | None, path: str) -> tuple[str, str, str]:
+        m = _ITEM.match(path)
+        if m and (section, i, m["list"], int(m["j"])) in part_origins:
+            source, number = part_origins[(section, i, m["list"], int(m["j"]))]
+            return source, f"row {number}" + (f" ({rid})" if rid else ""), m["rest"] or ""
+        source, number = origins[(section, i)]
+        return source, f"row {number}" + (f" (id {rid})" if rid else ""), path
+
+    return locate
+
+
+# -- writing ---------------------------------------------------------------------------
+def sheet_rows(document: dict[str, Any], for_csv: bool) -> dict[str, list[list[Any]]]:
+    """Each sheet's rows (header first) for a catalogue document."""
+    out: dict[str, list[list[Any]]] = {}
+    for name, sheet in layout().items():
+        rows = [sheet.header]
+        for record in document.get(sheet.section, []):
+            if not sheet.is_part:
+                rows.append([write_cell(_dig(record, c.path), c, for_csv) for c in sheet.columns])
+                continue
+            for item in _dig(record, sheet.list_path) or []:
+                rows.append(
+                    [record["id"]]
+                    + [write_cell(_dig(item, c.path), c, for_csv) for c in sheet.columns]
+                )
+        out[name] = rows
+    return out
+
+
+def _dig(record: dict[str, Any], path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(record, dict):
+            return None
+        record = record.get(key)
+    return record
+
+
+def to_xlsx(document: dict[str, Any]) -> bytes:
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    for name, rows in sheet_rows(document, for_csv=False).items():
+        ws = book.create_sheet(name)
+        for row in rows:
+            ws.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def to_csv_zip(document: dict[str, Any]) -> bytes:
+    """One CSV file per sheet that has rows (the four main sheets always), zipped."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, rows in sheet_rows(document, for_csv=True).items():
+            if len(rows) == 1 and name not in CATALOGUE_SECTIONS:
+                continue
+            text = io.StringIO()
+            csv.writer(text, lineterminator="\n").writerows(
+                [["" if v is None else v for v in row] for row in rows]
+            )
+            archive.writestr(f"{name}.csv", text.getvalue())
+    return buffer.getvalue()

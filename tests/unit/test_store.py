@@ -1,0 +1,98 @@
+"""The store on SQLite and PostgreSQL: migrations, withdrawal and restore, withdrawn imports."""
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from federation.node.migrate import current, heads
+from federation.node.models import load_models
+from federation.node.store import CatalogueStore, InUse, NotFound
+from schemas import schema_for
+from tests.conftest import BIOBANK, COLLECTION, cell_line
+
+
+def records(*lines):
+    raw = [("biobank", BIOBANK), ("collection", COLLECTION)] + [("cell_line", x) for x in lines]
+    return [(kind, schema_for(kind).load(record)) for kind, record in raw]
+
+
+def test_migrations_build_exactly_what_the_models_declare(store):
+    assert current(store.engine) == heads()
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), load_models().metadata)
+    assert diff == []
+
+
+def test_a_database_made_before_migrations_is_upgraded_in_place(tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # the foundation's create_all schema, with one record
+        conn.exec_driver_sql(
+            "CREATE TABLE records (pk INTEGER PRIMARY KEY, kind VARCHAR(32) NOT NULL, "
+            "local_id VARCHAR(128) NOT NULL, payload JSON, content_hash VARCHAR(64) NOT NULL, "
+            "seq INTEGER NOT NULL, deleted BOOLEAN NOT NULL, schema_version VARCHAR(16) NOT "
+            "NULL, modified DATETIME NOT NULL, UNIQUE (kind, local_id))"
+        )
+        conn.exec_driver_sql("CREATE UNIQUE INDEX ix_records_seq ON records (seq)")
+        conn.exec_driver_sql(
+            "CREATE TABLE counters (name VARCHAR(32) PRIMARY KEY, value INTEGER NOT NULL)"
+        )
+        conn.exec_driver_sql("INSERT INTO counters VALUES ('changes', 1)")
+        conn.exec_driver_sql(
+            "INSERT INTO records VALUES (1, 'biobank', 'b1', '{\"id\": \"b1\"}', 'h', 1, 0, "
+            "'1', '2026-01-01 00:00:00')"
+        )
+    engine.dispose()
+    store = CatalogueStore(url)
+    store.create_schema()
+    assert current(store.engine) == heads()
+    assert store.get("biobank", "b1") == {"id": "b1"} and store.latest_seq() == 1
+    store.dispose()
+
+
+def test_withdraw_then_restore_brings_the_record_back_with_new_sequences(store):
+    store.write(records(cell_line("L1")))
+    store.delete("cell_line", "L1")
+    assert store.get("cell_line", "L1") is None
+    assert store.withdrawn("cell_line", "L1")["name"] == "L1"
+    assert store.changes(3, 10)[-1]["op"] == "delete"
+    store.restore("cell_line", "L1")
+    entry = store.changes(4, 10)[-1]
+    assert (entry["op"], entry["seq"], entry["record"]["name"]) == ("upsert", 5, "L1")
+    assert store.withdrawn("cell_line", "L1") is None
+
+
+def test_restore_refuses_what_names_a_withdrawn_record(store):
+    store.write(records(cell_line("L1")))
+    with pytest.raises(InUse, match="still referenced by cell_line L1"):
+        store.delete("collection", "ipsc-disease")
+    store.delete("cell_line", "L1")
+    store.delete("collection", "ipsc-disease")
+    with pytest.raises(InUse, match="names collection 'ipsc-disease', which is not in the"):
+        store.restore("cell_line", "L1")
+    store.restore("collection", "ipsc-disease")
+    store.restore("cell_line", "L1")
+    with pytest.raises(NotFound):
+        store.restore("cell_line", "L1")  # live: nothing to restore
+
+
+def test_records_can_be_stored_withdrawn_and_reimported_without_change(store):
+    data = records(cell_line("L1"), cell_line("L2"))
+    summary = store.write(data, withdrawn={("cell_line", "L2")})
+    assert (summary.created, summary.withdrawn) == (3, 1)
+    assert store.counts()["cell_line"] == 1 and store.withdrawn_counts()["cell_line"] == 1
+    assert [e["op"] for e in store.changes(0, 10)] == ["upsert"] * 3 + ["delete"]
+    again = store.write(data, withdrawn={("cell_line", "L2")})
+    assert (again.unchanged, again.created, again.withdrawn) == (4, 0, 0)
+    assert store.latest_seq() == 4
+    back = store.write(data)  # no longer withdrawn at the source
+    assert back.updated == 1 and store.get("cell_line", "L2")["name"] == "L2"
+
+
+def test_feed_entries_carry_the_schema_version_of_their_record(store):
+    from schemas import SCHEMA_VERSION
+
+    store.write(records(cell_line("L1")))
+    store.delete("cell_line", "L1")
+    assert {e["schema_version"] for e in store.changes(0, 10)} == {SCHEMA_VERSION} == {"2"}
