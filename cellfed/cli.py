@@ -77,6 +77,51 @@ def engine_classpath() -> None:
     click.echo(f"{len(cp.split(':'))} jars resolved")
 
 
+# -- identity provider -----------------------------------------------------------------
+@main.group()
+def idp() -> None:
+    """Run a local Keycloak (from Maven Central) with the alliance realm, for demo and tests."""
+
+
+def _local_idp(port: int | None):
+    from cellfed.launch.keycloak import LocalKeycloak
+
+    config = load_config()
+    return LocalKeycloak(
+        Path(config["ENGINE_HOME"]),
+        Path(config["IDP_REALM_FILE"]),
+        http_port=port or config["IDP_HTTP_PORT"],
+        heap=config["IDP_HEAP"],
+        java=config["ENGINE_JAVA"],
+        admin_password=config["IDP_ADMIN_PASSWORD"],
+    )
+
+
+@idp.command("start")
+@click.option("--port", type=int, help="HTTP port (default IDP_HTTP_PORT, 8180)")
+def idp_start(port: int | None) -> None:
+    """Start Keycloak in the background, import the realm afresh, wait until it answers."""
+    local = _local_idp(port)
+    try:
+        seconds = local.start()
+    except LaunchError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Keycloak is up after {seconds:.1f}s (pid {local.process.pid()})")
+    click.echo(f"issuer: {local.issuer}")
+
+
+@idp.command("stop")
+@click.option("--port", type=int)
+def idp_stop(port: int | None) -> None:
+    """Stop the background Keycloak."""
+    local = _local_idp(port)
+    if not local.process.running():
+        click.echo("Keycloak is not running")
+        return
+    local.stop()
+    click.echo("Keycloak stopped")
+
+
 # -- member node -----------------------------------------------------------------------
 @main.group()
 def node() -> None:

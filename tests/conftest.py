@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from cellfed.config import PROJECT_ROOT
+from cellfed.launch.keycloak import LocalKeycloak
 from cellfed.launch.opensearch import LocalOpenSearch
-from cellfed.launch.process import port_is_free
+from cellfed.launch.process import free_port, port_is_free
 from cellfed.serve import RunningServer, serve_in_thread
 from federation.node.app import create_app as create_node_app
 from federation.node.store import CatalogueStore
@@ -111,6 +112,40 @@ def engine_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     local.start(fresh=True)
     try:
         yield local.url
+    finally:
+        local.stop()
+
+
+@dataclass(frozen=True)
+class Idp:
+    issuer: str
+    admin_password: str | None  # None: a reused provider whose admin we do not know
+
+    @property
+    def base_url(self) -> str:
+        return self.issuer.split("/realms/", 1)[0]
+
+
+@pytest.fixture(scope="session")
+def idp() -> Iterator[Idp]:
+    """A real Keycloak with the alliance realm: the one at CELLFED_TEST_ISSUER (its admin
+    password in CELLFED_TEST_IDP_ADMIN_PASSWORD, if known), else one started for the run."""
+    existing = os.environ.get("CELLFED_TEST_ISSUER")
+    if existing:
+        yield Idp(existing, os.environ.get("CELLFED_TEST_IDP_ADMIN_PASSWORD"))
+        return
+    home = Path(os.environ.get("CELLFED_ENGINE_HOME", PROJECT_ROOT / ".engines"))
+    password = uuid.uuid4().hex
+    local = LocalKeycloak(
+        home,
+        PROJECT_ROOT / "config" / "keycloak" / "alliance-realm.json",
+        http_port=free_port(),
+        name="keycloak-test",
+        admin_password=password,
+    )
+    local.start()
+    try:
+        yield Idp(local.issuer, password)
     finally:
         local.stop()
 
