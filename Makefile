@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 
 .PHONY: setup demo test lint format clean
 
-setup: $(VENV)/.installed .engines/opensearch.cp  ## Install Python packages and resolve the engine
+setup: $(VENV)/.installed .engines/opensearch.cp .engines/keycloak.ok .engines/chromium.ok  ## Install Python packages, resolve the engine and Keycloak, get Chromium
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	@command -v mvn >/dev/null || { apt-get update -q && apt-get install -y -q maven; }
@@ -19,6 +19,15 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 .engines/opensearch.cp: config/engines/pom.xml $(VENV)/.installed
 	rm -f $@
 	$(BIN)/cellfed engine classpath
+
+.engines/keycloak.ok: config/engines/pom.xml $(VENV)/.installed
+	$(BIN)/cellfed idp fetch
+	touch $@
+
+# Browser tests drive Debian's Chromium (Playwright cannot download its own browser here).
+.engines/chromium.ok:
+	@test -x /usr/bin/chromium || { apt-get update -q && apt-get install -y -q chromium; }
+	@mkdir -p .engines && touch $@
 
 demo: setup  ## Run engine, three member nodes, indexer and portal; prints the portal URL
 	$(BIN)/cellfed demo

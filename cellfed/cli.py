@@ -110,6 +110,18 @@ def idp_start(port: int | None) -> None:
     click.echo(f"issuer: {local.issuer}")
 
 
+@idp.command("fetch")
+def idp_fetch() -> None:
+    """Unpack Keycloak from Maven Central into ENGINE_HOME now (setup does this once)."""
+    from cellfed.launch.keycloak import keycloak_dist
+
+    try:
+        dist = keycloak_dist(Path(load_config()["ENGINE_HOME"]))
+    except LaunchError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Keycloak is unpacked in {dist}")
+
+
 @idp.command("stop")
 @click.option("--port", type=int)
 def idp_stop(port: int | None) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import email
+import email.policy
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -148,6 +150,40 @@ def idp() -> Iterator[Idp]:
         yield Idp(local.issuer, password)
     finally:
         local.stop()
+
+
+class SmtpSink:
+    """A real SMTP server on loopback (aiosmtpd) that keeps what it receives."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.messages: list[dict[str, Any]] = []
+        self.controller = Controller(self, hostname="127.0.0.1", port=free_port())
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd API)
+        mail = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append(
+            {
+                "to": list(envelope.rcpt_tos),
+                "subject": str(mail["Subject"]),
+                "message_id": str(mail["Message-ID"]),
+                "body": mail.get_content(),
+            }
+        )
+        return "250 OK"
+
+    @property
+    def port(self) -> int:
+        return self.controller.port
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    sink = SmtpSink()
+    sink.controller.start()
+    yield sink
+    sink.controller.stop()
 
 
 @pytest.fixture

@@ -22,6 +22,12 @@ ALLOWED_TYPES = {
     "image/jpeg": "JPEG image",
     "text/plain": "plain text",
 }
+EXTENSIONS = {
+    "application/pdf": (".pdf",),
+    "image/png": (".png",),
+    "image/jpeg": (".jpg", ".jpeg"),
+    "text/plain": (".txt", ".text", ""),
+}
 STORED_NAME = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -82,6 +88,12 @@ def check_upload(stream: BinaryIO, filename: str | None, max_bytes: int) -> Chec
     if content_type is None:
         accepted = ", ".join(ALLOWED_TYPES.values())
         raise AttachmentRejected(f"{shown}: only {accepted} files are accepted")
+    extension = os.path.splitext(shown)[1].lower()
+    if extension not in EXTENSIONS[content_type]:
+        raise AttachmentRejected(
+            f"{shown}: the content is {ALLOWED_TYPES[content_type]}, which does not match "
+            f"its name; only {', '.join(ALLOWED_TYPES.values())} files are accepted"
+        )
     return CheckedFile(shown, content_type, data)
 
 

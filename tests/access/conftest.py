@@ -86,11 +86,23 @@ class Alliance:
     def access(self):
         return self.portal_app.extensions["cellfed.access"].ready()
 
+    def request(self, request_id: str):
+        """A request as its owner sees it (read through the service, as the pages do)."""
+        from federation.webauth import User
+        from portal.access.models import AccessRequest
+
+        with self.access.sessions() as session:
+            row = session.get(AccessRequest, request_id)
+            owner = User(
+                row.owner_iss, row.owner_sub, row.owner_name, None, frozenset(), frozenset()
+            )
+        return self.access.service.request_of(owner, request_id)
+
     def deliver(self, rounds: int = 5, later: float = 0) -> None:
         """Run every outbox until nothing is due. ``later``: pretend that many seconds have
         passed (retries after a backoff are due then) instead of waiting."""
-        now = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=later)
         for _ in range(rounds):
+            now = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=later)
             attempted = self.access.outbox.run_once(now).attempted
             for node in self.nodes.values():
                 if node.server is not None:
