@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import email
-import email.policy
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -152,38 +150,33 @@ def idp() -> Iterator[Idp]:
         local.stop()
 
 
+@dataclass
 class SmtpSink:
-    """A real SMTP server on loopback (aiosmtpd) that keeps what it receives."""
+    """A real SMTP server on loopback that keeps what it receives, decoded."""
 
-    def __init__(self) -> None:
-        from aiosmtpd.controller import Controller
+    messages: list[dict[str, Any]]
+    port: int
 
-        self.messages: list[dict[str, Any]] = []
-        self.controller = Controller(self, hostname="127.0.0.1", port=free_port())
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd API)
-        mail = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.messages.append(
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    from cellfed.launch.mailsink import MailSink
+
+    messages: list[dict[str, Any]] = []
+
+    def keep(to: list[str], mail) -> None:
+        messages.append(
             {
-                "to": list(envelope.rcpt_tos),
+                "to": to,
                 "subject": str(mail["Subject"]),
                 "message_id": str(mail["Message-ID"]),
                 "body": mail.get_content(),
             }
         )
-        return "250 OK"
 
-    @property
-    def port(self) -> int:
-        return self.controller.port
-
-
-@pytest.fixture
-def smtp_sink() -> Iterator[SmtpSink]:
-    sink = SmtpSink()
-    sink.controller.start()
-    yield sink
-    sink.controller.stop()
+    sink = MailSink(keep).start()
+    yield SmtpSink(messages, sink.port)
+    sink.stop()
 
 
 @pytest.fixture

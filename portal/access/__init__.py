@@ -32,6 +32,7 @@ class AccessContext:
     on first use (an app that never takes a request never writes a database file)."""
 
     def __init__(self, config: dict[str, Any], lookup) -> None:
+        self.config = config
         url = config["PORTAL_DATABASE_URL"]
         kwargs: dict[str, Any] = {}
         if url.startswith("sqlite"):
@@ -99,6 +100,11 @@ def init_access(app: Flask, lookup) -> None:
 
     app.register_blueprint(api.bp, url_prefix="/api/v1/access")
     app.register_blueprint(views.bp)
+
+
+def access_context(config: dict[str, Any]) -> AccessContext:
+    """The access machinery without the web app (``cellfed portal deliver``)."""
+    return AccessContext(dict(config), lambda uid: None).ready()
 
 
 def access() -> AccessContext:

@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from cellfed.config import PROJECT_ROOT
+from cellfed.demo import demo_secret
 from cellfed.launch.process import free_port
 from cellfed.serve import RunningServer, serve_in_thread
 from federation.node.app import create_app as create_node_app
@@ -29,11 +30,6 @@ from search.indexer import Indexer
 from tests.conftest import Idp
 
 DEMO_NODES = ("cn-nsccr", "de-stemcellbank", "uk-hipsci")
-
-
-def demo_secret(client_id: str) -> str:
-    """The demo realm's client secrets (config/keycloak/alliance-realm.json)."""
-    return f"{client_id}-demo-secret"
 
 
 @dataclass
