@@ -132,3 +132,15 @@ class EventSchema(Schema):
     conditions = fields.List(
         fields.Str(validate=validate.OneOf(tuple(CONDITIONS))), load_default=list
     )
+
+    @validates_schema
+    def _consistent_with_the_lifecycle(self, data: dict, **_: object) -> None:
+        """An event must be one the state machine can produce: its actor may send it, and a
+        state-changing event lands in that event's target state."""
+        transition = TRANSITIONS[data["type"]]
+        if Actor(data["actor"]) not in transition.actors:
+            raise ValidationError(f"a {data['actor']} cannot {data['type']}", "actor")
+        if transition.target is not None and data["state"] != transition.target.value:
+            raise ValidationError(
+                f"{data['type']} leads to {transition.target.value}, not {data['state']}", "state"
+            )

@@ -96,7 +96,7 @@ def init_access(app: Flask, store: CatalogueStore) -> None:
     cookie = "cellfed_node_" + re.sub(r"[^A-Za-z0-9_]", "_", node_id)
     secure_session(app, public or "", cookie)
     init_csrf(app)
-    init_login(app, client_id, home_endpoint="inbox_pages.inbox")
+    init_login(app, client_id, home_endpoint="pages.overview")
 
     from federation.node import inbox_api, inbox_pages
 

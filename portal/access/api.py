@@ -13,7 +13,7 @@ from marshmallow import ValidationError
 
 from federation.bearer import principal, require_token
 from portal.access import access
-from portal.access.service import NotFound
+from portal.access.service import ForgedEvent, NotFound
 from schemas.access import EventSchema
 from schemas.errors import format_errors
 
@@ -41,6 +41,8 @@ def post_event():
         new = access().service.apply_events(principal().client_id, event["part_id"], [event])
     except NotFound as exc:
         abort(404, str(exc))
+    except ForgedEvent as exc:
+        abort(409, str(exc))
     return jsonify(accepted=True, new=bool(new)), 200
 
 

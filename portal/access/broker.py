@@ -15,7 +15,7 @@ from marshmallow import ValidationError
 from federation.outbox import OutboxMixin, Refused, Retry
 from federation.registry import Member
 from federation.tokens import ClientCredentials, TokenUnavailable
-from portal.access.service import AccessService, NotFound
+from portal.access.service import AccessService, ForgedEvent, NotFound
 from schemas.access import EventSchema
 from schemas.errors import format_errors
 
@@ -86,7 +86,7 @@ class PartDeliverer:
         resp = self.nodes.call("PUT", message.target, f"/parts/{part['id']}", part)
         try:
             self.service.apply_events(message.target, part["id"], _events(resp, "events"))
-        except NotFound as exc:
+        except (NotFound, ForgedEvent) as exc:
             raise Refused(str(exc)) from exc
 
 
@@ -102,5 +102,5 @@ class ActionRelayer:
         )
         try:
             self.service.apply_events(message.target, part_id, _events(resp, "event"))
-        except NotFound as exc:
+        except (NotFound, ForgedEvent) as exc:
             raise Refused(str(exc)) from exc

@@ -29,6 +29,7 @@ from portal.access.models import (
     PartEvent,
     RequestPart,
 )
+from portal.service import SearchUnavailable
 from schemas.access import REQUESTABLE_KINDS, ProjectSchema
 from schemas.errors import format_errors
 
@@ -44,6 +45,10 @@ RESEARCHER_NEWS = {
 
 class NotFound(LookupError):
     """No such object for this caller (also when it exists but is someone else's)."""
+
+
+class ForgedEvent(ValueError):
+    """A node reported something the portal knows did not happen."""
 
 
 class SubmissionInvalid(ValueError):
@@ -97,7 +102,10 @@ class AccessService:
     def resolve(self, uids: Iterable[str]) -> list[CartLine]:
         lines = []
         for uid in uids:
-            doc = self.lookup(uid)
+            try:
+                doc = self.lookup(uid)
+            except Exception as exc:  # the engine's client has its own error classes
+                raise SearchUnavailable("the catalogue cannot be read right now") from exc
             if doc is None or doc.get("kind") not in REQUESTABLE_KINDS:
                 lines.append(CartLine(uid, False))
                 continue
@@ -423,6 +431,9 @@ class AccessService:
             raise NotFound(f"event {event['id']} belongs to another part")
         if row is not None and row.status == "confirmed":
             return 0
+        if event["actor"] == Actor.RESEARCHER.value and (row is None or row.type != event["type"]):
+            # A node confirms a researcher's action; it cannot invent one.
+            raise ForgedEvent(f"event {event['id']} is no action the researcher took here")
         if row is None:
             row = PartEvent(id=event["id"], part_id=part.id, recorded_at=utcnow())
             session.add(row)

@@ -90,9 +90,7 @@ def _cart_page(problems: list[str] | None = None, form: dict | None = None, stat
     try:
         lines = access().service.resolve(cart.items())
     except SearchUnavailable as exc:
-        abort(503, str(exc))
-    except Exception as exc:  # the engine's client raises its own errors
-        abort(503, f"The catalogue cannot be read right now ({exc.__class__.__name__}).")
+        abort(503, f"{exc}. Please try again in a minute; your cart is kept.")
     return render_template(
         "access/cart.html",
         groups=access().service.group(lines),

@@ -180,6 +180,12 @@ def test_a_node_reaches_only_its_own_parts_at_the_portal(alliance, alices_reques
     de_token = machine_token(alliance.idp, "de-stemcellbank")
     got = requests.get(url, headers={"Authorization": f"Bearer {de_token}"}, timeout=30)
     assert got.status_code == 200 and got.content == PDF
+    # A node speaks for its biobank, not for the researcher: it cannot invent her actions.
+    own = {**event, "part_id": de_part, "id": "e" * 32, "type": "withdraw"}
+    own.update(actor="researcher", actor_name="Alice Researcher", state="withdrawn")
+    de_auth = {"Authorization": f"Bearer {machine_token(alliance.idp, 'de-stemcellbank')}"}
+    resp = requests.post(f"{portal}/api/v1/access/events", json=own, headers=de_auth, timeout=30)
+    assert resp.status_code == 409 and "no action the researcher took" in resp.text
     # The portal token is not a node's: it cannot report events.
     portal_token = machine_token(alliance.idp, "portal")
     resp = requests.post(
