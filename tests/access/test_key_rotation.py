@@ -52,6 +52,8 @@ def realm(idp):
     admin.headers["Authorization"] = f"Bearer {token}"
     rep = json.loads((PROJECT_ROOT / "config" / "keycloak" / "alliance-realm.json").read_text())
     rep["realm"] = name = f"rotation-{uuid.uuid4().hex[:8]}"
+    for user in rep["users"]:
+        user.pop("id", None)  # user ids are unique across realms
     admin.post(f"{base}/admin/realms", json=rep, timeout=60).raise_for_status()
     yield admin, f"{base}/admin/realms/{name}", f"{base}/realms/{name}"
     admin.delete(f"{base}/admin/realms/{name}", timeout=60)
