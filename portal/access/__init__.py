@@ -7,6 +7,7 @@ broker's outbox in a background thread (the demo and ``cellfed portal serve`` do
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -26,12 +27,14 @@ from portal.access.broker import ActionRelayer, NodeClient, PartDeliverer
 from portal.access.models import PortalBase, PortalOutbox
 from portal.access.service import AccessService
 
+Lookup = Callable[[str], dict[str, Any] | None]  # record uid -> its search document, or None
+
 
 class AccessContext:
     """Everything access requests need, built once per app; the database schema is created
     on first use (an app that never takes a request never writes a database file)."""
 
-    def __init__(self, config: dict[str, Any], lookup) -> None:
+    def __init__(self, config: dict[str, Any], lookup: Lookup) -> None:
         self.config = config
         url = config["PORTAL_DATABASE_URL"]
         kwargs: dict[str, Any] = {}
@@ -85,7 +88,7 @@ class AccessContext:
         return {m.id for m in members}
 
 
-def init_access(app: Flask, lookup) -> None:
+def init_access(app: Flask, lookup: Lookup) -> None:
     """``lookup(uid)`` returns a catalogue record's search document, or None."""
     config = app.config
     limit = config["ATTACHMENT_MAX_BYTES"] * config["ATTACHMENT_MAX_COUNT"] + 1024 * 1024
