@@ -7,12 +7,7 @@ BIN := $(VENV)/bin
 
 .PHONY: setup demo test lint format clean bench-search postgresql
 
-setup: $(VENV)/.installed .engines/opensearch.cp .engines/es7.cp .engines/opensearch2.cp /usr/bin/chromium postgresql  ## Python packages, engine jars, Chromium, PostgreSQL
-
-# Browser tests drive Debian's Chromium (Playwright cannot download its own browsers here);
-# installed only when missing.
-/usr/bin/chromium:
-	apt-get update -q && apt-get install -y -q chromium
+setup: $(VENV)/.installed .engines/opensearch.cp .engines/es7.cp .engines/opensearch2.cp .engines/keycloak.ok .engines/chromium.ok postgresql  ## Python packages, engine jars, Keycloak, Chromium, PostgreSQL
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	@command -v mvn >/dev/null || { apt-get update -q && apt-get install -y -q maven; }
@@ -39,6 +34,15 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 postgresql:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ -n "$$CELLFED_TEST_POSTGRES_URL" ] \
 		|| { apt-get update -q && apt-get install -y -q postgresql; }
+
+.engines/keycloak.ok: config/engines/pom.xml $(VENV)/.installed
+	$(BIN)/cellfed idp fetch
+	touch $@
+
+# Browser tests drive Debian's Chromium (Playwright cannot download its own browser here).
+.engines/chromium.ok:
+	@test -x /usr/bin/chromium || { apt-get update -q && apt-get install -y -q chromium; }
+	@mkdir -p .engines && touch $@
 
 demo: setup  ## Run engine, three member nodes, indexer and portal; prints the portal URL
 	$(BIN)/cellfed demo

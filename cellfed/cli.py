@@ -96,6 +96,63 @@ def engine_classpath(kind: str) -> None:
     click.echo(f"{len(cp.split(':'))} jars resolved")
 
 
+# -- identity provider -----------------------------------------------------------------
+@main.group()
+def idp() -> None:
+    """Run a local Keycloak (from Maven Central) with the alliance realm, for demo and tests."""
+
+
+def _local_idp(port: int | None):
+    from cellfed.launch.keycloak import LocalKeycloak
+
+    config = load_config()
+    return LocalKeycloak(
+        Path(config["ENGINE_HOME"]),
+        Path(config["IDP_REALM_FILE"]),
+        http_port=port or config["IDP_HTTP_PORT"],
+        heap=config["IDP_HEAP"],
+        java=config["ENGINE_JAVA"],
+        admin_password=config["IDP_ADMIN_PASSWORD"],
+    )
+
+
+@idp.command("start")
+@click.option("--port", type=int, help="HTTP port (default IDP_HTTP_PORT, 8180)")
+def idp_start(port: int | None) -> None:
+    """Start Keycloak in the background, import the realm afresh, wait until it answers."""
+    local = _local_idp(port)
+    try:
+        seconds = local.start()
+    except LaunchError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Keycloak is up after {seconds:.1f}s (pid {local.process.pid()})")
+    click.echo(f"issuer: {local.issuer}")
+
+
+@idp.command("fetch")
+def idp_fetch() -> None:
+    """Unpack Keycloak from Maven Central into ENGINE_HOME now (setup does this once)."""
+    from cellfed.launch.keycloak import keycloak_dist
+
+    try:
+        dist = keycloak_dist(Path(load_config()["ENGINE_HOME"]))
+    except LaunchError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Keycloak is unpacked in {dist}")
+
+
+@idp.command("stop")
+@click.option("--port", type=int)
+def idp_stop(port: int | None) -> None:
+    """Stop the background Keycloak."""
+    local = _local_idp(port)
+    if not local.process.running():
+        click.echo("Keycloak is not running")
+        return
+    local.stop()
+    click.echo("Keycloak stopped")
+
+
 # -- member node -----------------------------------------------------------------------
 @main.group()
 def node() -> None:
@@ -114,8 +171,31 @@ def _node_app(node_id: str | None, name: str | None, db: str | None):
 @click.option("--db", help="SQLAlchemy database URL")
 @click.option("--port", type=int, default=5100, show_default=True)
 def node_serve(node_id: str | None, name: str | None, db: str | None, port: int) -> None:
-    """Serve the node (development server; use gunicorn in production)."""
-    _node_app(node_id, name, db).run(host="127.0.0.1", port=port)
+    """Serve the node and run its outbox (development server; use gunicorn in production)."""
+    import threading
+
+    from federation.node.access import start_delivery
+
+    app = _node_app(node_id, name, db)
+    start_delivery(app, threading.Event())
+    app.run(host="127.0.0.1", port=port)
+
+
+@node.command("deliver")
+@click.option("--id", "node_id", help="Node id, as in the member registry")
+@click.option("--db", help="SQLAlchemy database URL")
+def node_deliver(node_id: str | None, db: str | None) -> None:
+    """Run the node's outbox (decisions to the portal, e-mail) until stopped; for nodes
+    served by gunicorn, where `node serve` does not run it."""
+    import threading
+
+    app = _node_app(node_id, None, db)
+    try:
+        app.extensions["cellfed.node_outbox"].run_forever(
+            threading.Event(), app.config["DELIVERY_INTERVAL"]
+        )
+    except KeyboardInterrupt:
+        pass
 
 
 @node.command("import")
@@ -388,10 +468,30 @@ def portal() -> None:
 @portal.command("serve")
 @click.option("--port", type=int, default=5000, show_default=True)
 def portal_serve(port: int) -> None:
-    """Serve the portal (development server; use gunicorn in production)."""
+    """Serve the portal and run the request broker (development server; in production run
+    gunicorn, and `cellfed portal deliver` once beside it)."""
+    import threading
+
+    from portal.access import start_delivery
     from portal.app import create_app
 
-    create_app(_config()).run(host="127.0.0.1", port=port)
+    app = create_app(_config())
+    start_delivery(app, threading.Event())
+    app.run(host="127.0.0.1", port=port)
+
+
+@portal.command("deliver")
+def portal_deliver() -> None:
+    """Run the request broker's outbox (parts and actions to nodes, e-mail) until stopped."""
+    import threading
+
+    from portal.access import access_context
+
+    context = access_context(_config())
+    try:
+        context.outbox.run_forever(threading.Event(), context.config["DELIVERY_INTERVAL"])
+    except KeyboardInterrupt:
+        pass
 
 
 @main.command()

@@ -63,6 +63,43 @@ DEFAULTS: dict[str, Any] = {
     "PORTAL_PAGE_SIZE": 20,
     "DEMO_INDEXER_PORT": 5050,
     "EXPORT_MAX_ROWS": 10_000,  # rows one CSV or JSON export of search results may hold
+    # Identity: the alliance's OIDC provider. Apps know only these (see federation/trust.py).
+    "OIDC_ISSUER": "http://127.0.0.1:8180/realms/alliance",
+    "OIDC_CLIENT_ID": None,  # None: "portal" for the portal, NODE_ID for a node
+    "OIDC_CLIENT_SECRET": None,  # required for login and machine tokens; the demo sets its own
+    "OIDC_AUDIENCE": "alliance-api",  # what central APIs accept; a node also wants its id
+    "OIDC_ROLES_CLAIM": "roles",  # a dotted path such as "realm_access.roles" works too
+    "OIDC_BIOBANKS_CLAIM": "biobanks",  # "<node id>:<biobank id>" values a biobank-admin has
+    "OIDC_ALGORITHMS": ["RS256", "ES256"],
+    "OIDC_LEEWAY": 30,  # seconds of clock skew allowed on exp/nbf/iat
+    "OIDC_JWKS_TTL": 600,  # seconds a fetched key set is trusted before a refetch
+    "OIDC_JWKS_COOLDOWN": 10,  # at least this many seconds between refetches for unknown kids
+    "OIDC_TIMEOUT": 5,
+    "PORTAL_CLIENT_ID": "portal",  # the client a node takes access-request parts from
+    "NODE_TOKEN_SCOPE": "node-{node_id}",  # scope that puts a node in a token's audience
+    # Local identity provider launcher (`cellfed idp ...`): Keycloak from Maven Central.
+    "IDP_HTTP_PORT": 8180,
+    "IDP_HEAP": "512m",
+    "IDP_REALM_FILE": str(PROJECT_ROOT / "config" / "keycloak" / "alliance-realm.json"),
+    "IDP_ADMIN_PASSWORD": "admin",  # the local Keycloak's bootstrap admin (loopback only)
+    # Access requests: the portal's own database, attachments, broker and notifications.
+    "PORTAL_URL": "http://127.0.0.1:5000",  # public base URL; https makes cookies Secure
+    "PORTAL_DATABASE_URL": "sqlite:///portal.sqlite3",
+    "NODE_URL": None,  # a node's public base URL; None: its entry in MEMBERS_FILE
+    "ATTACHMENTS_DIR": "instance/attachments",  # outside the web root; random file names
+    "ATTACHMENT_MAX_BYTES": 10 * 1024 * 1024,
+    "ATTACHMENT_MAX_COUNT": 5,
+    "CART_MAX_ITEMS": 50,
+    "DELIVERY_INTERVAL": 2,  # seconds between outbox passes
+    "DELIVERY_TIMEOUT": 10,
+    "DELIVERY_MAX_BACKOFF": 300,  # seconds; retries back off exponentially up to this
+    "SMTP_HOST": None,  # None: no e-mail, in-app notifications only
+    "SMTP_PORT": 25,
+    "SMTP_STARTTLS": False,
+    "SMTP_USER": None,  # None: unauthenticated relay
+    "SMTP_PASSWORD": None,
+    "SMTP_FROM": "CellFed <cellfed@localhost>",
+    "NODE_CONTACT_EMAIL": None,  # where a node sends news of incoming requests
 }
 
 

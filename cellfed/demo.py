@@ -1,7 +1,9 @@
 """`cellfed demo`: the whole alliance on one machine, on its embedded defaults.
 
-A real OpenSearch, one node per member of config/members.toml loaded with its demo
-catalogue from config/demo/, the indexer watching every feed, and the portal.
+A real OpenSearch and a real Keycloak (the alliance realm of config/keycloak/), one node per
+member of config/members.toml loaded with its demo catalogue from config/demo/, the indexer
+watching every feed, the portal with login and access requests, the request broker and the
+nodes' outboxes, and a local mail server that prints the e-mails CellFed sends.
 """
 
 from __future__ import annotations
@@ -16,11 +18,16 @@ from urllib.parse import urlparse
 import click
 
 from cellfed.config import PROJECT_ROOT
+from cellfed.launch.keycloak import LocalKeycloak
+from cellfed.launch.process import LaunchError
 from cellfed.launch.search_engine import LocalSearchEngine
 from cellfed.serve import RunningServer, serve_in_thread
+from federation.node.access import start_delivery as start_node_delivery
 from federation.node.app import create_app as create_node_app
 from federation.node.importer import import_file
 from federation.registry import load_members
+from federation.trust import IssuerUnavailable, discover
+from portal.access import start_delivery as start_portal_delivery
 from portal.app import create_app as create_portal_app
 from search.daemon import SyncDaemon
 from search.engine import SearchEngine
@@ -28,6 +35,63 @@ from search.indexer import Indexer
 from search.indexer_app import create_app as create_indexer_app
 
 DEMO_DATA = PROJECT_ROOT / "config" / "demo"
+DEMO_USERS = (
+    ("alice", "researcher"),
+    ("erin", "researcher"),
+    ("bob", "admin of de-stemcellbank's biobanks"),
+    ("dave", "admin of uk-hipsci's uk-pscbank"),
+    ("chen", "admin of cn-nsccr's biobanks"),
+    ("carol", "alliance operator"),
+)
+
+
+def demo_secret(client_id: str) -> str:
+    """The demo realm's client secrets (config/keycloak/alliance-realm.json): demo only."""
+    return f"{client_id}-demo-secret"
+
+
+def ensure_idp(config: dict[str, Any]) -> LocalKeycloak | None:
+    """Use the identity provider at OIDC_ISSUER if it answers; else start the local Keycloak."""
+    issuer = config["OIDC_ISSUER"]
+    try:
+        discover(issuer, timeout=3)
+        click.echo(f"Using the identity provider already running at {issuer}")
+        return None
+    except IssuerUnavailable:
+        pass
+    parsed = urlparse(issuer)
+    if parsed.hostname != "127.0.0.1" or not issuer.rstrip("/").endswith("/realms/alliance"):
+        raise LaunchError(
+            f"OIDC_ISSUER {issuer} does not answer, and the demo only starts a "
+            "local Keycloak at http://127.0.0.1:<port>/realms/alliance"
+        )
+    idp = LocalKeycloak(
+        Path(config["ENGINE_HOME"]),
+        Path(config["IDP_REALM_FILE"]),
+        http_port=parsed.port or config["IDP_HTTP_PORT"],
+        heap=config["IDP_HEAP"],
+        java=config["ENGINE_JAVA"],
+        admin_password=config["IDP_ADMIN_PASSWORD"],
+    )
+    click.echo(f"Starting Keycloak on {idp.url} (about a minute on a small machine) ...")
+    seconds = idp.start()
+    click.echo(f"Keycloak is up ({seconds:.1f}s)")
+    return idp
+
+
+def start_mail(config: dict[str, Any]):
+    """A local mail server that prints what CellFed sends (if aiosmtpd is installed)."""
+    try:
+        from cellfed.launch.mailsink import MailSink
+    except ImportError:
+        return None
+
+    def show(to: list[str], mail) -> None:
+        click.echo(f"  [mail] to {', '.join(to)}: {mail['Subject']}")
+
+    sink = MailSink(show).start()
+    config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=sink.port, SMTP_STARTTLS=False)
+    return sink
 
 
 def ensure_engine(config: dict[str, Any]) -> LocalSearchEngine | None:
@@ -54,13 +118,21 @@ def run_demo(config: dict[str, Any], portal_port: int, workdir: Path) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per feed poll
     members = load_members(config["MEMBERS_FILE"])
+    indexer_port = config["DEMO_INDEXER_PORT"]
+    config = {
+        **config,
+        "PORTAL_URL": f"http://127.0.0.1:{portal_port}",
+        "INDEXER_POKE_URL": f"http://127.0.0.1:{indexer_port}",
+    }
     engine = ensure_engine(config)
+    idp = None
     servers: list[RunningServer] = []
     stop = threading.Event()
+    mail = None
     daemon: SyncDaemon | None = None
-    indexer_port = config["DEMO_INDEXER_PORT"]
-    config = {**config, "INDEXER_POKE_URL": f"http://127.0.0.1:{indexer_port}"}
     try:
+        idp = ensure_idp(config)
+        mail = start_mail(config)
         indexer = Indexer.from_config(config, members)
         indexer.prepare()
         daemon = SyncDaemon(
@@ -74,7 +146,10 @@ def run_demo(config: dict[str, Any], portal_port: int, workdir: Path) -> None:
                 **config,
                 "NODE_ID": member.id,
                 "NODE_NAME": member.name,
+                "NODE_URL": member.url,
                 "DATABASE_URL": f"sqlite:///{workdir / member.id}.sqlite3",
+                "OIDC_CLIENT_SECRET": demo_secret(member.id),
+                "NODE_CONTACT_EMAIL": f"requests@{member.id}.example.org",
             }
             app = create_node_app(node_config)
             data = DEMO_DATA / f"{member.id}.json"
@@ -82,15 +157,28 @@ def run_demo(config: dict[str, Any], portal_port: int, workdir: Path) -> None:
                 for line in import_file(app.extensions["cellfed.store"], data).lines():
                     click.echo(line)
             servers.append(serve_in_thread(app, urlparse(member.url).port or 80))
-            click.echo(f"Node {member.id} serves its feed at {member.url}/api/v1/feed")
+            start_node_delivery(app, stop)
+            click.echo(f"Node {member.id}: feed {member.url}/api/v1/feed, inbox {member.url}/inbox")
 
         for report in indexer.sync_all():
             click.echo(report.summary())
         daemon.start()
 
-        portal = serve_in_thread(create_portal_app(config), portal_port)
+        portal_app = create_portal_app(
+            {
+                **config,
+                "OIDC_CLIENT_SECRET": demo_secret("portal"),
+                "PORTAL_DATABASE_URL": f"sqlite:///{workdir / 'portal.sqlite3'}",
+                "ATTACHMENTS_DIR": str(workdir / "attachments"),
+            }
+        )
+        portal = serve_in_thread(portal_app, portal_port)
         servers.append(portal)
+        start_portal_delivery(portal_app, stop)
         click.secho(f"\nCellFed demo is running. Open {portal.url}/?q=iPSC", bold=True)
+        click.echo("Log in with these demo accounts (the password is the user name):")
+        for user, role in DEMO_USERS:
+            click.echo(f"  {user:6} {role}")
         click.echo("Press Ctrl-C to stop.")
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         try:
@@ -103,6 +191,11 @@ def run_demo(config: dict[str, Any], portal_port: int, workdir: Path) -> None:
             daemon.stop()
         for server in servers:
             server.stop()
+        if mail is not None:
+            mail.stop()
+        if idp is not None:
+            click.echo("Stopping Keycloak ...")
+            idp.stop()
         if engine is not None:
             click.echo("Stopping the search engine ...")
             engine.stop()

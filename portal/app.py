@@ -28,6 +28,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     app.register_blueprint(views.bp)
     app.register_error_handler(HTTPException, _error)
+
+    from portal.access import init_access
+
+    init_access(app, app.extensions["cellfed.search"].record)  # login, cart, requests
     return app
 
 

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, abort, current_app, render_template, request, url_for
 from markupsafe import Markup
 
+from cellfed.formatting import when
 from portal import records
 from portal.app import get_search
 from portal.jsonld import jsonld_for
@@ -45,18 +46,7 @@ def duo(code: str) -> str:
     return duo_label(code)
 
 
-@bp.app_template_filter("when")
-def when(value: str | None) -> str:
-    """An ISO timestamp as people read it: ``2026-11-26 07:25 UTC``."""
-    if not value:
-        return ""
-    try:
-        stamp = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return value
-    if stamp.tzinfo is not None:
-        stamp = stamp.astimezone(dt.UTC)
-    return stamp.strftime("%Y-%m-%d %H:%M UTC")
+bp.add_app_template_filter(when, "when")
 
 
 @bp.app_template_filter("derivation")

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from cellfed.config import PROJECT_ROOT
-from cellfed.launch.process import port_is_free
+from cellfed.launch.keycloak import LocalKeycloak
+from cellfed.launch.process import free_port, port_is_free
 from cellfed.launch.search_engine import LocalSearchEngine
 from cellfed.serve import RunningServer, serve_in_thread
 from federation.node.app import create_app as create_node_app
@@ -170,6 +171,69 @@ def engine_url() -> Iterator[str]:
 def es7_url() -> Iterator[str]:
     """A real Elasticsearch 7.10.2: CELLFED_TEST_ES7_URL, else one started for the run."""
     yield from _local_engine("elasticsearch7", "es7-test", "CELLFED_TEST_ES7_URL")
+
+
+@dataclass(frozen=True)
+class Idp:
+    issuer: str
+    admin_password: str | None  # None: a reused provider whose admin we do not know
+
+    @property
+    def base_url(self) -> str:
+        return self.issuer.split("/realms/", 1)[0]
+
+
+@pytest.fixture(scope="session")
+def idp() -> Iterator[Idp]:
+    """A real Keycloak with the alliance realm: the one at CELLFED_TEST_ISSUER (its admin
+    password in CELLFED_TEST_IDP_ADMIN_PASSWORD, if known), else one started for the run."""
+    existing = os.environ.get("CELLFED_TEST_ISSUER")
+    if existing:
+        yield Idp(existing, os.environ.get("CELLFED_TEST_IDP_ADMIN_PASSWORD"))
+        return
+    home = Path(os.environ.get("CELLFED_ENGINE_HOME", PROJECT_ROOT / ".engines"))
+    password = uuid.uuid4().hex
+    local = LocalKeycloak(
+        home,
+        PROJECT_ROOT / "config" / "keycloak" / "alliance-realm.json",
+        http_port=free_port(),
+        name="keycloak-test",
+        admin_password=password,
+    )
+    local.start()
+    try:
+        yield Idp(local.issuer, password)
+    finally:
+        local.stop()
+
+
+@dataclass
+class SmtpSink:
+    """A real SMTP server on loopback that keeps what it receives, decoded."""
+
+    messages: list[dict[str, Any]]
+    port: int
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    from cellfed.launch.mailsink import MailSink
+
+    messages: list[dict[str, Any]] = []
+
+    def keep(to: list[str], mail) -> None:
+        messages.append(
+            {
+                "to": to,
+                "subject": str(mail["Subject"]),
+                "message_id": str(mail["Message-ID"]),
+                "body": mail.get_content(),
+            }
+        )
+
+    sink = MailSink(keep).start()
+    yield SmtpSink(messages, sink.port)
+    sink.stop()
 
 
 @pytest.fixture

@@ -1,14 +1,12 @@
 """The node admin pages: catalogue overview, records, import with a dry run and a confirm
 step, edit, withdraw and restore, exports. Server-rendered; they work without JavaScript.
 
-Every page passes :func:`require_admin` first. Until node admins sign in with OIDC (the
-access work plugs its check in there), the pages are closed unless the node's config says
-``NODE_ADMIN_OPEN = True``. Every form carries a CSRF token kept in the session.
+Every page passes :func:`require_admin` first: an administrator of one of this node's
+biobanks, signed in with OIDC. Every form carries the app's CSRF token.
 """
 
 from __future__ import annotations
 
-import hmac
 import io
 import json
 import re
@@ -28,7 +26,6 @@ from flask import (
     render_template,
     request,
     send_file,
-    session,
     url_for,
 )
 from werkzeug.exceptions import HTTPException
@@ -42,6 +39,7 @@ from federation.node.imports import tabular
 from federation.node.imports.report import CATALOGUE_SECTIONS
 from federation.node.imports.sources import Files, expand
 from federation.node.store import InUse, NotFound
+from federation.webauth import current_user
 from schemas import KINDS, SCHEMA_VERSION
 from schemas.vocabularies import vocabulary
 
@@ -64,33 +62,23 @@ PAGE_SIZE = 100
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 
 
-# -- access and CSRF -------------------------------------------------------------------
+# -- access ----------------------------------------------------------------------------
 @bp.before_request
-def require_admin() -> None:
-    """The one gate of the admin pages. Replace the body with the OIDC node-admin check;
-    until then only a node configured with NODE_ADMIN_OPEN = True lets anyone in."""
-    if not current_app.config.get("NODE_ADMIN_OPEN"):
-        abort(
-            403,
-            "The node admin pages are closed: sign-in for node admins is not set up on this "
-            "node. A node on loopback may open them with NODE_ADMIN_OPEN = true.",
-        )
-
-
-@bp.before_request
-def check_csrf() -> None:
-    if request.method == "POST":
-        sent = request.form.get("csrf_token", "")
-        kept = session.get("csrf_token", "")
-        if not kept or not hmac.compare_digest(sent, kept):
-            abort(400, "The form had expired or came from elsewhere; please try again.")
-
-
-@bp.app_template_global()
-def csrf_token() -> str:
-    if "csrf_token" not in session:
-        session["csrf_token"] = secrets.token_urlsafe(32)
-    return session["csrf_token"]
+def require_admin():
+    """The one gate of the admin pages: an administrator of one of this node's biobanks,
+    signed in through the alliance's identity provider. (NODE_ADMIN_OPEN = true opens them
+    to anyone, for a node on loopback without an identity provider.) CSRF is checked for
+    every form of the app (federation/csrf.py)."""
+    if current_app.config.get("NODE_ADMIN_OPEN"):
+        return None
+    user = current_user()
+    if user is None:
+        if request.method == "GET":
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        abort(401, "Please log in as an administrator of one of this node's biobanks.")
+    if not user.biobanks_at(current_app.config["NODE_ID"]):
+        abort(403, "You are not an administrator of any biobank at this node.")
+    return None
 
 
 @bp.app_template_filter("labelled")

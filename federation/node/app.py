@@ -34,6 +34,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(admin.bp, url_prefix="/admin")
     app.register_error_handler(HTTPException, _json_or_page_error)
+
+    from federation.node.access import init_access
+
+    init_access(app, store)  # access-request inbox, login (after the handler: pages get HTML)
     return app
 
 

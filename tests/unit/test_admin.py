@@ -9,6 +9,7 @@ import pytest
 
 from federation.node.app import create_app
 from federation.node.exports import catalogue_document
+from federation.webauth import SESSION_USER
 from tests.conftest import catalogue, cell_line
 
 
@@ -43,12 +44,30 @@ def store_of(app):
     return app.extensions["cellfed.store"]
 
 
-def test_admin_pages_are_closed_unless_the_node_opens_them(tmp_path):
-    closed = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'c.sqlite3'}"})
-    response = closed.test_client().get("/admin/")
-    assert response.status_code == 403
-    assert "sign-in for node admins is not set up" in response.get_data(as_text=True)
-    assert closed.test_client().post("/admin/import").status_code == 403
+def test_admin_pages_are_for_this_nodes_biobank_admins_only(tmp_path):
+    closed = create_app(
+        {"DATABASE_URL": f"sqlite:///{tmp_path / 'c.sqlite3'}", "NODE_ID": "test-node"}
+    )
+    anonymous = closed.test_client()
+    response = anonymous.get("/admin/")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+    def signed_in(biobanks: list[str]):
+        client = closed.test_client()
+        with client.session_transaction() as session:
+            session[SESSION_USER] = {
+                "iss": "https://idp.example",
+                "sub": "u1",
+                "name": "U",
+                "roles": ["biobank-admin"],
+                "biobanks": biobanks,
+            }
+        return client
+
+    elsewhere = signed_in(["other-node:bb-1"]).get("/admin/")
+    assert elsewhere.status_code == 403
+    assert "not an administrator of any biobank at this node" in elsewhere.get_data(as_text=True)
+    assert signed_in(["test-node:bb-1"]).get("/admin/").status_code == 200
 
 
 def test_a_post_without_the_session_token_is_refused(client, app):

@@ -1,0 +1,21 @@
+"""How times read on every page: one filter for the portal's and the nodes' templates."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+
+def when(value: str | dt.datetime | None) -> str:
+    """An ISO timestamp or a datetime as people read it: ``2026-11-26 07:25 UTC``.
+
+    Naive datetimes are taken as UTC (SQLite hands them back without a zone).
+    """
+    if not value:
+        return ""
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    value = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    return value.strftime("%Y-%m-%d %H:%M UTC")

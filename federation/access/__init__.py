@@ -1,0 +1,1 @@
+"""Access requests between alliance members: what the portal and the nodes share."""

@@ -1,0 +1,83 @@
+"""The node's access-request API, called by the portal only (its client-credentials token,
+with this node in the token's audience). Both calls are idempotent by the ids they carry."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from flask import Blueprint, abort, current_app, jsonify, request
+from marshmallow import Schema, ValidationError
+
+from federation.access.lifecycle import TransitionRefused
+from federation.bearer import require_token
+from federation.node.access import get_inbox
+from federation.node.inbox import PartConflict, PartNotAccepted, PartNotFound
+from schemas.access import ActionSchema, PartSchema
+from schemas.errors import format_errors
+
+bp = Blueprint("inbox_api", __name__)
+
+portal_only = require_token(
+    verifier=lambda: current_app.extensions["cellfed.verifier"],
+    audience=lambda: current_app.config["NODE_ID"],  # tokens minted for this node only
+    clients=lambda: {current_app.config["PORTAL_CLIENT_ID"]},
+)
+
+
+def _load(schema: Schema) -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400, "send a JSON object (Content-Type: application/json)")
+    try:
+        return schema.load(body)
+    except ValidationError as exc:
+        abort(400, "; ".join(format_errors(exc.messages)))
+
+
+def _problem(status: int, error: str, detail: str):
+    return jsonify(error=error, detail=detail), status
+
+
+@bp.put("/parts/<part_id>")
+@portal_only
+def put_part(part_id: str):
+    """Receive one part of a request; repeating the same part is answered 200, not stored again."""
+    data = _load(PartSchema())
+    if data["id"] != part_id:
+        abort(400, f"the body's id {data['id']!r} is not the URL's {part_id!r}")
+    try:
+        part, events, created = get_inbox().receive(data)
+    except PartNotAccepted as exc:
+        return _problem(422, "part_not_accepted", str(exc))
+    except PartConflict as exc:
+        return _problem(409, "conflict", str(exc))
+    return jsonify(part=part, events=events), 201 if created else 200
+
+
+@bp.post("/parts/<part_id>/actions")
+@portal_only
+def post_action(part_id: str):
+    """A researcher's action (withdraw, provide_info, message); repeats return the same event."""
+    data = _load(ActionSchema())
+    try:
+        event, created = get_inbox().relay(part_id, data)
+    except PartNotFound as exc:
+        return _problem(404, "not_found", str(exc))
+    except PartConflict as exc:
+        return _problem(409, "conflict", str(exc))
+    except TransitionRefused as exc:
+        return _problem(409, "transition_refused", str(exc))
+    return jsonify(event=event), 201 if created else 200
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(spec())
+
+
+@cache
+def spec() -> dict[str, Any]:
+    return json.loads(resources.files(__package__).joinpath("openapi-access.json").read_text())

@@ -1,0 +1,176 @@
+"""The biobank admins' inbox at their node: list, read, ask, approve, reject, fulfil, message.
+
+An admin sees only the parts of the biobanks their token names for this node; anyone else's
+part answers 404, like a part that does not exist.
+"""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+
+from cellfed.formatting import when
+from federation.access.lifecycle import (
+    CONDITIONS,
+    STATE_LABELS,
+    TRANSITIONS,
+    Actor,
+    State,
+    TransitionRefused,
+    allowed,
+)
+from federation.node.access import get_inbox
+from federation.node.inbox import Acting, PartNotFound
+from federation.tokens import TokenUnavailable
+from federation.webauth import current_user, login_required
+from schemas.access import INTENDED_USES
+
+bp = Blueprint("inbox_pages", __name__, template_folder="templates")
+
+BUTTONS = {
+    "request_info": "Ask for information",
+    "approve": "Approve",
+    "reject": "Reject",
+    "fulfil": "Mark as fulfilled (material sent)",
+    "message": "Send a message",
+}
+
+
+def admin_biobanks() -> frozenset[str]:
+    user = current_user()
+    biobanks = user.biobanks_at(current_app.config["NODE_ID"]) if user else frozenset()
+    if not biobanks:
+        abort(
+            403,
+            f"You are logged in as {user.name if user else 'nobody'}, who administers no "
+            f"biobank at node {current_app.config['NODE_ID']}. Ask the alliance's operators "
+            "to add your biobanks to your account.",
+        )
+    return biobanks
+
+
+bp.add_app_template_filter(when, "when")
+
+
+@bp.app_context_processor
+def _labels() -> dict:
+    return {
+        "state_labels": {s.value: label for s, label in STATE_LABELS.items()},
+        "event_labels": {e: t.label for e, t in TRANSITIONS.items()},
+        "intended_uses": INTENDED_USES,
+        "condition_labels": CONDITIONS,
+    }
+
+
+@bp.get("/inbox")
+@login_required
+def inbox():
+    biobanks = admin_biobanks()
+    state = request.args.get("state") or None
+    if state is not None and state not in {s.value for s in State}:
+        abort(400, f"unknown state {state!r}; known: {', '.join(s.value for s in State)}")
+    return render_template(
+        "node/inbox.html",
+        parts=get_inbox().parts(biobanks, state),
+        biobanks=sorted(biobanks),
+        state=state,
+        node_name=current_app.config["NODE_NAME"],
+    )
+
+
+def _detail(part_id: str, error: str | None = None, status: int = 200):
+    try:
+        part = get_inbox().part(part_id, admin_biobanks())
+    except PartNotFound as exc:
+        abort(404, str(exc))
+    actions = [e for e in allowed(part.state, Actor.BIOBANK)]
+    return render_template(
+        "node/inbox_part.html",
+        part=part,
+        p=part.payload,
+        actions=actions,
+        buttons=BUTTONS,
+        transitions=TRANSITIONS,
+        error=error,
+        node_name=current_app.config["NODE_NAME"],
+    ), status
+
+
+@bp.get("/inbox/<part_id>")
+@login_required
+def part_page(part_id: str):
+    return _detail(part_id)
+
+
+@bp.post("/inbox/<part_id>/<event>")
+@login_required
+def act(part_id: str, event: str):
+    biobanks = admin_biobanks()
+    if event not in BUTTONS:
+        abort(404, f"there is no action {event!r}")
+    user = current_user()
+    try:
+        get_inbox().decide(
+            part_id,
+            biobanks,
+            Acting(Actor.BIOBANK, user.name, user.sub),
+            event,
+            text=request.form.get("text"),
+            conditions=request.form.getlist("conditions"),
+        )
+    except PartNotFound as exc:
+        abort(404, str(exc))
+    except TransitionRefused as exc:
+        return _detail(part_id, f"Not done: {exc}. Nothing was changed.", 409)
+    flash(f"{TRANSITIONS[event].label}: saved, and on its way to the researcher.")
+    return redirect(url_for("inbox_pages.part_page", part_id=part_id))
+
+
+@bp.get("/inbox/<part_id>/attachments/<attachment_id>")
+@login_required
+def attachment(part_id: str, attachment_id: str):
+    """Fetch an attachment from the portal (where it is kept) with the node's token."""
+    try:
+        part = get_inbox().part(part_id, admin_biobanks())
+    except PartNotFound as exc:
+        abort(404, str(exc))
+    refs = {a["id"]: a for a in part.payload.get("attachments", [])}
+    if attachment_id not in refs:
+        abort(404, "this part has no such attachment")
+    credentials = current_app.extensions["cellfed.node_credentials"]
+    if credentials is None:
+        abort(503, "this node has no client secret configured, so it cannot fetch attachments")
+    url = (
+        f"{current_app.config['PORTAL_URL'].rstrip('/')}/api/v1/access/parts/{part_id}"
+        f"/attachments/{attachment_id}"
+    )
+    try:
+        upstream = credentials.request("GET", url, stream=True)
+    except (TokenUnavailable, OSError) as exc:
+        abort(503, f"the portal cannot be reached for the attachment: {exc}")
+    if upstream.status_code != 200:
+        abort(502, f"the portal answered {upstream.status_code} for this attachment")
+    ref = refs[attachment_id]
+    return Response(
+        stream_with_context(upstream.iter_content(64 * 1024)),
+        content_type=ref["content_type"],
+        headers={
+            "Content-Disposition": f'attachment; filename="{_ascii(ref["filename"])}"',
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+def _ascii(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "._- " else "_" for c in name)[:100] or "attachment"

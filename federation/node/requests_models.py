@@ -1,0 +1,62 @@
+"""The node's access-request tables, beside its catalogue (same database, same ``Base``).
+
+A part is one biobank's share of a researcher's request, as the portal delivered it; its
+events are its history, numbered per part. The node is the authority over a part's state:
+every change happens here first and is then reported to the portal through the outbox.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from federation.node.models import Base, utcnow
+from federation.outbox import OutboxMixin
+
+
+class InboxPart(Base):
+    __tablename__ = "access_parts"
+    __table_args__ = (Index("ix_access_parts_biobank_state", "biobank_id", "state"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(32), index=True)
+    biobank_id: Mapped[str] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(32))
+    seq: Mapped[int] = mapped_column(Integer, default=0)  # of its latest event
+    content_hash: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict] = mapped_column(JSON)  # the part as delivered (schemas/access.py)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    needs_attention: Mapped[bool] = mapped_column(default=True)  # the researcher spoke last
+
+    events: Mapped[list[InboxEvent]] = relationship(
+        back_populates="part", order_by="InboxEvent.seq", cascade="all, delete-orphan"
+    )
+
+
+class InboxEvent(Base):
+    __tablename__ = "access_events"
+    __table_args__ = (UniqueConstraint("part_id", "seq"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    part_id: Mapped[str] = mapped_column(ForeignKey("access_parts.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(16))
+    actor_name: Mapped[str] = mapped_column(String(200))
+    actor_sub: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    state: Mapped[str] = mapped_column(String(32))  # after the event
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    conditions: Mapped[list] = mapped_column(JSON, default=list)
+    origin: Mapped[str] = mapped_column(String(16))  # "node" or "portal" (a relayed action)
+
+    part: Mapped[InboxPart] = relationship(back_populates="events")
+
+
+class NodeOutbox(OutboxMixin, Base):
+    """Events on their way to the portal, and e-mails to the node's contact."""
+
+    __tablename__ = "access_outbox"

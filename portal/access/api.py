@@ -1,0 +1,82 @@
+"""The portal's access API for member nodes: report events, fetch attachments. Each call
+needs the node's own client-credentials token; a node reaches only its own parts."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from flask import Blueprint, abort, current_app, jsonify, request, send_file
+from marshmallow import ValidationError
+
+from federation.bearer import principal, require_token
+from portal.access import access
+from portal.access.service import ForgedEvent, NotFound
+from schemas.access import EventSchema
+from schemas.errors import format_errors
+
+bp = Blueprint("access_api", __name__)
+
+nodes_only = require_token(
+    verifier=lambda: access().verifier,
+    audience=lambda: current_app.config["OIDC_AUDIENCE"],
+    clients=lambda: access().member_ids(),  # a node's client id is its member id
+)
+
+
+@bp.post("/events")
+@nodes_only
+def post_event():
+    """One event of a part, from the node that holds the part. Repeats change nothing."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400, "send a JSON object (Content-Type: application/json)")
+    try:
+        event = EventSchema().load(body)
+    except ValidationError as exc:
+        abort(400, "; ".join(format_errors(exc.messages)))
+    try:
+        new = access().service.apply_events(principal().client_id, event["part_id"], [event])
+    except NotFound as exc:
+        abort(404, str(exc))
+    except ForgedEvent as exc:
+        abort(409, str(exc))
+    return jsonify(accepted=True, new=bool(new)), 200
+
+
+@bp.get("/parts/<part_id>/attachments/<attachment_id>")
+@nodes_only
+def attachment(part_id: str, attachment_id: str):
+    try:
+        found = access().service.attachment_for_node(principal().client_id, part_id, attachment_id)
+    except NotFound as exc:
+        abort(404, str(exc))
+    return send_attachment(found)
+
+
+def send_attachment(found):
+    path = access().service.files.path(found.stored_name)
+    if not path.is_file():
+        abort(410, "the attachment's file is gone from the portal's storage")
+    resp = send_file(
+        path,
+        mimetype=found.content_type,
+        as_attachment=True,
+        download_name=found.filename,
+        max_age=0,
+    )
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(spec())
+
+
+@cache
+def spec() -> dict[str, Any]:
+    return json.loads(resources.files(__package__).joinpath("openapi.json").read_text())
