@@ -39,6 +39,9 @@ DEFAULTS: dict[str, Any] = {
     "NODE_NAME": "Member node",
     "DATABASE_URL": "sqlite:///node.sqlite3",
     "FEED_PAGE_SIZE": 500,
+    # Only tokens for this node, from these clients, may read the publish API (when required).
+    "FEED_REQUIRE_TOKEN": False,
+    "FEED_CLIENTS": ["indexer"],
     "FEED_MAX_PAGE_SIZE": 5000,
     # Node admin pages: closed unless an admin check lets people in. Until OIDC is wired
     # (federation/node/admin.py, require_admin), True opens them to anyone who can reach
@@ -52,7 +55,11 @@ DEFAULTS: dict[str, Any] = {
     "SYNC_TIMEOUT": 10,
     "SYNC_PAGE_SIZE": 1000,
     "SYNC_INTERVAL": 5,
-    "INDEXER_POKE_URL": None,  # a node pokes <url>/api/v1/poke/<node id> after each change
+    "INDEXER_POKE_URL": None,
+    # With a secret, the indexer reads feeds with its own tokens (client "indexer", scope
+    # node-<id>) and accepts pokes only with the poking node's token.
+    "INDEXER_CLIENT_ID": "indexer",
+    "INDEXER_CLIENT_SECRET": None,  # a node pokes <url>/api/v1/poke/<node id> after each change
     # Local engine launcher (`cellfed engine ...`).
     "ENGINE_HOME": str(PROJECT_ROOT / ".engines"),
     "ENGINE_HTTP_PORT": 9251,

@@ -123,6 +123,9 @@ def run_demo(config: dict[str, Any], portal_port: int, workdir: Path) -> None:
         **config,
         "PORTAL_URL": f"http://127.0.0.1:{portal_port}",
         "INDEXER_POKE_URL": f"http://127.0.0.1:{indexer_port}",
+        # Node-to-centre trust: the indexer reads feeds with its own tokens, nodes demand them.
+        "INDEXER_CLIENT_SECRET": demo_secret("indexer"),
+        "FEED_REQUIRE_TOKEN": True,
     }
     engine = ensure_engine(config)
     idp = None

@@ -22,9 +22,10 @@ from typing import Any
 import requests
 from marshmallow import Schema, ValidationError
 
-from federation.client import FeedClient, FeedError, FeedPage, ResyncRequired, TokenSource
+from federation.client import FeedClient, FeedError, FeedPage, ResyncRequired
 from federation.protocol import content_hash
 from federation.registry import Member
+from federation.tokens import ClientCredentials, TokenUnavailable
 from schemas import (
     READABLE_SCHEMA_VERSIONS,
     FeedEntrySchema,
@@ -88,6 +89,26 @@ def utcnow_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
+NodeTokens = Callable[[Member, bool], str]
+"""A bearer token for reading one node's feed; True asks for a fresh one (after a 401)."""
+
+
+def node_tokens(credentials: ClientCredentials, scope_pattern: str) -> NodeTokens:
+    """Tokens of the indexer's client, each minted for one node (scope ``node-<id>``), so a
+    node that is handed one cannot replay it at another."""
+
+    def token(member: Member, fresh: bool) -> str:
+        scope = scope_pattern.format(node_id=member.id)
+        if fresh:
+            credentials.invalidate(scope)
+        try:
+            return credentials.token(scope)
+        except TokenUnavailable as exc:
+            raise FeedError(f"no token to read {member.id}: {exc}") from None
+
+    return token
+
+
 def _load(schema: Schema, data: Any) -> dict[str, Any]:
     """Load with the fast path for valid data; marshmallow has the last word otherwise."""
     loaded = fast_load(schema, data)
@@ -112,7 +133,7 @@ class Indexer:
         page_size: int = 1000,
         timeout: float = 10,
         session: requests.Session | None = None,
-        token: TokenSource | None = None,
+        token: NodeTokens | None = None,
         now: Callable[[], str] = utcnow_iso,
         replicas: int = 0,
     ) -> None:
@@ -129,9 +150,18 @@ class Indexer:
         self.replicas = replicas
 
     @classmethod
-    def from_config(
-        cls, config: dict[str, Any], members: list[Member], token: TokenSource | None = None
-    ) -> Indexer:
+    def from_config(cls, config: dict[str, Any], members: list[Member]) -> Indexer:
+        token = None
+        if config.get("INDEXER_CLIENT_SECRET"):
+            token = node_tokens(
+                ClientCredentials(
+                    config["INDEXER_CLIENT_ID"],
+                    config["INDEXER_CLIENT_SECRET"],
+                    issuer=config["OIDC_ISSUER"],
+                    timeout=config["SYNC_TIMEOUT"],
+                ),
+                config["NODE_TOKEN_SCOPE"],
+            )
         return cls(
             SearchEngine.from_config(config),
             members,
@@ -188,7 +218,8 @@ class Indexer:
         started = time.monotonic()
         live = index is None
         report = SyncReport(member.id, index=index or "")
-        client = FeedClient(member, self.session, self.timeout, token=self.token)
+        token = (lambda fresh: self.token(member, fresh)) if self.token else None
+        client = FeedClient(member, self.session, self.timeout, token=token)
         try:
             target = index or self._live_index()
             report.index = target

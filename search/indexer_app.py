@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask, Response, abort, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from federation.trust import IssuerUnavailable, TokenError, TokenVerifier, bearer_token
 from search.daemon import SyncDaemon
 from search.health import node_health, prometheus_text
 
@@ -15,9 +16,31 @@ PokeAuth = Callable[[str | None, str], None]
 """Checks a poke's Authorization header for a node id; raises PermissionError to refuse."""
 
 
+def node_poke_auth(config: Mapping[str, Any]) -> PokeAuth | None:
+    """With INDEXER_CLIENT_SECRET set, a poke must carry a token of the poking node's own
+    client (any alliance member could otherwise make us pull another node early)."""
+    if not config.get("INDEXER_CLIENT_SECRET"):
+        return None
+    verifier = TokenVerifier.from_config(config)
+
+    def check(header: str | None, node_id: str) -> None:
+        raw = bearer_token(header)
+        if raw is None:
+            raise PermissionError("send the node's access token: Authorization: Bearer ...")
+        try:
+            principal = verifier.principal(raw)
+        except (TokenError, IssuerUnavailable) as exc:
+            raise PermissionError(f"the token is not trusted: {exc}") from None
+        if principal.client_id != node_id:
+            raise PermissionError(f"client {principal.client_id!r} may not poke {node_id!r}")
+
+    return check
+
+
 def create_app(config: Mapping[str, Any], daemon: SyncDaemon, auth: PokeAuth | None = None):
     app = Flask(__name__)
     app.config.update(config)
+    auth = auth or node_poke_auth(config)
     engine, prefix = daemon.indexer.engine, daemon.indexer.prefix
 
     @app.post("/api/v1/poke/<node_id>")

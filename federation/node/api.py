@@ -4,11 +4,26 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, jsonify, request, url_for
 
+from federation.bearer import require_token
 from federation.node.app import get_store
 from federation.node.openapi import spec
 from schemas import KINDS, SCHEMA_VERSION
 
 bp = Blueprint("api", __name__)
+
+harvester_only = require_token(
+    verifier=lambda: current_app.extensions["cellfed.verifier"],
+    audience=lambda: current_app.config["NODE_ID"],  # tokens minted for this node only
+    clients=lambda: set(current_app.config["FEED_CLIENTS"]),
+)
+
+
+@bp.before_request
+def _trusted_harvesters_only():
+    """With FEED_REQUIRE_TOKEN, the publish API answers only the alliance's harvesters."""
+    if request.endpoint == "api.openapi" or not current_app.config["FEED_REQUIRE_TOKEN"]:
+        return None
+    return harvester_only(lambda: None)()
 
 
 def _int_arg(name: str, default: int, minimum: int, maximum: int | None = None) -> int:

@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 from cellfed.config import load_config
 from federation.node.poke import Poker
 from federation.node.store import CatalogueStore
+from federation.tokens import TokenUnavailable
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -23,8 +24,6 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     store = CatalogueStore(app.config["DATABASE_URL"])
     store.create_schema()
     app.extensions["cellfed.store"] = store
-    if app.config["INDEXER_POKE_URL"]:
-        store.listeners.append(Poker(app.config["INDEXER_POKE_URL"], app.config["NODE_ID"]))
 
     app.config["MAX_CONTENT_LENGTH"] = int(app.config["IMPORT_MAX_MB"]) * 1024 * 1024
 
@@ -38,7 +37,24 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from federation.node.access import init_access
 
     init_access(app, store)  # access-request inbox, login (after the handler: pages get HTML)
+    if app.config["INDEXER_POKE_URL"]:
+        store.listeners.append(_poker(app))
     return app
+
+
+def _poker(app: Flask) -> Poker:
+    """Pokes carry the node's own token when it has credentials (the indexer checks it)."""
+    credentials = app.extensions.get("cellfed.node_credentials")
+
+    def headers() -> dict[str, str]:
+        if credentials is None:
+            return {}
+        try:
+            return {"Authorization": f"Bearer {credentials.token()}"}
+        except TokenUnavailable:
+            return {}  # the poke is refused; polling catches up
+
+    return Poker(app.config["INDEXER_POKE_URL"], app.config["NODE_ID"], headers)
 
 
 def get_store() -> CatalogueStore:
