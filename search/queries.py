@@ -16,7 +16,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from search.facets import FACETS, FACETS_BY_NAME, Facet, InvalidQuery, Selection, check_text
+from search.facets import (
+    FACETS,
+    FACETS_BY_NAME,
+    Facet,
+    InvalidQuery,
+    Selection,
+    check_text,
+    parse_int,
+)
 
 __all__ = ["InvalidQuery", "SearchBodies", "SearchParams", "build_search", "parse_params"]
 
@@ -97,16 +105,8 @@ class SearchParams:
 
 
 def _int(args: Mapping[str, Any], name: str, default: int, lo: int, hi: int) -> int:
-    raw = args.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise InvalidQuery(f"'{name}' must be a whole number, got {raw!r}") from None
-    if not lo <= value <= hi:
-        raise InvalidQuery(f"'{name}' must be between {lo} and {hi}, got {value}")
-    return value
+    value = parse_int(args, name, lo, hi)
+    return default if value is None else value
 
 
 def parse_params(args: Any, default_size: int = DEFAULT_SIZE) -> SearchParams:
