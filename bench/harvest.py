@@ -177,8 +177,11 @@ def _send_bulks(engine: SearchEngine, index: str, bodies: list[str], clients: in
 
 # -- harvest, in a child process so its peak memory is its own ----------------------------
 def harvest_child(args: argparse.Namespace) -> None:
+    from cellfed.memory import limit_malloc_arenas
     from search.indexer import Indexer
     from search.rebuild import rebuild
+
+    limit_malloc_arenas()  # as `cellfed index ...` does
 
     members = [Member(f"node{i}", f"Node {i}", url) for i, url in enumerate(args.urls)]
     engine = SearchEngine(args.engine_url, timeout=120)

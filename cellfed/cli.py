@@ -341,8 +341,11 @@ def index() -> None:
 
 
 def _indexer(members_file: str | None):
+    from cellfed.memory import limit_malloc_arenas
     from federation.registry import RegistryError, load_members
     from search.indexer import Indexer
+
+    limit_malloc_arenas()
 
     config = _config(MEMBERS_FILE=members_file)
     try:

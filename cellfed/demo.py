@@ -21,6 +21,7 @@ from cellfed.config import PROJECT_ROOT
 from cellfed.launch.keycloak import LocalKeycloak
 from cellfed.launch.process import LaunchError
 from cellfed.launch.search_engine import LocalSearchEngine
+from cellfed.memory import limit_malloc_arenas
 from cellfed.serve import RunningServer, serve_in_thread
 from federation.node.access import start_delivery as start_node_delivery
 from federation.node.app import create_app as create_node_app
@@ -116,6 +117,7 @@ def ensure_engine(config: dict[str, Any]) -> LocalSearchEngine | None:
 
 def run_demo(config: dict[str, Any], portal_port: int, workdir: Path) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
+    limit_malloc_arenas()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per feed poll
     members = load_members(config["MEMBERS_FILE"])
     indexer_port = config["DEMO_INDEXER_PORT"]
