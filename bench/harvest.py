@@ -37,6 +37,7 @@ from sqlalchemy import insert, update
 from bench.catalogue import biobank, cell_line, collection
 from bench.common import gunicorn, machine
 from cellfed.config import PROJECT_ROOT
+from cellfed.memory import few_malloc_arenas
 from federation.node.models import Counter, Record, utcnow
 from federation.node.store import SEQUENCE, CatalogueStore
 from federation.protocol import content_hash
@@ -177,11 +178,8 @@ def _send_bulks(engine: SearchEngine, index: str, bodies: list[str], clients: in
 
 # -- harvest, in a child process so its peak memory is its own ----------------------------
 def harvest_child(args: argparse.Namespace) -> None:
-    from cellfed.memory import limit_malloc_arenas
     from search.indexer import Indexer
     from search.rebuild import rebuild
-
-    limit_malloc_arenas()  # as `cellfed index ...` does
 
     members = [Member(f"node{i}", f"Node {i}", url) for i, url in enumerate(args.urls)]
     engine = SearchEngine(args.engine_url, timeout=120)
@@ -218,6 +216,7 @@ def harvest(engine_url: str, prefix: str, urls: list[str], workers: int) -> dict
         text=True,
         check=False,
         cwd=PROJECT_ROOT,
+        env=few_malloc_arenas(),  # as `cellfed index ...` runs (cellfed/memory.py)
     )
     if out.returncode != 0:
         raise SystemExit(f"harvest failed:\n{out.stderr[-3000:]}")

@@ -341,11 +341,11 @@ def index() -> None:
 
 
 def _indexer(members_file: str | None):
-    from cellfed.memory import limit_malloc_arenas
+    from cellfed.memory import restart_with_few_malloc_arenas
     from federation.registry import RegistryError, load_members
     from search.indexer import Indexer
 
-    limit_malloc_arenas()
+    restart_with_few_malloc_arenas()
 
     config = _config(MEMBERS_FILE=members_file)
     try:
@@ -383,8 +383,12 @@ def index_serve(members_file: str | None, port: int) -> None:
     from cellfed.serve import serve_in_thread
     from search.daemon import SyncDaemon
     from search.indexer_app import create_app
+    from search.rebuild import rebuild_if_outdated
 
     indexer, config = _indexer(members_file)
+    rebuilt = rebuild_if_outdated(indexer, config["REINDEX_GRACE"])
+    if rebuilt is not None:
+        click.echo(f"rebuilt the index for the current mapping: {rebuilt.index}")
     stamp = lambda r: click.echo(f"{time.strftime('%H:%M:%S')} {r.summary()}")  # noqa: E731
     daemon = SyncDaemon(indexer, config["SYNC_INTERVAL"], on_report=stamp)
     daemon.start()
@@ -502,6 +506,9 @@ def portal_deliver() -> None:
 def demo(port: int) -> None:
     """Run the whole alliance here: engine, member nodes with demo data, indexer, portal."""
     from cellfed.demo import run_demo
+    from cellfed.memory import restart_with_few_malloc_arenas
+
+    restart_with_few_malloc_arenas()
 
     try:
         run_demo(load_config(), port, PROJECT_ROOT / "instance" / "demo")

@@ -21,7 +21,6 @@ from cellfed.config import PROJECT_ROOT
 from cellfed.launch.keycloak import LocalKeycloak
 from cellfed.launch.process import LaunchError
 from cellfed.launch.search_engine import LocalSearchEngine
-from cellfed.memory import limit_malloc_arenas
 from cellfed.serve import RunningServer, serve_in_thread
 from federation.node.access import start_delivery as start_node_delivery
 from federation.node.app import create_app as create_node_app
@@ -34,6 +33,7 @@ from search.daemon import SyncDaemon
 from search.engine import SearchEngine
 from search.indexer import Indexer
 from search.indexer_app import create_app as create_indexer_app
+from search.rebuild import rebuild_if_outdated
 
 DEMO_DATA = PROJECT_ROOT / "config" / "demo"
 DEMO_USERS = (
@@ -117,7 +117,6 @@ def ensure_engine(config: dict[str, Any]) -> LocalSearchEngine | None:
 
 def run_demo(config: dict[str, Any], portal_port: int, workdir: Path) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
-    limit_malloc_arenas()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per feed poll
     members = load_members(config["MEMBERS_FILE"])
     indexer_port = config["DEMO_INDEXER_PORT"]
@@ -165,6 +164,9 @@ def run_demo(config: dict[str, Any], portal_port: int, workdir: Path) -> None:
             start_node_delivery(app, stop)
             click.echo(f"Node {member.id}: feed {member.url}/api/v1/feed, inbox {member.url}/inbox")
 
+        rebuilt = rebuild_if_outdated(indexer, grace=0)
+        if rebuilt is not None:
+            click.echo(f"Rebuilt the index for the current mapping: {rebuilt.index}")
         for report in indexer.sync_all():
             click.echo(report.summary())
         daemon.start()

@@ -19,6 +19,7 @@ from search.index import (
     create_catalogue_index,
     finish_bulk_load,
     swap_alias,
+    write_index,
 )
 from search.indexer import Indexer, SyncReport
 
@@ -75,3 +76,12 @@ def _drop(indexer: Indexer, index: str) -> None:
         indexer.engine.client.delete(
             index=indexer.state_index, id=f"cursor:{index}:{member.id}", ignore=[404]
         )
+
+
+def rebuild_if_outdated(indexer: Indexer, grace: float = 30) -> RebuildReport | None:
+    """Rebuild (with no downtime) when the live index has an older mapping version than this
+    code's, e.g. after an upgrade; None when it is current or there is none yet."""
+    live = write_index(indexer.engine, indexer.prefix)
+    if live is None or f"-{MAPPING_VERSION}-" in live:
+        return None
+    return rebuild(indexer, MAPPING_VERSION, grace)

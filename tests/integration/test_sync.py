@@ -139,3 +139,22 @@ def wait_for(condition, timeout: float = 20.0) -> None:
             return
         time.sleep(0.1)
     raise AssertionError("condition not met within the bound")
+
+
+def test_an_index_of_an_older_mapping_is_rebuilt_for_the_current_one(
+    start_node, search_engine, index_prefix
+):
+    from search.index import MAPPING_VERSION, create_catalogue_index, ensure_indices, swap_alias
+    from search.rebuild import rebuild_if_outdated
+
+    node = start_node("upgraded", catalogue(cell_line("L1")))
+    indexer = make_indexer(search_engine, index_prefix, node)
+    ensure_indices(search_engine, index_prefix)
+    old = create_catalogue_index(search_engine, index_prefix, "v1")  # as an older release left it
+    swap_alias(search_engine, index_prefix, old)
+
+    report = rebuild_if_outdated(indexer, grace=0)
+    assert report is not None and f"-{MAPPING_VERSION}-" in report.index
+    assert write_index(search_engine, index_prefix) == report.index
+    assert rebuild_if_outdated(indexer, grace=0) is None  # current now: nothing to do
+    assert_exact(search_engine, index_prefix, node)
