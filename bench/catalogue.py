@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas.validators import AGE_RANGES, DUO_PERMISSIONS, STORAGE_TEMPERATURES
-from search.documents import to_document, uid
+from search.indexer.documents import to_document, uid
 
 COUNTRIES = ("DE", "GB", "FR", "NL", "IT", "ES", "SE", "CN", "US", "JP", "AT", "BE", "CH", "FI")
 CELL_TYPES = (

@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from federation.node.formats.sources import read_paths
 from federation.node.importer import import_files
-from federation.node.imports.sources import read_paths
 from federation.node.store import CatalogueStore
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "bbmri-eric-directory-2023"

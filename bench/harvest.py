@@ -43,9 +43,9 @@ from federation.node.store import SEQUENCE, CatalogueStore
 from federation.protocol import content_hash
 from federation.registry import Member
 from schemas import SCHEMA_VERSION, schema_for
-from search.documents import to_document
+from search.aliases import create_catalogue_index, drop_indices, finish_bulk_load
 from search.engine import SearchEngine
-from search.index import create_catalogue_index, drop_indices, finish_bulk_load
+from search.indexer.documents import to_document
 
 TARGETS = {"share_of_raw": 0.70, "docs_per_s": 5000, "reindex_1m_s": 300, "freshness_p95_s": 2.0}
 
@@ -178,8 +178,8 @@ def _send_bulks(engine: SearchEngine, index: str, bodies: list[str], clients: in
 
 # -- harvest, in a child process so its peak memory is its own ----------------------------
 def harvest_child(args: argparse.Namespace) -> None:
-    from search.indexer import Indexer
-    from search.rebuild import rebuild
+    from search.indexer.rebuild import rebuild
+    from search.indexer.sync import Indexer
 
     members = [Member(f"node{i}", f"Node {i}", url) for i, url in enumerate(args.urls)]
     engine = SearchEngine(args.engine_url, timeout=120)
@@ -229,9 +229,9 @@ def freshness(engine_url: str, prefix: str, path: Path, node_url: str, changes: 
     from cellfed.serve import serve_in_thread
     from federation.node.poke import Poker
     from portal.app import create_app as create_portal
-    from search.daemon import SyncDaemon
-    from search.indexer import Indexer
-    from search.indexer_app import create_app as create_indexer_app
+    from search.indexer.app import create_app as create_indexer_app
+    from search.indexer.daemon import SyncDaemon
+    from search.indexer.sync import Indexer
 
     engine = SearchEngine(engine_url)
     indexer = Indexer(engine, [Member("node0", "Node 0", node_url)], prefix)

@@ -29,8 +29,8 @@ from werkzeug.datastructures import MultiDict
 
 from bench.catalogue import documents, nodes
 from bench.common import gunicorn, machine
+from search.aliases import catalogue_alias, drop_indices, ensure_indices, state_index
 from search.engine import SearchEngine
-from search.index import catalogue_alias, drop_indices, ensure_indices, state_index
 from search.queries import build_search, parse_params
 
 TYPICAL_QUERY = (

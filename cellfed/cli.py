@@ -12,6 +12,7 @@ import click
 from cellfed.config import PROJECT_ROOT, load_config
 from cellfed.launch.process import LaunchError
 from cellfed.launch.search_engine import LocalSearchEngine
+from federation.node.store import store_of
 
 
 def _config(**overrides: Any) -> dict[str, Any]:
@@ -174,7 +175,7 @@ def node_serve(node_id: str | None, name: str | None, db: str | None, port: int)
     """Serve the node and run its outbox (development server; use gunicorn in production)."""
     import threading
 
-    from federation.node.access import start_delivery
+    from federation.node.inbox import start_delivery
 
     app = _node_app(node_id, name, db)
     start_delivery(app, threading.Event())
@@ -189,11 +190,11 @@ def node_deliver(node_id: str | None, db: str | None) -> None:
     served by gunicorn, where `node serve` does not run it."""
     import threading
 
+    from federation.node.inbox.service import inbox_of
+
     app = _node_app(node_id, None, db)
     try:
-        app.extensions["cellfed.node_outbox"].run_forever(
-            threading.Event(), app.config["DELIVERY_INTERVAL"]
-        )
+        inbox_of(app).outbox.run_forever(threading.Event(), app.config["DELIVERY_INTERVAL"])
     except KeyboardInterrupt:
         pass
 
@@ -223,11 +224,11 @@ def node_import(
     """Import a catalogue: JSON, XLSX or CSV files, hPSCreg records or a Directory export
     (files, folders or zip archives). Everything is checked first; then all records are
     stored, or none if anything is wrong. Importing the same files again changes nothing."""
+    from federation.node.formats.sources import read_paths
     from federation.node.importer import ImportReport, import_files
-    from federation.node.imports.sources import read_paths
 
     app = _node_app(None, None, db)
-    store = app.extensions["cellfed.store"]
+    store = store_of(app)
     source = ", ".join(str(p) for p in paths)
     steps = ["read the files", "map, check and store"]
     with click.progressbar(steps, label="Importing", item_show_func=lambda s: s or "") as bar:
@@ -269,9 +270,9 @@ def node_import(
 @click.option("--out", type=click.Path(path_type=Path), help="File to write (default: its name)")
 def node_export(db: str | None, fmt: str, out: Path | None) -> None:
     """Export the catalogue: JSON, XLSX, a zip of CSV sheets, or a Directory CSV set (zip)."""
-    from federation.node.exports import export
+    from federation.node.exporter import export
 
-    result = export(_node_app(None, None, db).extensions["cellfed.store"], fmt)
+    result = export(store_of(_node_app(None, None, db)), fmt)
     target = out or Path(result.filename)
     target.write_bytes(result.content)
     found = ", ".join(f"{n} {kind}" for kind, n in result.counts.items())
@@ -286,7 +287,7 @@ def node_withdraw(kind: str, local_id: str, db: str | None) -> None:
     """Withdraw a record: it leaves the catalogue as a tombstone in the feed."""
     from federation.node.store import InUse, NotFound
 
-    store = _node_app(None, None, db).extensions["cellfed.store"]
+    store = store_of(_node_app(None, None, db))
     try:
         store.delete(kind, local_id)
     except (NotFound, InUse) as exc:
@@ -301,7 +302,7 @@ def node_purge(older_than_days: int, db: str | None) -> None:
     """Forget old withdrawals; harvesters behind them are told to resynchronise."""
     import datetime as dt
 
-    store = _node_app(None, None, db).extensions["cellfed.store"]
+    store = store_of(_node_app(None, None, db))
     before = dt.datetime.now(dt.UTC) - dt.timedelta(days=older_than_days)
     click.echo(f"{store.purge_tombstones(before)} tombstones purged; horizon {store.horizon()}")
 
@@ -314,7 +315,7 @@ def node_restore(kind: str, local_id: str, db: str | None) -> None:
     """Bring a withdrawn record back, as it was when withdrawn."""
     from federation.node.store import InUse, NotFound
 
-    store = _node_app(None, None, db).extensions["cellfed.store"]
+    store = store_of(_node_app(None, None, db))
     try:
         store.restore(kind, local_id)
     except (NotFound, InUse) as exc:
@@ -343,7 +344,7 @@ def index() -> None:
 def _indexer(members_file: str | None):
     from cellfed.memory import restart_with_few_malloc_arenas
     from federation.registry import RegistryError, load_members
-    from search.indexer import Indexer
+    from search.indexer.sync import Indexer
 
     restart_with_few_malloc_arenas()
 
@@ -381,9 +382,9 @@ def index_sync(members_file: str | None) -> None:
 def index_serve(members_file: str | None, port: int) -> None:
     """Run the indexer service: a sync loop per node, pokes, health and /metrics."""
     from cellfed.serve import serve_in_thread
-    from search.daemon import SyncDaemon
-    from search.indexer_app import create_app
-    from search.rebuild import rebuild_if_outdated
+    from search.indexer.app import create_app
+    from search.indexer.daemon import SyncDaemon
+    from search.indexer.rebuild import rebuild_if_outdated
 
     indexer, config = _indexer(members_file)
     rebuilt = rebuild_if_outdated(indexer, config["REINDEX_GRACE"])
@@ -411,7 +412,7 @@ def index_serve(members_file: str | None, port: int) -> None:
 @click.option("--members", "members_file", help="Member registry TOML file")
 def index_verify(members_file: str | None) -> None:
     """Compare the index with every node (ids and content hashes). Exits 1 if not exact."""
-    from search.audit import audit
+    from search.indexer.audit import audit
 
     indexer, config = _indexer(members_file)
     reports = audit(indexer.engine, config["INDEX_PREFIX"], indexer.members)
@@ -433,8 +434,8 @@ def index_verify(members_file: str | None) -> None:
 @click.option("--version", "mapping_version", help="Mapping version (default: the current one)")
 def index_rebuild(members_file: str | None, mapping_version: str | None) -> None:
     """Harvest every node into a new index and swap it in; searches never stop."""
-    from search.index import MAPPING_VERSION
-    from search.rebuild import RebuildError, rebuild
+    from search.aliases import MAPPING_VERSION
+    from search.indexer.rebuild import RebuildError, rebuild
 
     indexer, config = _indexer(members_file)
     try:
@@ -451,8 +452,8 @@ def index_rebuild(members_file: str | None, mapping_version: str | None) -> None
 @click.option("--version", "mapping_version", help="Mapping version (default: the current one)")
 def index_migrate(mapping_version: str | None) -> None:
     """Add new fields of a mapping version in place; anything else needs `index rebuild`."""
+    from search.aliases import MAPPING_VERSION, MappingChangeNotAdditive, update_mapping_in_place
     from search.engine import SearchEngine
-    from search.index import MAPPING_VERSION, MappingChangeNotAdditive, update_mapping_in_place
 
     config = _config()
     try:
@@ -492,7 +493,7 @@ def portal_deliver() -> None:
     """Run the request broker's outbox (parts and actions to nodes, e-mail) until stopped."""
     import threading
 
-    from portal.access import access_context
+    from portal.access.context import access_context
 
     context = access_context(_config())
     try:

@@ -22,18 +22,19 @@ from cellfed.launch.keycloak import LocalKeycloak
 from cellfed.launch.process import LaunchError
 from cellfed.launch.search_engine import LocalSearchEngine
 from cellfed.serve import RunningServer, serve_in_thread
-from federation.node.access import start_delivery as start_node_delivery
 from federation.node.app import create_app as create_node_app
 from federation.node.importer import import_file
+from federation.node.inbox import start_delivery as start_node_delivery
+from federation.node.store import store_of
 from federation.registry import load_members
 from federation.trust import IssuerUnavailable, discover
 from portal.access import start_delivery as start_portal_delivery
 from portal.app import create_app as create_portal_app
-from search.daemon import SyncDaemon
 from search.engine import SearchEngine
-from search.indexer import Indexer
-from search.indexer_app import create_app as create_indexer_app
-from search.rebuild import rebuild_if_outdated
+from search.indexer.app import create_app as create_indexer_app
+from search.indexer.daemon import SyncDaemon
+from search.indexer.rebuild import rebuild_if_outdated
+from search.indexer.sync import Indexer
 
 DEMO_DATA = PROJECT_ROOT / "config" / "demo"
 DEMO_USERS = (
@@ -158,7 +159,7 @@ def run_demo(config: dict[str, Any], portal_port: int, workdir: Path) -> None:
             app = create_node_app(node_config)
             data = DEMO_DATA / f"{member.id}.json"
             if data.is_file():
-                for line in import_file(app.extensions["cellfed.store"], data).lines():
+                for line in import_file(store_of(app), data).lines():
                     click.echo(line)
             servers.append(serve_in_thread(app, urlparse(member.url).port or 80))
             start_node_delivery(app, stop)

@@ -15,10 +15,9 @@ from flask import (
     url_for,
 )
 
-from portal.app import get_search
 from portal.export import csv_chunks, json_chunks
 from portal.openapi import spec
-from portal.service import SearchRejected, SearchUnavailable
+from portal.service import SearchRejected, SearchUnavailable, current_search
 from search.health import prometheus_text
 from search.queries import InvalidQuery, SearchParams, parse_params
 
@@ -36,7 +35,7 @@ def _params() -> SearchParams:
 def search():
     params = _params()
     try:
-        return jsonify(get_search().search(params))
+        return jsonify(current_search().search(params))
     except SearchRejected as exc:
         abort(400, str(exc))
     except SearchUnavailable as exc:
@@ -47,7 +46,7 @@ def _export(fmt: str) -> Response:
     params = _params()
     limit = current_app.config["EXPORT_MAX_ROWS"]
     try:
-        total, docs = get_search().export(params, limit)
+        total, docs = current_search().export(params, limit)
     except SearchRejected as exc:
         abort(400, str(exc))
     except SearchUnavailable as exc:
@@ -92,7 +91,7 @@ def export_json():
 
 @bp.get("/records/<path:uid>")
 def record(uid: str):
-    search = get_search()
+    search = current_search()
     try:
         doc = search.record(uid)
         if doc is None:
@@ -107,7 +106,7 @@ def record(uid: str):
 def nodes():
     """Each member node's sync state: cursor, last success, last error, data as of."""
     try:
-        return jsonify(nodes=list(get_search().node_states().values()))
+        return jsonify(nodes=list(current_search().node_states().values()))
     except SearchUnavailable as exc:
         abort(503, str(exc))
 
@@ -116,7 +115,7 @@ def nodes():
 def metrics():
     """Federation health in Prometheus text format."""
     try:
-        states = get_search().node_states()
+        states = current_search().node_states()
     except SearchUnavailable as exc:
         abort(503, str(exc))
     return Response(prometheus_text(states), mimetype="text/plain; version=0.0.4")

@@ -8,8 +8,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from search.derived import PASSED
-from search.documents import ISO_20387
+from search.indexer.derived import PASSED
+from search.indexer.documents import ISO_20387
 from search.vocab import QC_FLAGS, STORAGE_LABELS, duo_label
 
 QC_ATTRIBUTE_LABELS = {

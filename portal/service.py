@@ -11,10 +11,12 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
+from flask import current_app
+
+from search.aliases import catalogue_alias
 from search.engine import SearchEngine
 from search.facets import FACETS_BY_NAME
 from search.health import node_health
-from search.index import catalogue_alias
 from search.queries import (
     SOURCE_FIELDS,
     SearchParams,
@@ -36,6 +38,9 @@ UID = re.compile(
 )
 
 log = logging.getLogger(__name__)
+
+SEARCH_KEY = "cellfed.search"
+"""The app extension that holds the portal's CatalogueSearch."""
 
 
 class SearchUnavailable(RuntimeError):
@@ -338,3 +343,8 @@ class CatalogueSearch:
         }
         resp = self._search(body) or {}
         return resp.get("hits", {}).get("total", {}).get("value", 0)
+
+
+def current_search() -> CatalogueSearch:
+    """The catalogue search of the portal app handling this request."""
+    return current_app.extensions[SEARCH_KEY]

@@ -10,11 +10,10 @@ from urllib.parse import urlencode
 from flask import Blueprint, abort, current_app, render_template, request, url_for
 from markupsafe import Markup
 
-from cellfed.formatting import when
+from federation.web.filters import when
 from portal import records
-from portal.app import get_search
 from portal.jsonld import jsonld_for
-from portal.service import SearchRejected, SearchUnavailable
+from portal.service import SearchRejected, SearchUnavailable, current_search
 from search.queries import KINDS, SORTS, InvalidQuery, SearchParams, parse_params
 from search.vocab import DERIVATION_LABELS, QC_FLAGS, duo_label
 
@@ -87,7 +86,7 @@ def search_page():
     except InvalidQuery as exc:
         return _render_search(SearchParams(), None, str(exc), 400)
     try:
-        result = get_search().search(params)
+        result = current_search().search(params)
     except SearchRejected as exc:
         return _render_search(params, None, str(exc), 400)
     except SearchUnavailable as exc:
@@ -97,7 +96,7 @@ def search_page():
 
 @bp.get("/records/<path:uid>")
 def record_page(uid: str):
-    search = get_search()
+    search = current_search()
     try:
         doc = search.record(uid)
         if doc is None:
@@ -131,7 +130,7 @@ def record_page(uid: str):
 def federation_page():
     """Each member node's sync: last success, lag, errors, quarantined records."""
     try:
-        nodes = get_search().node_states()
+        nodes = current_search().node_states()
     except SearchUnavailable as exc:
         abort(503, str(exc))
     return render_template("federation.html", nodes=nodes)

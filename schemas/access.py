@@ -14,8 +14,8 @@ from marshmallow import (
     validates_schema,
 )
 
-from federation.access.lifecycle import CONDITIONS, MAX_TEXT, TRANSITIONS, Actor, State
 from schemas.catalogue import LOCAL_ID
+from schemas.lifecycle import CONDITIONS, MAX_TEXT, TRANSITIONS, Actor, State
 
 OBJECT_ID = validate.Regexp(r"^[0-9a-f]{32}$", error="must be 32 lowercase hex digits")
 

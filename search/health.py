@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from search.aliases import state_index
 from search.engine import SearchEngine
-from search.index import state_index
 
 
 def node_health(engine: SearchEngine, prefix: str) -> dict[str, dict[str, Any]]:

@@ -19,10 +19,10 @@ from cellfed.launch.process import free_port, port_is_free
 from cellfed.launch.search_engine import LocalSearchEngine
 from cellfed.serve import RunningServer, serve_in_thread
 from federation.node.app import create_app as create_node_app
-from federation.node.store import CatalogueStore
+from federation.node.store import CatalogueStore, store_of
 from federation.registry import Member
+from search.aliases import drop_indices
 from search.engine import SearchEngine
-from search.index import drop_indices
 
 BIOBANK = {
     "id": "bb-berlin",
@@ -277,7 +277,7 @@ def start_node(tmp_path: Path) -> Iterator[Callable[..., RunningNode]]:
                 "DATABASE_URL": f"sqlite:///{tmp_path / node_id}.sqlite3",
             }
         )
-        store = app.extensions["cellfed.store"]
+        store = store_of(app)
         if data is not None:
             report = import_catalogue(store, data, f"{node_id}.json")
             assert report.ok, report.lines()

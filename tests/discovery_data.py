@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from federation.node.store import store_of
 from tests.conftest import cell_line
 
 
@@ -215,7 +216,7 @@ def index_alliance(engine_url: str, prefix: str, workdir: Any) -> None:
     from federation.node.importer import import_catalogue
     from federation.registry import Member
     from search.engine import SearchEngine
-    from search.indexer import Indexer
+    from search.indexer.sync import Indexer
 
     servers, members = [], []
     try:
@@ -223,7 +224,7 @@ def index_alliance(engine_url: str, prefix: str, workdir: Any) -> None:
             app = create_node_app(
                 {"NODE_ID": node_id, "DATABASE_URL": f"sqlite:///{Path(workdir) / node_id}.db"}
             )
-            report = import_catalogue(app.extensions["cellfed.store"], data, f"{node_id}.json")
+            report = import_catalogue(store_of(app), data, f"{node_id}.json")
             assert report.ok, report.lines()
             servers.append(serve_in_thread(app))
             members.append(Member(node_id, node_id.title(), servers[-1].url))

@@ -30,16 +30,16 @@ from flask import (
 )
 from werkzeug.exceptions import HTTPException
 
-from federation.node.app import get_store
-from federation.node.exports import FORMATS as EXPORT_FORMATS
-from federation.node.exports import export
+from federation.node.exporter import FORMATS as EXPORT_FORMATS
+from federation.node.exporter import export
+from federation.node.formats import FORMATS as IMPORT_FORMATS
+from federation.node.formats import tabular
+from federation.node.formats.report import CATALOGUE_SECTIONS
+from federation.node.formats.sources import Files, expand
 from federation.node.importer import ImportReport, check_catalogue, import_files
-from federation.node.imports import FORMATS as IMPORT_FORMATS
-from federation.node.imports import tabular
-from federation.node.imports.report import CATALOGUE_SECTIONS
-from federation.node.imports.sources import Files, expand
-from federation.node.store import InUse, NotFound
-from federation.webauth import current_user
+from federation.node.store import InUse, NotFound, current_store
+from federation.web.errors import json_or_page
+from federation.web.login import current_user
 from schemas import KINDS, SCHEMA_VERSION
 from schemas.vocabularies import vocabulary
 
@@ -97,11 +97,7 @@ def labelled(value: Any, field: str) -> str:
     return str(value)
 
 
-def _page_error(exc: HTTPException):
-    return render_template("admin/error.html", error=exc), exc.code
-
-
-bp.register_error_handler(HTTPException, _page_error)
+bp.register_error_handler(HTTPException, json_or_page("admin/error.html"))
 
 
 def _kind(kind: str) -> str:
@@ -113,7 +109,7 @@ def _kind(kind: str) -> str:
 # -- overview and records ----------------------------------------------------------------
 @bp.get("/")
 def overview():
-    store = get_store()
+    store = current_store()
     return render_template(
         "admin/overview.html",
         counts=store.counts(),
@@ -126,7 +122,7 @@ def overview():
 @bp.get("/records/<kind>/")
 def records(kind: str):
     kind = _kind(kind)
-    store = get_store()
+    store = current_store()
     page = max(request.args.get("page", 1, type=int) or 1, 1)
     live = store.records(kind)
     start = (page - 1) * PAGE_SIZE
@@ -144,7 +140,7 @@ def records(kind: str):
 @bp.get("/records/<kind>/<path:local_id>")
 def record(kind: str, local_id: str):
     kind = _kind(kind)
-    store = get_store()
+    store = current_store()
     found = store.get(kind, local_id)
     withdrawn = None if found else store.withdrawn(kind, local_id)
     if found is None and withdrawn is None:
@@ -164,7 +160,7 @@ def record(kind: str, local_id: str):
 def edit(kind: str, local_id: str | None):
     """Edit a record as JSON (or write a new one); every problem is listed by field."""
     kind = _kind(kind)
-    store = get_store()
+    store = current_store()
     problems: list[tuple[str, str]] = []
     if request.method == "GET":
         current = store.get(kind, local_id) if local_id else {"id": ""}
@@ -206,7 +202,7 @@ def edit(kind: str, local_id: str | None):
 def withdraw(kind: str, local_id: str):
     kind = _kind(kind)
     try:
-        get_store().delete(kind, local_id)
+        current_store().delete(kind, local_id)
     except (NotFound, InUse) as exc:
         flash(f"Not withdrawn: {exc}.", "error")
     else:
@@ -218,7 +214,7 @@ def withdraw(kind: str, local_id: str):
 def restore(kind: str, local_id: str):
     kind = _kind(kind)
     try:
-        get_store().restore(kind, local_id)
+        current_store().restore(kind, local_id)
     except (NotFound, InUse) as exc:
         flash(f"Not restored: {exc}.", "error")
     else:
@@ -257,7 +253,7 @@ def _staged(token: str) -> tuple[Files, dict[str, Any], Path]:
 
 def _run(files: Files, options: dict[str, Any], dry_run: bool) -> ImportReport:
     return import_files(
-        get_store(),
+        current_store(),
         files,
         options.get("format") or None,
         dry_run=dry_run,
@@ -316,7 +312,7 @@ def import_confirm():
 def export_catalogue(fmt: str):
     if fmt not in EXPORT_FORMATS:
         abort(404, f"No export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}.")
-    result = export(get_store(), fmt)
+    result = export(current_store(), fmt)
     return send_file(
         io.BytesIO(result.content),
         mimetype=result.mimetype,

@@ -5,14 +5,15 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, jsonify, request, url_for
 
 from federation.bearer import require_token
-from federation.node.app import get_store
+from federation.node.identity import current_identity
 from federation.node.openapi import spec
+from federation.node.store import current_store
 from schemas import KINDS, SCHEMA_VERSION
 
 bp = Blueprint("api", __name__)
 
 harvester_only = require_token(
-    verifier=lambda: current_app.extensions["cellfed.verifier"],
+    verifier=lambda: current_identity().verifier,
     audience=lambda: current_app.config["NODE_ID"],  # tokens minted for this node only
     clients=lambda: set(current_app.config["FEED_CLIENTS"]),
 )
@@ -43,7 +44,7 @@ def _int_arg(name: str, default: int, minimum: int, maximum: int | None = None) 
 @bp.get("/node")
 def node():
     """Who this node is, what it publishes, and where its feed is."""
-    store = get_store()
+    store = current_store()
     return jsonify(
         node_id=current_app.config["NODE_ID"],
         name=current_app.config["NODE_NAME"],
@@ -60,7 +61,7 @@ def feed():
     config = current_app.config
     after = _int_arg("after", 0, 0)
     limit = _int_arg("limit", config["FEED_PAGE_SIZE"], 1, config["FEED_MAX_PAGE_SIZE"])
-    store = get_store()
+    store = current_store()
     latest = store.latest_seq()
     horizon = store.horizon()
     # A reader that started at 0 and reconciles at the end ("snapshot") needs no tombstones.
@@ -94,7 +95,7 @@ def feed():
 def record(kind: str, local_id: str):
     if kind not in KINDS:
         abort(404, f"unknown record kind {kind!r}; known: {', '.join(KINDS)}")
-    found = get_store().get(kind, local_id)
+    found = current_store().get(kind, local_id)
     if found is None:
         abort(404, f"no {kind} with id {local_id!r} at this node")
     return jsonify(found)

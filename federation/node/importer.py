@@ -1,6 +1,6 @@
 """Import: check everything first, then commit all or nothing.
 
-Every format (federation/node/imports/) turns its source into a catalogue document
+Every format (federation/node/formats/) turns its source into a catalogue document
 ``{"schema_version": "2", "networks": [...], "biobanks": [...], "collections": [...],
 "cell_lines": [...]}`` plus a mapping report. Here that document is checked against the
 schemas and the node's records, each problem located in the source (file or sheet, row,
@@ -9,7 +9,6 @@ record id, field), and only a clean document is written, in one transaction.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,9 @@ from typing import Any
 
 from marshmallow import ValidationError
 
-from federation.node.imports.report import (
+from federation.node.formats import convert
+from federation.node.formats.json_catalogue import read_json_file
+from federation.node.formats.report import (
     CATALOGUE_SECTIONS,
     Conversion,
     Locate,
@@ -39,7 +40,6 @@ __all__ = [
     "import_catalogue",
     "import_file",
     "import_files",
-    "read_json_file",
     "run_import",
 ]
 
@@ -78,28 +78,6 @@ class ImportReport:
             f"{self.source}: imported ({found}): {w.created} created, {w.updated} updated, "
             f"{w.unchanged} unchanged" + (f", {w.withdrawn} withdrawn" if w.withdrawn else "")
         ]
-
-
-def read_json_file(path: Path) -> tuple[Any, list[Problem]]:
-    try:
-        return parse_json(path.read_bytes(), str(path))
-    except FileNotFoundError:
-        return None, [Problem(str(path), "", "file does not exist")]
-
-
-def parse_json(raw: bytes, source: str) -> tuple[Any, list[Problem]]:
-    try:
-        return json.loads(raw.decode("utf-8-sig")), []
-    except UnicodeDecodeError as exc:
-        return None, [Problem(source, "", f"not UTF-8 text (byte {exc.start})")]
-    except json.JSONDecodeError as exc:
-        return None, [
-            Problem(
-                source, "", f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
-            )
-        ]
-    except RecursionError:
-        return None, [Problem(source, "", "not valid JSON: nested too deeply")]
 
 
 def check_catalogue(
@@ -255,11 +233,9 @@ def import_files(
 ) -> ImportReport:
     """Convert files in any import format (detected when not given), then check and write.
 
-    Options are passed to the format (see federation.node.imports.convert); the node's
+    Options are passed to the format (see federation.node.formats.convert); the node's
     biobanks and collections are passed as ``existing`` so hPSCreg lines find their place.
     """
-    from federation.node.imports import convert
-
     started = time.monotonic()
     existing = {
         "biobank": {bid: bid for bid in store.existing_ids("biobank")},

@@ -52,7 +52,7 @@ class Counter(Base):
     value: Mapped[int] = mapped_column(Integer, default=0)
 
 
-MODEL_MODULES = ("federation.node.models", "federation.node.requests_models")
+MODEL_MODULES = ("federation.node.models", "federation.node.inbox.models")
 """Modules that declare tables on Base; one that is not there (yet) is skipped."""
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from flask import Flask, current_app
 from sqlalchemy import create_engine, func, select, tuple_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,6 +16,9 @@ from federation.node.migrate import upgrade
 from federation.node.models import Counter, Record, utcnow
 from federation.protocol import content_hash, tombstone_hash
 from schemas import KINDS, SCHEMA_VERSION, schema_for
+
+STORE_KEY = "cellfed.store"
+"""The app extension that holds the node's CatalogueStore."""
 
 SEQUENCE = "changes"
 HORIZON = "purged"  # the highest sequence of a tombstone purged so far
@@ -385,3 +389,13 @@ def _entry(row: Record) -> dict[str, Any]:
         "modified": modified.isoformat(),
         "record": row.payload,
     }
+
+
+def store_of(app: Flask) -> CatalogueStore:
+    """The store of a node app, outside a request (the CLI, the demo, tests)."""
+    return app.extensions[STORE_KEY]
+
+
+def current_store() -> CatalogueStore:
+    """The store of the node app handling this request."""
+    return store_of(current_app)  # type: ignore[arg-type]

@@ -1,91 +1,20 @@
 """Access requests at the portal: login, cart, requests, the broker to the nodes, notifications.
 
 ``init_access(app)`` wires it into the portal app; ``start_delivery(app, stop)`` runs the
-broker's outbox in a background thread (the demo and ``cellfed portal serve`` do).
+broker's outbox in a background thread (the demo and ``cellfed portal serve`` do). The
+node's half has the same shape, in ``federation/node/inbox/``.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from functools import cache
-from typing import Any
 
-from flask import Flask, current_app
-from sqlalchemy import create_engine
-from sqlalchemy.orm import sessionmaker
+from flask import Flask
 
-from federation.csrf import init_csrf
-from federation.mail import SmtpSender
-from federation.outbox import Outbox
-from federation.registry import Member, load_members
-from federation.tokens import ClientCredentials
-from federation.trust import TokenVerifier
-from federation.webauth import init_login, secure_session
-from portal.access.attachments import AttachmentStore
-from portal.access.broker import ActionRelayer, NodeClient, PartDeliverer
-from portal.access.models import PortalBase, PortalOutbox
-from portal.access.service import AccessService
-
-Lookup = Callable[[str], dict[str, Any] | None]  # record uid -> its search document, or None
-
-
-class AccessContext:
-    """Everything access requests need, built once per app; the database schema is created
-    on first use (an app that never takes a request never writes a database file)."""
-
-    def __init__(self, config: dict[str, Any], lookup: Lookup) -> None:
-        self.config = config
-        url = config["PORTAL_DATABASE_URL"]
-        kwargs: dict[str, Any] = {}
-        if url.startswith("sqlite"):
-            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
-        self.engine = create_engine(url, **kwargs)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._ready = False
-        self._lock = threading.Lock()
-        members_file = config["MEMBERS_FILE"]
-        members: Any = cache(lambda: load_members(members_file))
-        client_id = config.get("OIDC_CLIENT_ID") or "portal"
-        self.credentials = (
-            ClientCredentials.from_config(config, client_id)
-            if config.get("OIDC_CLIENT_SECRET")
-            else None
-        )
-        self.nodes = NodeClient(self.credentials, members, config.get("NODE_TOKEN_SCOPE"))
-        self.outbox = Outbox(
-            PortalOutbox,
-            self.sessions,
-            {},
-            max_backoff=config["DELIVERY_MAX_BACKOFF"],
-            on_failed=lambda m, reason: self.service.delivery_failed(m, reason),
-        )
-        self.service = AccessService(
-            self.sessions,
-            self.outbox,
-            AttachmentStore(config["ATTACHMENTS_DIR"]),
-            lookup,
-            members,
-            config["PORTAL_URL"],
-        )
-        self.outbox.register("deliver_part", PartDeliverer(self.nodes, self.service))
-        self.outbox.register("action", ActionRelayer(self.nodes, self.service))
-        if config.get("SMTP_HOST"):
-            self.outbox.register("email", SmtpSender(config))
-        self.verifier = TokenVerifier.from_config(config)
-        self.members = members
-
-    def ready(self) -> AccessContext:
-        if not self._ready:
-            with self._lock:
-                if not self._ready:
-                    PortalBase.metadata.create_all(self.engine)
-                    self._ready = True
-        return self
-
-    def member_ids(self) -> set[str]:
-        members: list[Member] = self.members()
-        return {m.id for m in members}
+from federation.web.csrf import init_csrf
+from federation.web.login import init_login, secure_session
+from portal.access import api, views
+from portal.access.context import ACCESS_KEY, AccessContext, Lookup, access_of
 
 
 def init_access(app: Flask, lookup: Lookup) -> None:
@@ -93,32 +22,19 @@ def init_access(app: Flask, lookup: Lookup) -> None:
     config = app.config
     limit = config["ATTACHMENT_MAX_BYTES"] * config["ATTACHMENT_MAX_COUNT"] + 1024 * 1024
     config["MAX_CONTENT_LENGTH"] = config.get("MAX_CONTENT_LENGTH") or limit
-    app.extensions["cellfed.access"] = AccessContext(dict(config), lookup)
+    app.extensions[ACCESS_KEY] = AccessContext(dict(config), lookup)
 
     secure_session(app, config["PORTAL_URL"], "cellfed_portal")
     init_csrf(app)
     init_login(app, config.get("OIDC_CLIENT_ID") or "portal", home_endpoint="views.search_page")
-
-    from portal.access import api, views
-
     app.register_blueprint(api.bp, url_prefix="/api/v1/access")
     app.register_blueprint(views.bp)
 
 
-def access_context(config: dict[str, Any]) -> AccessContext:
-    """The access machinery without the web app (``cellfed portal deliver``)."""
-    return AccessContext(dict(config), lambda uid: None).ready()
-
-
-def access() -> AccessContext:
-    return current_app.extensions["cellfed.access"].ready()
-
-
 def start_delivery(app: Flask, stop: threading.Event) -> threading.Thread:
     """Run the broker's outbox (parts and actions to nodes, e-mail) in a background thread."""
-    context: AccessContext = app.extensions["cellfed.access"].ready()
     thread = threading.Thread(
-        target=context.outbox.run_forever,
+        target=access_of(app).outbox.run_forever,
         args=(stop, app.config["DELIVERY_INTERVAL"]),
         name="portal-outbox",
         daemon=True,

@@ -12,7 +12,7 @@ from flask import Blueprint, abort, current_app, jsonify, request, send_file
 from marshmallow import ValidationError
 
 from federation.bearer import principal, require_token
-from portal.access import access
+from portal.access.context import current_access
 from portal.access.service import ForgedEvent, NotFound
 from schemas.access import EventSchema
 from schemas.errors import format_errors
@@ -20,9 +20,9 @@ from schemas.errors import format_errors
 bp = Blueprint("access_api", __name__)
 
 nodes_only = require_token(
-    verifier=lambda: access().verifier,
+    verifier=lambda: current_access().verifier,
     audience=lambda: current_app.config["OIDC_AUDIENCE"],
-    clients=lambda: access().member_ids(),  # a node's client id is its member id
+    clients=lambda: current_access().member_ids(),  # a node's client id is its member id
 )
 
 
@@ -38,7 +38,9 @@ def post_event():
     except ValidationError as exc:
         abort(400, "; ".join(format_errors(exc.messages)))
     try:
-        new = access().service.apply_events(principal().client_id, event["part_id"], [event])
+        new = current_access().service.apply_events(
+            principal().client_id, event["part_id"], [event]
+        )
     except NotFound as exc:
         abort(404, str(exc))
     except ForgedEvent as exc:
@@ -50,14 +52,16 @@ def post_event():
 @nodes_only
 def attachment(part_id: str, attachment_id: str):
     try:
-        found = access().service.attachment_for_node(principal().client_id, part_id, attachment_id)
+        found = current_access().service.attachment_for_node(
+            principal().client_id, part_id, attachment_id
+        )
     except NotFound as exc:
         abort(404, str(exc))
     return send_attachment(found)
 
 
 def send_attachment(found):
-    path = access().service.files.path(found.stored_name)
+    path = current_access().service.files.path(found.stored_name)
     if not path.is_file():
         abort(410, "the attachment's file is gone from the portal's storage")
     resp = send_file(

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import requests
 from marshmallow import ValidationError
 
+from federation.http import response_detail
 from federation.outbox import OutboxMixin, Refused, Retry
 from federation.registry import Member
 from federation.tokens import ClientCredentials, TokenUnavailable
@@ -20,14 +21,6 @@ from schemas.access import EventSchema
 from schemas.errors import format_errors
 
 PERMANENT = (400, 404, 409, 410, 422)
-
-
-def _detail(resp: requests.Response) -> str:
-    try:
-        body = resp.json()
-        return str(body.get("detail") or body.get("error") or body)
-    except ValueError:
-        return resp.text[:300] or resp.reason
 
 
 class NodeClient:
@@ -58,9 +51,11 @@ class NodeClient:
         except requests.RequestException as exc:
             raise Retry(f"node {node_id} is not reachable: {exc.__class__.__name__}") from exc
         if resp.status_code in PERMANENT:
-            raise Refused(f"node {node_id} refused it ({resp.status_code}): {_detail(resp)}")
+            raise Refused(
+                f"node {node_id} refused it ({resp.status_code}): {response_detail(resp)}"
+            )
         if resp.status_code not in (200, 201):
-            raise Retry(f"node {node_id} answered {resp.status_code}: {_detail(resp)}")
+            raise Retry(f"node {node_id} answered {resp.status_code}: {response_detail(resp)}")
         return resp
 
 

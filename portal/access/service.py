@@ -16,11 +16,10 @@ from marshmallow import ValidationError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from federation.access.lifecycle import INITIAL, Actor, State, TransitionRefused, check
 from federation.mail import email_payload
 from federation.outbox import Outbox, OutboxMixin, utcnow
 from federation.registry import Member
-from federation.webauth import User
+from federation.web.login import User
 from portal.access.attachments import AttachmentStore, CheckedFile
 from portal.access.models import (
     AccessRequest,
@@ -32,6 +31,7 @@ from portal.access.models import (
 from portal.service import SearchUnavailable
 from schemas.access import REQUESTABLE_KINDS, ProjectSchema
 from schemas.errors import format_errors
+from schemas.lifecycle import INITIAL, Actor, State, TransitionRefused, check
 
 RESEARCHER_NEWS = {
     "receive": "{biobank} received your request “{title}” and is reviewing it.",

@@ -15,8 +15,17 @@ from flask import (
 )
 from sqlalchemy import select
 
-from cellfed.formatting import when
-from federation.access.lifecycle import (
+from federation.web.filters import when
+from federation.web.login import current_user, login_required, role_required, safe_next
+from portal.access import cart
+from portal.access.api import send_attachment
+from portal.access.attachments import ALLOWED_TYPES, AttachmentRejected, check_upload
+from portal.access.context import current_access
+from portal.access.models import PortalOutbox
+from portal.access.service import NotFound, SubmissionInvalid
+from portal.service import SearchUnavailable
+from schemas.access import DISEASE_SPECIFIC, INTENDED_USES
+from schemas.lifecycle import (
     CONDITIONS,
     STATE_LABELS,
     TRANSITIONS,
@@ -24,14 +33,6 @@ from federation.access.lifecycle import (
     TransitionRefused,
     allowed,
 )
-from federation.webauth import current_user, login_required, role_required, safe_next
-from portal.access import access, cart
-from portal.access.api import send_attachment
-from portal.access.attachments import ALLOWED_TYPES, AttachmentRejected, check_upload
-from portal.access.models import PortalOutbox
-from portal.access.service import NotFound, SubmissionInvalid
-from portal.service import SearchUnavailable
-from schemas.access import DISEASE_SPECIFIC, INTENDED_USES
 
 bp = Blueprint("access", __name__, template_folder="templates")
 
@@ -52,7 +53,7 @@ def _access_globals() -> dict:
     unread = 0
     if user is not None:
         try:
-            unread = access().service.unread(user)
+            unread = current_access().service.unread(user)
         except Exception:  # the nav must render even if the database is unwell
             unread = 0
     return {
@@ -85,12 +86,12 @@ def cart_remove():
 
 def _cart_page(problems: list[str] | None = None, form: dict | None = None, status: int = 200):
     try:
-        lines = access().service.resolve(cart.items())
+        lines = current_access().service.resolve(cart.items())
     except SearchUnavailable as exc:
         abort(503, f"{exc}. Please try again in a minute; your cart is kept.")
     return render_template(
         "access/cart.html",
-        groups=access().service.group(lines),
+        groups=current_access().service.group(lines),
         missing=[line for line in lines if not line.found],
         problems=problems or [],
         form=form or {},
@@ -130,7 +131,9 @@ def submit():
     project = {**form, "disease": form["disease"] or None}
     if not problems:
         try:
-            request_id = access().service.submit(current_user(), project, cart.items(), checked)
+            request_id = current_access().service.submit(
+                current_user(), project, cart.items(), checked
+            )
         except SubmissionInvalid as exc:
             problems = exc.problems
         except SearchUnavailable as exc:
@@ -146,13 +149,13 @@ def submit():
 @login_required
 def requests_page():
     return render_template(
-        "access/requests.html", requests=access().service.requests_of(current_user())
+        "access/requests.html", requests=current_access().service.requests_of(current_user())
     )
 
 
 def _request_page(request_id: str, error: str | None = None, status: int = 200):
     try:
-        found = access().service.request_of(current_user(), request_id)
+        found = current_access().service.request_of(current_user(), request_id)
     except NotFound as exc:
         abort(404, str(exc))
     pending = {
@@ -188,7 +191,7 @@ def act(request_id: str, part_id: str, event: str):
     if event not in RESEARCHER_BUTTONS:
         abort(404, f"there is no action {event!r}")
     try:
-        access().service.act(
+        current_access().service.act(
             current_user(), request_id, part_id, event, request.form.get("text", "")
         )
     except NotFound as exc:
@@ -203,7 +206,7 @@ def act(request_id: str, part_id: str, event: str):
 @login_required
 def attachment(request_id: str, attachment_id: str):
     try:
-        found = access().service.attachment_of(current_user(), request_id, attachment_id)
+        found = current_access().service.attachment_of(current_user(), request_id, attachment_id)
     except NotFound as exc:
         abort(404, str(exc))
     return send_attachment(found)
@@ -214,14 +217,14 @@ def attachment(request_id: str, attachment_id: str):
 @login_required
 def notifications():
     return render_template(
-        "access/notifications.html", notes=access().service.notifications(current_user())
+        "access/notifications.html", notes=current_access().service.notifications(current_user())
     )
 
 
 @bp.post("/notifications/read")
 @login_required
 def notifications_read():
-    access().service.mark_read(current_user())
+    current_access().service.mark_read(current_user())
     return redirect(url_for("access.notifications"))
 
 
@@ -229,7 +232,7 @@ def notifications_read():
 @bp.get("/admin/deliveries")
 @role_required("alliance-admin", "Only the alliance's operators can see the broker's deliveries.")
 def deliveries():
-    context = access()
+    context = current_access()
     with context.sessions() as session:
         messages = context.outbox.pending(session)
         delivered = session.execute(
@@ -245,7 +248,7 @@ def deliveries():
 @bp.post("/admin/deliveries/<int:message_id>/retry")
 @role_required("alliance-admin", "Only the alliance's operators can retry deliveries.")
 def retry(message_id: int):
-    if not access().outbox.retry_now(message_id):
+    if not current_access().outbox.retry_now(message_id):
         abort(404, f"there is no undelivered message #{message_id}")
     flash(f"Message #{message_id} will be retried now.")
     return redirect(url_for("access.deliveries"))

@@ -22,11 +22,14 @@ from cellfed.launch.process import free_port
 from cellfed.serve import RunningServer, serve_in_thread
 from federation.node.app import create_app as create_node_app
 from federation.node.importer import import_file
+from federation.node.inbox.service import inbox_of
+from federation.node.store import store_of
 from federation.registry import load_members
+from portal.access.context import access_of
 from portal.app import create_app as create_portal_app
+from search.aliases import drop_indices
 from search.engine import SearchEngine
-from search.index import drop_indices
-from search.indexer import Indexer
+from search.indexer.sync import Indexer
 from tests.conftest import Idp
 
 DEMO_NODES = ("cn-nsccr", "de-stemcellbank", "uk-hipsci")
@@ -53,15 +56,15 @@ class NodeServer:
         if self.server is not None:
             self.server.stop()
             self.server = None
-            self.app.extensions["cellfed.store"].dispose()
+            store_of(self.app).dispose()
 
     @property
     def inbox(self):
-        return self.app.extensions["cellfed.inbox"]
+        return inbox_of(self.app)
 
     @property
     def outbox(self):
-        return self.app.extensions["cellfed.node_outbox"]
+        return inbox_of(self.app).outbox
 
 
 @dataclass
@@ -80,11 +83,11 @@ class Alliance:
 
     @property
     def access(self):
-        return self.portal_app.extensions["cellfed.access"].ready()
+        return access_of(self.portal_app)
 
     def request(self, request_id: str):
         """A request as its owner sees it (read through the service, as the pages do)."""
-        from federation.webauth import User
+        from federation.web.login import User
         from portal.access.models import AccessRequest
 
         with self.access.sessions() as session:
@@ -151,7 +154,7 @@ def start_alliance(
         )
         node.start()
         demo = PROJECT_ROOT / "config" / "demo" / f"{node_id}.json"
-        assert import_file(node.app.extensions["cellfed.store"], demo).ok
+        assert import_file(store_of(node.app), demo).ok
         nodes[node_id] = node
 
     engine = SearchEngine(engine_url)

@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 
 from cellfed.serve import serve_in_thread
-from federation.node.requests_models import InboxEvent, InboxPart
+from federation.node.inbox.models import InboxEvent, InboxPart
+from federation.node.store import store_of
 from portal.access.models import PartEvent, PortalOutbox
-from search.index import drop_indices
+from search.aliases import drop_indices
 from tests.access.conftest import (
     csrf,
     login,
@@ -34,7 +35,7 @@ def pair(idp, engine_url, tmp_path):
 
 
 def rows_at_node(node, model, **where) -> int:
-    with node.app.extensions["cellfed.store"].sessions() as session:
+    with store_of(node.app).sessions() as session:
         return session.query(model).filter_by(**where).count()
 
 

@@ -10,12 +10,13 @@ from cellfed.demo import demo_secret
 from cellfed.serve import serve_in_thread
 from federation.node.app import create_app as create_node_app
 from federation.node.importer import import_catalogue
+from federation.node.store import store_of
 from federation.registry import Member
 from federation.tokens import ClientCredentials
-from search.audit import audit
-from search.daemon import SyncDaemon
-from search.indexer import Indexer
-from search.indexer_app import create_app as create_indexer_app
+from search.indexer.app import create_app as create_indexer_app
+from search.indexer.audit import audit
+from search.indexer.daemon import SyncDaemon
+from search.indexer.sync import Indexer
 from tests.conftest import catalogue, cell_line
 from tests.integration.test_sync import wait_for
 
@@ -34,7 +35,7 @@ def trusted_node(idp, tmp_path):
             "FEED_REQUIRE_TOKEN": True,
         }
     )
-    import_catalogue(app.extensions["cellfed.store"], catalogue(cell_line("L1")), "n.json")
+    import_catalogue(store_of(app), catalogue(cell_line("L1")), "n.json")
     server = serve_in_thread(app)
     yield app, Member(NODE, "UK", server.url)
     server.stop()
@@ -109,8 +110,8 @@ def test_the_indexer_syncs_with_its_tokens_and_pokes_need_the_nodes_own(
         app.config["INDEXER_POKE_URL"] = service.url
         from federation.node.app import _poker
 
-        app.extensions["cellfed.store"].listeners.append(_poker(app))
-        app.extensions["cellfed.store"].write([("cell_line", cell_line("L2"))])
+        store_of(app).listeners.append(_poker(app))
+        store_of(app).write([("cell_line", cell_line("L2"))])
         wait_for(lambda: search_engine.mget(f"{index_prefix}catalogue", [f"{NODE}:cell_line:L2"]))
     finally:
         service.stop()

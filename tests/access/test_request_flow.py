@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from federation.access.lifecycle import State
+from schemas.lifecycle import State
 from tests.access.conftest import Alliance, csrf, login, request_id_from, submit_request
 
 pytestmark = [pytest.mark.keycloak, pytest.mark.engine]

@@ -16,7 +16,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from federation.trust import ExpiredToken, TokenVerifier
-from federation.webauth import User
+from federation.web.login import User
 from portal.access.models import AccessRequest, Attachment, PortalOutbox
 from tests.access.conftest import (
     Alliance,

@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from search.index import drop_indices
+from search.aliases import drop_indices
 from tests.access.conftest import start_alliance
 
 pytestmark = [pytest.mark.browser, pytest.mark.keycloak, pytest.mark.engine]

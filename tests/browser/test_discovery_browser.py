@@ -15,8 +15,8 @@ from playwright.sync_api import expect
 
 from cellfed.serve import serve_in_thread
 from portal.app import create_app
+from search.aliases import drop_indices
 from search.engine import SearchEngine
-from search.index import drop_indices
 from tests.discovery_data import index_alliance
 
 pytestmark = pytest.mark.engine

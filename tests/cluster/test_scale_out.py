@@ -13,11 +13,11 @@ from cellfed.config import PROJECT_ROOT
 from cellfed.launch.cluster import LocalCluster
 from cellfed.launch.process import port_is_free
 from portal.service import CatalogueSearch
-from search.audit import audit
-from search.daemon import SyncDaemon
+from search.aliases import drop_indices
 from search.engine import SearchEngine
-from search.index import drop_indices
-from search.indexer import Indexer
+from search.indexer.audit import audit
+from search.indexer.daemon import SyncDaemon
+from search.indexer.sync import Indexer
 from search.queries import SearchParams
 from tests.conftest import catalogue, cell_line
 from tests.integration.test_sync import wait_for

@@ -13,11 +13,12 @@ from werkzeug.wrappers import Response
 from cellfed.serve import serve_in_thread
 from federation.node.app import create_app as create_node_app
 from federation.node.importer import import_catalogue
+from federation.node.store import store_of
 from federation.registry import Member
-from search.audit import audit
-from search.daemon import SyncDaemon
-from search.index import catalogue_alias, write_index
-from search.indexer import Indexer
+from search.aliases import catalogue_alias, write_index
+from search.indexer.audit import audit
+from search.indexer.daemon import SyncDaemon
+from search.indexer.sync import Indexer
 from tests.conftest import catalogue, cell_line
 from tests.faults.processes import DelayProxy, NodeProcess
 from tests.integration.test_sync import wait_for
@@ -30,7 +31,7 @@ def seeded_db(tmp_path, node_id: str, lines: int):
     app = create_node_app(
         {"NODE_ID": node_id, "DATABASE_URL": f"sqlite:///{tmp_path / node_id}.sqlite3"}
     )
-    store = app.extensions["cellfed.store"]
+    store = store_of(app)
     report = import_catalogue(
         store, catalogue(*(cell_line(f"L{i:05d}") for i in range(lines))), f"{node_id}.json"
     )

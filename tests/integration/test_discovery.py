@@ -11,8 +11,8 @@ import uuid
 import pytest
 
 from portal.app import create_app
+from search.aliases import drop_indices
 from search.engine import SearchEngine
-from search.index import drop_indices
 from tests.discovery_data import index_alliance
 
 pytestmark = pytest.mark.engine

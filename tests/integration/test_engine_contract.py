@@ -7,9 +7,7 @@ import pytest
 from werkzeug.datastructures import MultiDict
 
 from schemas import schema_for
-from search.audit import audit
-from search.documents import to_document
-from search.index import (
+from search.aliases import (
     MAPPING_VERSION,
     additive_changes,
     catalogue_alias,
@@ -21,7 +19,9 @@ from search.index import (
     update_mapping_in_place,
     write_index,
 )
-from search.indexer import Indexer
+from search.indexer.audit import audit
+from search.indexer.documents import to_document
+from search.indexer.sync import Indexer
 from search.queries import build_search, parse_params, read_facets
 from tests.conftest import BIOBANK, catalogue, cell_line
 

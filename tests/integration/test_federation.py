@@ -9,9 +9,9 @@ from cellfed.config import PROJECT_ROOT
 from federation.node.models import Record
 from federation.registry import Member
 from portal.app import create_app as create_portal_app
+from search.aliases import catalogue_alias, write_index
 from search.engine import SearchEngine
-from search.index import catalogue_alias, write_index
-from search.indexer import Indexer
+from search.indexer.sync import Indexer
 from tests.conftest import catalogue, cell_line
 
 pytestmark = pytest.mark.engine

@@ -7,11 +7,12 @@ import pytest
 
 from federation.node.app import create_app as create_node_app
 from federation.node.importer import import_catalogue
-from search.audit import audit
-from search.daemon import SyncDaemon
-from search.index import catalogue_alias, write_index
-from search.indexer import Indexer
-from search.rebuild import RebuildError, rebuild
+from federation.node.store import store_of
+from search.aliases import catalogue_alias, write_index
+from search.indexer.audit import audit
+from search.indexer.daemon import SyncDaemon
+from search.indexer.rebuild import RebuildError, rebuild
+from search.indexer.sync import Indexer
 from tests.conftest import catalogue, cell_line
 
 pytestmark = pytest.mark.engine
@@ -55,9 +56,9 @@ def test_a_node_restored_from_an_older_backup_is_reconciled(
         {"NODE_ID": "restored", "DATABASE_URL": f"sqlite:///{tmp_path / 'older.sqlite3'}"}
     )
     old = catalogue(cell_line("L1"), cell_line("L2", availability="not_available"))
-    import_catalogue(older.extensions["cellfed.store"], old, "old.json")
+    import_catalogue(store_of(older), old, "old.json")
     node.server.server.app = older
-    node.store = older.extensions["cellfed.store"]
+    node.store = store_of(older)
 
     [report] = indexer.sync_all()
     assert report.resynced and report.reconciled == 1, report.summary()
@@ -109,7 +110,7 @@ def test_a_poke_makes_a_change_searchable_without_waiting_for_the_poll(
 ):
     from cellfed.serve import serve_in_thread
     from federation.node.poke import Poker
-    from search.indexer_app import create_app as create_indexer_app
+    from search.indexer.app import create_app as create_indexer_app
 
     node = start_node("poking", catalogue(cell_line("L1")))
     indexer = make_indexer(search_engine, index_prefix, node)
@@ -144,8 +145,8 @@ def wait_for(condition, timeout: float = 20.0) -> None:
 def test_an_index_of_an_older_mapping_is_rebuilt_for_the_current_one(
     start_node, search_engine, index_prefix
 ):
-    from search.index import MAPPING_VERSION, create_catalogue_index, ensure_indices, swap_alias
-    from search.rebuild import rebuild_if_outdated
+    from search.aliases import MAPPING_VERSION, create_catalogue_index, ensure_indices, swap_alias
+    from search.indexer.rebuild import rebuild_if_outdated
 
     node = start_node("upgraded", catalogue(cell_line("L1")))
     indexer = make_indexer(search_engine, index_prefix, node)

@@ -87,7 +87,7 @@ def test_login_without_a_client_secret_says_so(apps):
 
 
 def test_next_after_login_stays_on_this_site():
-    from federation.webauth import safe_next
+    from federation.web.login import safe_next
 
     assert safe_next("/requests/abc?x=1") == "/requests/abc?x=1"
     for evil in ("https://evil.example/", "//evil.example/x", "/\\evil", "javascript:alert(1)"):

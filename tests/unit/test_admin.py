@@ -8,8 +8,9 @@ import re
 import pytest
 
 from federation.node.app import create_app
-from federation.node.exports import catalogue_document
-from federation.webauth import SESSION_USER
+from federation.node.exporter import catalogue_document
+from federation.node.store import store_of
+from federation.web.login import SESSION_USER
 from tests.conftest import catalogue, cell_line
 
 
@@ -38,10 +39,6 @@ def token(client, path="/admin/import") -> str:
 def upload(client, name: str, content: bytes, **form):
     data = {"csrf_token": token(client), "files": (io.BytesIO(content), name), **form}
     return client.post("/admin/import", data=data, content_type="multipart/form-data")
-
-
-def store_of(app):
-    return app.extensions["cellfed.store"]
 
 
 def test_admin_pages_are_for_this_nodes_biobank_admins_only(tmp_path):

@@ -5,7 +5,7 @@ from collections import Counter
 
 from bench.catalogue import documents
 from schemas import schema_for
-from search.index import mapping
+from search.aliases import mapping
 
 
 def test_synthetic_records_validate_and_documents_fit_the_mapping():

@@ -10,9 +10,9 @@ from schemas.validators import (
     DONOR_SEXES,
     STORAGE_TEMPERATURES,
 )
-from search.derived import age_years, line_key, qc_flags
-from search.documents import to_document
-from search.index import MAPPING_VERSION, mapping
+from search.aliases import MAPPING_VERSION, mapping
+from search.indexer.derived import age_years, line_key, qc_flags
+from search.indexer.documents import to_document
 from search.vocab import (
     AVAILABILITY_LABELS,
     DERIVATION_LABELS,

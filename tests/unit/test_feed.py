@@ -3,7 +3,7 @@
 import pytest
 
 from federation.node.importer import import_catalogue
-from federation.node.store import InUse
+from federation.node.store import InUse, store_of
 from federation.protocol import content_hash
 from tests.conftest import catalogue, cell_line
 
@@ -73,7 +73,7 @@ def test_a_referenced_record_cannot_be_withdrawn(store):
 
 
 def test_feed_api_pages_with_cursor_and_has_more(node_app):
-    store = node_app.extensions["cellfed.store"]
+    store = store_of(node_app)
     load(store, cell_line("L1"), cell_line("L2"), cell_line("L3"))
     client = node_app.test_client()
     first = client.get("/api/v1/feed").json  # FEED_PAGE_SIZE is 2 here
@@ -101,7 +101,7 @@ def test_feed_api_rejects_bad_parameters(node_app, query, detail):
 
 
 def test_node_descriptor_and_openapi(node_app):
-    load(node_app.extensions["cellfed.store"], cell_line("L1"))
+    load(store_of(node_app), cell_line("L1"))
     client = node_app.test_client()
     node = client.get("/api/v1/node").json
     assert node["node_id"] == "test-node" and node["latest_seq"] == 3
@@ -113,7 +113,7 @@ def test_node_descriptor_and_openapi(node_app):
 def test_feed_tells_a_cursor_it_cannot_serve_to_resynchronise(node_app):
     import datetime as dt
 
-    store = node_app.extensions["cellfed.store"]
+    store = store_of(node_app)
     load(store, cell_line("L1"), cell_line("L2"))
     store.delete("cell_line", "L2")
     assert store.purge_tombstones(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)) == 1

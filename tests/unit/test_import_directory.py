@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from federation.node.exports import catalogue_document, export
+from federation.node.exporter import catalogue_document, export
+from federation.node.formats.sources import expand, read_paths
 from federation.node.importer import import_files
-from federation.node.imports.sources import expand, read_paths
 from federation.node.store import CatalogueStore
 from tests.unit.data_files import shared
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from federation.node.formats.sources import read_paths
 from federation.node.importer import import_catalogue, import_files
-from federation.node.imports.sources import read_paths
 from tests.unit.data_files import shared
 
 PLACE = {

@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook
 
-from federation.node.exports import catalogue_document
+from federation.node.exporter import catalogue_document
+from federation.node.formats import tabular
+from federation.node.formats.directory import BIOBANK_COLUMNS, COLLECTION_COLUMNS
 from federation.node.importer import ImportReport, import_files
-from federation.node.imports import tabular
-from federation.node.imports.directory import BIOBANK_COLUMNS, COLLECTION_COLUMNS
 from tests.conftest import catalogue, cell_line
 
 SETTINGS = settings(

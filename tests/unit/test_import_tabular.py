@@ -7,10 +7,10 @@ import zipfile
 from openpyxl import Workbook
 
 from cellfed.config import PROJECT_ROOT
-from federation.node.exports import catalogue_document, export
+from federation.node.exporter import catalogue_document, export
+from federation.node.formats import tabular
+from federation.node.formats.sources import expand
 from federation.node.importer import import_catalogue, import_files
-from federation.node.imports import tabular
-from federation.node.imports.sources import expand
 from federation.node.store import CatalogueStore
 
 DEMO = PROJECT_ROOT / "config" / "demo"

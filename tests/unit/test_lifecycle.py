@@ -2,7 +2,7 @@
 
 import pytest
 
-from federation.access.lifecycle import (
+from schemas.lifecycle import (
     FINAL,
     TRANSITIONS,
     Actor,

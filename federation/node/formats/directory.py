@@ -38,9 +38,9 @@ from typing import Any
 
 from marshmallow import ValidationError, validate
 
-from federation.node.imports.cleaning import load_leniently
-from federation.node.imports.report import Conversion, MappingReport, Problem
-from federation.node.imports.sources import Files, basename
+from federation.node.formats.cleaning import load_leniently
+from federation.node.formats.report import Conversion, MappingReport, Problem
+from federation.node.formats.sources import Files, basename
 from schemas import SCHEMA_VERSION
 from schemas.vocabularies import vocabulary
 

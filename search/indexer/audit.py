@@ -13,9 +13,9 @@ import requests
 
 from federation.client import FeedClient, TokenSource
 from federation.registry import Member
-from search.documents import uid
+from search.aliases import catalogue_alias
 from search.engine import SearchEngine
-from search.index import catalogue_alias
+from search.indexer.documents import uid
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from search.derived import cell_line_fields, collection_fields, networks
+from search.indexer.derived import cell_line_fields, collection_fields, networks
 
 ISO_20387 = "ISO 20387"
 

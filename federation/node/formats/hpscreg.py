@@ -21,8 +21,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from federation.node.imports.cleaning import load_leniently
-from federation.node.imports.report import Conversion, Problem
+from federation.node.formats.cleaning import load_leniently
+from federation.node.formats.report import Conversion, Problem
 from schemas import SCHEMA_VERSION
 
 MARKERS = ("name", "type_name")

@@ -7,7 +7,7 @@ import zipfile
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
-from federation.node.imports.report import Problem
+from federation.node.formats.report import Problem
 
 Files = dict[str, bytes]
 """File name (a relative path inside a folder or archive) -> content."""

@@ -14,14 +14,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from search.index import (
+from search.aliases import (
     MAPPING_VERSION,
     create_catalogue_index,
     finish_bulk_load,
     swap_alias,
     write_index,
 )
-from search.indexer import Indexer, SyncReport
+from search.indexer.sync import Indexer, SyncReport
 
 
 class RebuildError(RuntimeError):

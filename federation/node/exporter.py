@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from federation.node.imports import directory, tabular
-from federation.node.imports.report import CATALOGUE_SECTIONS
+from federation.node.formats import directory, tabular
+from federation.node.formats.report import CATALOGUE_SECTIONS
 from federation.node.store import CatalogueStore
 from schemas import SCHEMA_VERSION
 

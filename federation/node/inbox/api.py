@@ -11,17 +11,17 @@ from typing import Any
 from flask import Blueprint, abort, current_app, jsonify, request
 from marshmallow import Schema, ValidationError
 
-from federation.access.lifecycle import TransitionRefused
 from federation.bearer import require_token
-from federation.node.access import get_inbox
-from federation.node.inbox import PartConflict, PartNotAccepted, PartNotFound
+from federation.node.identity import current_identity
+from federation.node.inbox.service import PartConflict, PartNotAccepted, PartNotFound, current_inbox
 from schemas.access import ActionSchema, PartSchema
 from schemas.errors import format_errors
+from schemas.lifecycle import TransitionRefused
 
 bp = Blueprint("inbox_api", __name__)
 
 portal_only = require_token(
-    verifier=lambda: current_app.extensions["cellfed.verifier"],
+    verifier=lambda: current_identity().verifier,
     audience=lambda: current_app.config["NODE_ID"],  # tokens minted for this node only
     clients=lambda: {current_app.config["PORTAL_CLIENT_ID"]},
 )
@@ -49,7 +49,7 @@ def put_part(part_id: str):
     if data["id"] != part_id:
         abort(400, f"the body's id {data['id']!r} is not the URL's {part_id!r}")
     try:
-        part, events, created = get_inbox().receive(data)
+        part, events, created = current_inbox().receive(data)
     except PartNotAccepted as exc:
         return _problem(422, "part_not_accepted", str(exc))
     except PartConflict as exc:
@@ -63,7 +63,7 @@ def post_action(part_id: str):
     """A researcher's action (withdraw, provide_info, message); repeats return the same event."""
     data = _load(ActionSchema())
     try:
-        event, created = get_inbox().relay(part_id, data)
+        event, created = current_inbox().relay(part_id, data)
     except PartNotFound as exc:
         return _problem(404, "not_found", str(exc))
     except PartConflict as exc:
@@ -80,4 +80,4 @@ def openapi():
 
 @cache
 def spec() -> dict[str, Any]:
-    return json.loads(resources.files(__package__).joinpath("openapi-access.json").read_text())
+    return json.loads(resources.files(__package__).joinpath("openapi.json").read_text())

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
-from federation.node.imports.report import CATALOGUE_SECTIONS, Conversion, Problem
-from federation.node.imports.sources import Files
+from federation.node.formats.report import CATALOGUE_SECTIONS, Conversion, Problem
+from federation.node.formats.sources import Files
 
 
 def looks_like(data: Any) -> bool:
@@ -30,3 +32,25 @@ def convert(files: Files, parsed: dict[str, Any]) -> Conversion:
             if isinstance(rows, list):
                 conversion.mapping.mapped(section, kind, len(rows))
     return conversion
+
+
+def read_json_file(path: Path) -> tuple[Any, list[Problem]]:
+    try:
+        return parse_json(path.read_bytes(), str(path))
+    except FileNotFoundError:
+        return None, [Problem(str(path), "", "file does not exist")]
+
+
+def parse_json(raw: bytes, source: str) -> tuple[Any, list[Problem]]:
+    try:
+        return json.loads(raw.decode("utf-8-sig")), []
+    except UnicodeDecodeError as exc:
+        return None, [Problem(source, "", f"not UTF-8 text (byte {exc.start})")]
+    except json.JSONDecodeError as exc:
+        return None, [
+            Problem(
+                source, "", f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+            )
+        ]
+    except RecursionError:
+        return None, [Problem(source, "", "not valid JSON: nested too deeply")]

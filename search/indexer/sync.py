@@ -34,9 +34,9 @@ from schemas import (
     schema_for,
 )
 from schemas.fastload import fast_load
-from search.documents import to_document, uid
+from search.aliases import catalogue_alias, ensure_indices, state_index, write_index
 from search.engine import SearchEngine
-from search.index import catalogue_alias, ensure_indices, state_index, write_index
+from search.indexer.documents import to_document, uid
 
 QUARANTINE_KEPT = 200
 

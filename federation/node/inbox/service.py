@@ -12,16 +12,20 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+from flask import Flask, current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from federation.access.lifecycle import INITIAL, Actor, check
 from federation.mail import email_payload
-from federation.node.requests_models import InboxEvent, InboxPart
+from federation.node.inbox.models import InboxEvent, InboxPart
 from federation.node.store import CatalogueStore
 from federation.outbox import Outbox, as_aware, utcnow
 from federation.protocol import content_hash
 from schemas.access import PartSchema
+from schemas.lifecycle import INITIAL, Actor, check
+
+INBOX_KEY = "cellfed.inbox"
+"""The app extension that holds the node's Inbox."""
 
 
 class PartNotAccepted(ValueError):
@@ -271,3 +275,12 @@ class Inbox:
                 self.contact_email,
                 email_payload(self.contact_email, subject, body),
             )
+
+
+def inbox_of(app: Flask) -> Inbox:
+    return app.extensions[INBOX_KEY]
+
+
+def current_inbox() -> Inbox:
+    """The inbox of the node app handling this request."""
+    return inbox_of(current_app)  # type: ignore[arg-type]

@@ -19,8 +19,13 @@ from flask import (
     url_for,
 )
 
-from cellfed.formatting import when
-from federation.access.lifecycle import (
+from federation.node.identity import current_identity
+from federation.node.inbox.service import Acting, PartNotFound, current_inbox
+from federation.tokens import TokenUnavailable
+from federation.web.filters import when
+from federation.web.login import current_user, login_required
+from schemas.access import INTENDED_USES
+from schemas.lifecycle import (
     CONDITIONS,
     STATE_LABELS,
     TRANSITIONS,
@@ -29,13 +34,8 @@ from federation.access.lifecycle import (
     TransitionRefused,
     allowed,
 )
-from federation.node.access import get_inbox
-from federation.node.inbox import Acting, PartNotFound
-from federation.tokens import TokenUnavailable
-from federation.webauth import current_user, login_required
-from schemas.access import INTENDED_USES
 
-bp = Blueprint("inbox_pages", __name__, template_folder="templates")
+bp = Blueprint("inbox", __name__, template_folder="templates")
 
 BUTTONS = {
     "request_info": "Ask for information",
@@ -80,8 +80,8 @@ def inbox():
     if state is not None and state not in {s.value for s in State}:
         abort(400, f"unknown state {state!r}; known: {', '.join(s.value for s in State)}")
     return render_template(
-        "node/inbox.html",
-        parts=get_inbox().parts(biobanks, state),
+        "inbox/inbox.html",
+        parts=current_inbox().parts(biobanks, state),
         biobanks=sorted(biobanks),
         state=state,
         node_name=current_app.config["NODE_NAME"],
@@ -90,12 +90,12 @@ def inbox():
 
 def _detail(part_id: str, error: str | None = None, status: int = 200):
     try:
-        part = get_inbox().part(part_id, admin_biobanks())
+        part = current_inbox().part(part_id, admin_biobanks())
     except PartNotFound as exc:
         abort(404, str(exc))
     actions = [e for e in allowed(part.state, Actor.BIOBANK)]
     return render_template(
-        "node/inbox_part.html",
+        "inbox/part.html",
         part=part,
         p=part.payload,
         actions=actions,
@@ -120,7 +120,7 @@ def act(part_id: str, event: str):
         abort(404, f"there is no action {event!r}")
     user = current_user()
     try:
-        get_inbox().decide(
+        current_inbox().decide(
             part_id,
             biobanks,
             Acting(Actor.BIOBANK, user.name, user.sub),
@@ -133,7 +133,7 @@ def act(part_id: str, event: str):
     except TransitionRefused as exc:
         return _detail(part_id, f"Not done: {exc}. Nothing was changed.", 409)
     flash(f"{TRANSITIONS[event].label}: saved, and on its way to the researcher.")
-    return redirect(url_for("inbox_pages.part_page", part_id=part_id))
+    return redirect(url_for("inbox.part_page", part_id=part_id))
 
 
 @bp.get("/inbox/<part_id>/attachments/<attachment_id>")
@@ -141,13 +141,13 @@ def act(part_id: str, event: str):
 def attachment(part_id: str, attachment_id: str):
     """Fetch an attachment from the portal (where it is kept) with the node's token."""
     try:
-        part = get_inbox().part(part_id, admin_biobanks())
+        part = current_inbox().part(part_id, admin_biobanks())
     except PartNotFound as exc:
         abort(404, str(exc))
     refs = {a["id"]: a for a in part.payload.get("attachments", [])}
     if attachment_id not in refs:
         abort(404, "this part has no such attachment")
-    credentials = current_app.extensions["cellfed.node_credentials"]
+    credentials = current_identity().credentials
     if credentials is None:
         abort(503, "this node has no client secret configured, so it cannot fetch attachments")
     url = (

@@ -9,8 +9,8 @@ from flask import Flask, Response, abort, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from federation.trust import IssuerUnavailable, TokenError, TokenVerifier, bearer_token
-from search.daemon import SyncDaemon
 from search.health import node_health, prometheus_text
+from search.indexer.daemon import SyncDaemon
 
 PokeAuth = Callable[[str | None, str], None]
 """Checks a poke's Authorization header for a node id; raises PermissionError to refuse."""

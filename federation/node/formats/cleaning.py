@@ -15,7 +15,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError
 
-from federation.node.imports.report import MappingReport
+from federation.node.formats.report import MappingReport
 from schemas import schema_for
 from schemas.errors import error_items
 

@@ -12,7 +12,7 @@ import random
 import threading
 from collections.abc import Callable
 
-from search.indexer import Indexer, SyncReport
+from search.indexer.sync import Indexer, SyncReport
 
 log = logging.getLogger(__name__)
 

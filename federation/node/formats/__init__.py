@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from federation.node.imports import directory, hpscreg, json_catalogue, tabular
-from federation.node.imports.report import Conversion, Problem
-from federation.node.imports.sources import Files
+from federation.node.formats import directory, hpscreg, json_catalogue, tabular
+from federation.node.formats.report import Conversion, Problem
+from federation.node.formats.sources import Files
 
 FORMATS = {
     "json": "CellFed catalogue (JSON)",
@@ -27,11 +27,9 @@ FORMATS = {
 
 
 def _parse_json(files: Files) -> tuple[dict[str, Any], list[Problem]]:
-    from federation.node.importer import parse_json
-
     parsed, problems = {}, []
     for name, data in files.items():
-        value, trouble = parse_json(data, name)
+        value, trouble = json_catalogue.parse_json(data, name)
         parsed[name] = value
         problems += trouble
     return parsed, problems

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template
 
-from federation.node.app import get_store
+from federation.node.store import current_store
 
-bp = Blueprint("pages", __name__, template_folder="templates")
+bp = Blueprint("views", __name__, template_folder="templates")
 
 
 @bp.get("/")
 def overview():
-    store = get_store()
+    store = current_store()
     return render_template(
         "node/overview.html",
         name=current_app.config["NODE_NAME"],

@@ -31,8 +31,8 @@ from typing import Any
 
 from marshmallow import Schema, fields
 
-from federation.node.imports.report import CATALOGUE_SECTIONS, Conversion, Problem
-from federation.node.imports.sources import Files, basename
+from federation.node.formats.report import CATALOGUE_SECTIONS, Conversion, Problem
+from federation.node.formats.sources import Files, basename
 from schemas import SCHEMA_VERSION, schema_for
 
 SEPARATOR = ";"

@@ -1,1 +1,0 @@
-"""Access requests between alliance members: what the portal and the nodes share."""

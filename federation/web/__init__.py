@@ -1,0 +1,1 @@
+"""Web plumbing both apps share: login, CSRF, error pages, template filters."""
