@@ -27,13 +27,11 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Integer, String, Text, and_, exists, select, update
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, sessionmaker
 
+from federation.database import utcnow
+
 log = logging.getLogger(__name__)
 
 LEASE = dt.timedelta(seconds=60)
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class OutboxMixin:

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import create_engine, func, select, tuple_, update
+from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from federation.database import database_engine, utcnow
 from federation.node.migrate import upgrade
-from federation.node.models import Counter, Record, utcnow
+from federation.node.models import Counter, Record
 from federation.protocol import content_hash, tombstone_hash
 from schemas import KINDS, SCHEMA_VERSION, schema_for
 
@@ -65,11 +66,7 @@ class CatalogueStore:
     """All reads and writes of one node's catalogue. Writes happen in one transaction each."""
 
     def __init__(self, database_url: str) -> None:
-        kwargs: dict[str, Any] = {}
-        if database_url.startswith("sqlite"):
-            # Served from several threads; SQLite serialises the writes itself.
-            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
-        self.engine: Engine = create_engine(database_url, **kwargs)
+        self.engine: Engine = database_engine(database_url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.listeners: list[Callable[[], None]] = []  # called after each committed change
 

@@ -9,9 +9,9 @@ from functools import cache
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import create_engine
 from sqlalchemy.orm import sessionmaker
 
+from federation.database import database_engine
 from federation.mail import SmtpSender
 from federation.outbox import Outbox
 from federation.registry import Member, load_members
@@ -35,10 +35,7 @@ class AccessContext:
     def __init__(self, config: dict[str, Any], lookup: Lookup) -> None:
         self.config = config
         url = config["PORTAL_DATABASE_URL"]
-        kwargs: dict[str, Any] = {}
-        if url.startswith("sqlite"):
-            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
-        self.engine = create_engine(url, **kwargs)
+        self.engine = database_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._ready = False
         self._lock = threading.Lock()

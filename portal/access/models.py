@@ -8,7 +8,8 @@ import datetime as dt
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from federation.outbox import OutboxMixin, utcnow
+from federation.database import utcnow
+from federation.outbox import OutboxMixin
 
 
 class PortalBase(DeclarativeBase):

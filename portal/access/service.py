@@ -7,7 +7,6 @@ probed. Writes that must reach a node go through the outbox in the same transact
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,8 +15,9 @@ from marshmallow import ValidationError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from federation.database import new_id, utcnow
 from federation.mail import email_payload
-from federation.outbox import Outbox, OutboxMixin, utcnow
+from federation.outbox import Outbox, OutboxMixin
 from federation.registry import Member
 from federation.web.login import User
 from portal.access.attachments import AttachmentStore, CheckedFile
@@ -75,10 +75,6 @@ class CartGroup:
     biobank_id: str
     biobank_name: str
     lines: list[CartLine] = field(default_factory=list)
-
-
-def new_id() -> str:
-    return uuid.uuid4().hex
 
 
 class AccessService:

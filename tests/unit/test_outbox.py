@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 
-from federation.outbox import Outbox, OutboxMixin, Refused, Retry, utcnow
+from federation.database import utcnow
+from federation.outbox import Outbox, OutboxMixin, Refused, Retry
 
 
 class Base(DeclarativeBase):

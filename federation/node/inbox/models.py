@@ -12,7 +12,8 @@ import datetime as dt
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from federation.node.models import Base, utcnow
+from federation.database import utcnow
+from federation.node.models import Base
 from federation.outbox import OutboxMixin
 
 

@@ -7,7 +7,6 @@ once, in order, even if it is down when the change happens.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
@@ -16,10 +15,11 @@ from flask import Flask, current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from federation.database import new_id, utcnow
 from federation.mail import email_payload
 from federation.node.inbox.models import InboxEvent, InboxPart
 from federation.node.store import CatalogueStore
-from federation.outbox import Outbox, as_aware, utcnow
+from federation.outbox import Outbox, as_aware
 from federation.protocol import content_hash
 from schemas.access import PartSchema
 from schemas.lifecycle import INITIAL, Actor, check
@@ -47,10 +47,6 @@ class Acting:
     actor: Actor
     name: str
     sub: str | None = None
-
-
-def new_id() -> str:
-    return uuid.uuid4().hex
 
 
 def event_wire(event: InboxEvent) -> dict[str, Any]:
