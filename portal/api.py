@@ -1,4 +1,7 @@
-"""The portal's JSON API: search with facets, exports, and single records."""
+"""The portal's JSON API: search with facets, exports, and single records.
+
+An engine that is down or refuses a search raises, and the app answers it (portal/app.py).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from flask import (
 
 from portal.export import csv_chunks, json_chunks
 from portal.openapi import spec
-from portal.service import SearchRejected, SearchUnavailable, current_search
+from portal.service import current_search
 from search.health import prometheus_text
 from search.queries import InvalidQuery, SearchParams, parse_params
 
@@ -33,24 +36,13 @@ def _params() -> SearchParams:
 
 @bp.get("/search")
 def search():
-    params = _params()
-    try:
-        return jsonify(current_search().search(params))
-    except SearchRejected as exc:
-        abort(400, str(exc))
-    except SearchUnavailable as exc:
-        abort(503, str(exc))
+    return jsonify(current_search().search(_params()))
 
 
 def _export(fmt: str) -> Response:
     params = _params()
     limit = current_app.config["EXPORT_MAX_ROWS"]
-    try:
-        total, docs = current_search().export(params, limit)
-    except SearchRejected as exc:
-        abort(400, str(exc))
-    except SearchUnavailable as exc:
-        abort(503, str(exc))
+    total, docs = current_search().export(params, limit)
 
     def url_of(uid: str) -> str:
         return url_for("views.record_page", uid=uid, _external=True)
@@ -92,32 +84,23 @@ def export_json():
 @bp.get("/records/<path:uid>")
 def record(uid: str):
     search = current_search()
-    try:
-        doc = search.record(uid)
-        if doc is None:
-            abort(404, f"no record {uid!r} in the alliance catalogue")
-        doc["related"] = search.related(doc)
-    except SearchUnavailable as exc:
-        abort(503, str(exc))
+    doc = search.record(uid)
+    if doc is None:
+        abort(404, f"no record {uid!r} in the alliance catalogue")
+    doc["related"] = search.related(doc)
     return jsonify(doc)
 
 
 @bp.get("/nodes")
 def nodes():
     """Each member node's sync state: cursor, last success, last error, data as of."""
-    try:
-        return jsonify(nodes=list(current_search().node_states().values()))
-    except SearchUnavailable as exc:
-        abort(503, str(exc))
+    return jsonify(nodes=list(current_search().node_states().values()))
 
 
 @bp.get("/metrics")
 def metrics():
     """Federation health in Prometheus text format."""
-    try:
-        states = current_search().node_states()
-    except SearchUnavailable as exc:
-        abort(503, str(exc))
+    states = current_search().node_states()
     return Response(prometheus_text(states), mimetype="text/plain; version=0.0.4")
 
 

@@ -1,5 +1,10 @@
 """Search over the federated catalogue: runs the pure queries, adds each node's freshness,
-the sources of each line, labels for facet values and help when nothing matches."""
+the sources of each line, labels for facet values and help when nothing matches.
+
+Every request body sent to the engine is built in ``search.queries``; here are the calls,
+the caching, and the engine's errors as ``SearchUnavailable`` (503) or ``SearchRejected``
+(400), which the portal app answers once for every view.
+"""
 
 from __future__ import annotations
 
@@ -20,8 +25,12 @@ from search.health import node_health
 from search.queries import (
     SOURCE_FIELDS,
     SearchParams,
+    build_biobank_line_count,
+    build_collection_line_count,
+    build_collections_of,
     build_export,
     build_help,
+    build_labels,
     build_search,
     build_sources,
     build_suggest,
@@ -126,14 +135,7 @@ class CatalogueSearch:
         """Names of networks and labels of disease codes, as the nodes publish them."""
         fetched, labels = self._labels
         if time.monotonic() - fetched > LABELS_TTL:
-            body = {
-                "size": 1000,
-                # Hits: the networks; counts: over every record (aggs ignore the post_filter).
-                "post_filter": {"term": {"kind": "network"}},
-                "_source": ["local_id", "name"],
-                "aggs": {"diseases": {"terms": {"field": "disease_code_labels", "size": 10_000}}},
-            }
-            resp = self._search(body) or {}
+            resp = self._search(build_labels()) or {}
             labels = {}
             for bucket in resp.get("aggregations", {}).get("diseases", {}).get("buckets", []):
                 code, _, label = bucket["key"].partition("|")
@@ -295,34 +297,11 @@ class CatalogueSearch:
             collection = self._get(doc["collection_uid"])
             out["collection"] = collection.get("record") if collection else None
         if kind == "collection":
-            out["lines"] = self._count({"term": {"collection_uid": doc["uid"]}})
+            out["lines"] = self._count(build_collection_line_count(doc["uid"]))
         if kind == "biobank":
-            body = {
-                "size": 100,
-                "query": {
-                    "bool": {
-                        "filter": [
-                            {"term": {"kind": "collection"}},
-                            {"term": {"node_id": node}},
-                            {"term": {"biobank_id": doc["local_id"]}},
-                        ]
-                    }
-                },
-                "_source": ["uid", "name", "description", "materials", "size"],
-                "sort": [{"name.sort": "asc"}],
-            }
-            resp = self._search(body) or {}
+            resp = self._search(build_collections_of(node, doc["local_id"])) or {}
             out["collections"] = [h["_source"] for h in resp.get("hits", {}).get("hits", [])]
-            out["lines"] = self._count(
-                {
-                    "bool": {
-                        "filter": [
-                            {"term": {"node_id": node}},
-                            {"term": {"biobank_id": doc["local_id"]}},
-                        ]
-                    }
-                }
-            )
+            out["lines"] = self._count(build_biobank_line_count(node, doc["local_id"]))
         if doc.get("networks"):
             labels = self.labels()
             out["networks"] = [{"id": n, "name": labels.get(n, n)} for n in doc["networks"]]
@@ -335,12 +314,8 @@ class CatalogueSearch:
             return {}  # a label is not worth failing a search for
         return {doc_id: doc["name"] for doc_id, doc in docs.items()}
 
-    def _count(self, query: dict[str, Any]) -> int:
-        body = {
-            "size": 0,
-            "track_total_hits": True,
-            "query": {"bool": {"filter": [{"term": {"kind": "cell_line"}}, query]}},
-        }
+    def _count(self, body: dict[str, Any]) -> int:
+        """The total hits of a counting request (no index yet counts as none)."""
         resp = self._search(body) or {}
         return resp.get("hits", {}).get("total", {}).get("value", 0)
 

@@ -1,5 +1,9 @@
 """Server-rendered pages: they work without JavaScript, and every search is a plain GET URL,
-so a bookmark or the browser's back button restores it."""
+so a bookmark or the browser's back button restores it.
+
+A search the engine refuses is shown on the search form (400); an engine that is down gets
+the app's error page (503, portal/app.py).
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,8 @@ from markupsafe import Markup
 from federation.web.filters import when
 from portal import records
 from portal.jsonld import jsonld_for
-from portal.service import SearchRejected, SearchUnavailable, current_search
-from search.queries import KINDS, SORTS, InvalidQuery, SearchParams, parse_params
+from portal.service import SearchRejected, current_search
+from search.queries import SEARCH_KINDS, SORTS, InvalidQuery, SearchParams, parse_params
 from search.vocab import DERIVATION_LABELS, QC_FLAGS, duo_label
 
 bp = Blueprint("views", __name__)
@@ -72,7 +76,7 @@ def _render_search(params: SearchParams, result, error: str | None, status: int 
         params=params,
         result=result,
         error=error,
-        kinds=KINDS,
+        kinds=SEARCH_KINDS,
         sorts={key: SORT_LABELS.get(key, key) for key in SORTS},
         page_sizes=PAGE_SIZES,
         export_query=urlencode([p for p in request.args.items(multi=True) if p[0] != "page"]),
@@ -88,22 +92,18 @@ def search_page():
     try:
         result = current_search().search(params)
     except SearchRejected as exc:
+        # Shown on the search form, like an invalid parameter, so the search can be changed.
         return _render_search(params, None, str(exc), 400)
-    except SearchUnavailable as exc:
-        abort(503, str(exc))
     return _render_search(params, result, None)
 
 
 @bp.get("/records/<path:uid>")
 def record_page(uid: str):
     search = current_search()
-    try:
-        doc = search.record(uid)
-        if doc is None:
-            abort(404, f"There is no record {uid!r} in the alliance catalogue.")
-        related = search.related(doc)
-    except SearchUnavailable as exc:
-        abort(503, str(exc))
+    doc = search.record(uid)
+    if doc is None:
+        abort(404, f"There is no record {uid!r} in the alliance catalogue.")
+    related = search.related(doc)
     today = dt.date.today()
     record = doc.get("record", {})
     page_url = url_for("views.record_page", uid=doc["uid"], _external=True)
@@ -129,8 +129,5 @@ def record_page(uid: str):
 @bp.get("/federation")
 def federation_page():
     """Each member node's sync: last success, lag, errors, quarantined records."""
-    try:
-        nodes = current_search().node_states()
-    except SearchUnavailable as exc:
-        abort(503, str(exc))
+    nodes = current_search().node_states()
     return render_template("federation.html", nodes=nodes)

@@ -26,9 +26,32 @@ from search.facets import (
     parse_int,
 )
 
-__all__ = ["InvalidQuery", "SearchBodies", "SearchParams", "build_search", "parse_params"]
+# Everything other modules import from here (InvalidQuery is re-exported from search.facets).
+__all__ = [
+    "KNOWN_PARAMS",
+    "SEARCH_KINDS",
+    "SORTS",
+    "SOURCE_FIELDS",
+    "InvalidQuery",
+    "SearchBodies",
+    "SearchParams",
+    "build_biobank_line_count",
+    "build_collection_line_count",
+    "build_collections_of",
+    "build_export",
+    "build_help",
+    "build_labels",
+    "build_search",
+    "build_sources",
+    "build_suggest",
+    "parse_params",
+    "read_facets",
+    "read_relax",
+    "read_suggestion",
+    "read_totals",
+]
 
-KINDS = ("cell_line", "collection", "biobank")
+SEARCH_KINDS = ("cell_line", "collection", "biobank")  # what a search may ask for
 SORTS: dict[str, list[Any]] = {
     "relevance": ["_score", {"name.sort": "asc"}],
     "name": [{"name.sort": "asc"}],
@@ -125,8 +148,8 @@ def parse_params(args: Any, default_size: int = DEFAULT_SIZE) -> SearchParams:
     if len(q.split()) > MAX_WORDS:
         raise InvalidQuery(f"'q' has more than {MAX_WORDS} words")
     kind = args.get("kind") or "cell_line"
-    if kind not in KINDS:
-        raise InvalidQuery(f"'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
+    if kind not in SEARCH_KINDS:
+        raise InvalidQuery(f"'kind' must be one of {', '.join(SEARCH_KINDS)}, got {kind!r}")
     sort = args.get("sort") or "relevance"
     if sort not in SORTS:
         raise InvalidQuery(f"'sort' must be one of {', '.join(SORTS)}, got {sort!r}")
@@ -273,6 +296,56 @@ def build_sources(ids: list[str], limit: int = 500) -> dict[str, Any]:
         "_source": SOURCE_FIELDS,
         "sort": [{"biobank_name": "asc"}, {"uid": "asc"}],
     }
+
+
+def build_labels() -> dict[str, Any]:
+    """Names of networks and labels of disease codes, as the nodes publish them, in one
+    request: the hits are the networks, the counts run over every record (aggregations
+    ignore the post_filter)."""
+    return {
+        "size": 1000,
+        "post_filter": {"term": {"kind": "network"}},
+        "_source": ["local_id", "name"],
+        "aggs": {"diseases": {"terms": {"field": "disease_code_labels", "size": 10_000}}},
+    }
+
+
+def build_collections_of(node: str, biobank: str) -> dict[str, Any]:
+    """The collections of one biobank of a node, by name, as its record page lists them."""
+    return {
+        "size": 100,
+        "query": {
+            "bool": {
+                "filter": [
+                    {"term": {"kind": "collection"}},
+                    {"term": {"node_id": node}},
+                    {"term": {"biobank_id": biobank}},
+                ]
+            }
+        },
+        "_source": ["uid", "name", "description", "materials", "size"],
+        "sort": [{"name.sort": "asc"}],
+    }
+
+
+def _line_count(where: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "size": 0,
+        "track_total_hits": True,
+        "query": {"bool": {"filter": [{"term": {"kind": "cell_line"}}, where]}},
+    }
+
+
+def build_collection_line_count(collection_uid: str) -> dict[str, Any]:
+    """How many cell-line records a collection holds (the total hits; no hits returned)."""
+    return _line_count({"term": {"collection_uid": collection_uid}})
+
+
+def build_biobank_line_count(node: str, biobank: str) -> dict[str, Any]:
+    """How many cell-line records one biobank of a node holds (the total hits)."""
+    return _line_count(
+        {"bool": {"filter": [{"term": {"node_id": node}}, {"term": {"biobank_id": biobank}}]}}
+    )
 
 
 def _suggest(q: str) -> dict[str, Any]:

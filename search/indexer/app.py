@@ -9,6 +9,7 @@ from flask import Flask, Response, abort, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from federation.trust import IssuerUnavailable, TokenError, TokenVerifier, bearer_token
+from federation.web.errors import json_error
 from search.health import node_health, prometheus_text
 from search.indexer.daemon import SyncDaemon
 
@@ -40,6 +41,7 @@ def node_poke_auth(config: Mapping[str, Any]) -> PokeAuth | None:
 def create_app(config: Mapping[str, Any], daemon: SyncDaemon, auth: PokeAuth | None = None):
     app = Flask(__name__)
     app.config.update(config)
+    app.register_error_handler(HTTPException, json_error)  # an API only: errors are JSON
     auth = auth or node_poke_auth(config)
     engine, prefix = daemon.indexer.engine, daemon.indexer.prefix
 
@@ -64,9 +66,5 @@ def create_app(config: Mapping[str, Any], daemon: SyncDaemon, auth: PokeAuth | N
         return Response(
             prometheus_text(node_health(engine, prefix)), mimetype="text/plain; version=0.0.4"
         )
-
-    @app.errorhandler(HTTPException)
-    def error(exc: HTTPException):
-        return jsonify(error=exc.name, detail=exc.description), exc.code
 
     return app

@@ -8,8 +8,13 @@ from werkzeug.datastructures import MultiDict
 
 from search.queries import (
     KNOWN_PARAMS,
+    SEARCH_KINDS,
     InvalidQuery,
+    build_biobank_line_count,
+    build_collection_line_count,
+    build_collections_of,
     build_export,
+    build_labels,
     build_search,
     parse_params,
     read_facets,
@@ -185,6 +190,50 @@ def test_export_pages_follow_a_stable_order():
     assert first["sort"][-1] == {"uid": "asc"} and "search_after" not in first
     assert {"terms": {"country": ["DE"]}} in first["query"]["bool"]["filter"]
     assert build_export(p, TODAY, 500, after=[1.0, "x", "y"])["search_after"] == [1.0, "x", "y"]
+
+
+def test_labels_are_the_networks_as_hits_and_the_disease_labels_of_every_record():
+    body = build_labels()
+    # A post_filter, not a query: the disease counts must run over every record.
+    assert "query" not in body and body["post_filter"] == {"term": {"kind": "network"}}
+    assert (body["size"], body["_source"]) == (1000, ["local_id", "name"])
+    assert body["aggs"] == {"diseases": {"terms": {"field": "disease_code_labels", "size": 10_000}}}
+
+
+def test_a_biobank_page_lists_the_collections_of_that_biobank_at_that_node_by_name():
+    body = build_collections_of("berlin", "BB-1")
+    assert body["query"] == {
+        "bool": {
+            "filter": [
+                {"term": {"kind": "collection"}},
+                {"term": {"node_id": "berlin"}},
+                {"term": {"biobank_id": "BB-1"}},
+            ]
+        }
+    }
+    assert body["sort"] == [{"name.sort": "asc"}] and body["size"] == 100
+    assert body["_source"] == ["uid", "name", "description", "materials", "size"]
+
+
+def test_line_counts_count_cell_line_records_without_fetching_any():
+    of_collection = build_collection_line_count("berlin:collection:C-1")
+    of_biobank = build_biobank_line_count("berlin", "BB-1")
+    for body in (of_collection, of_biobank):
+        assert (body["size"], body["track_total_hits"]) == (0, True)
+        assert body["query"]["bool"]["filter"][0] == {"term": {"kind": "cell_line"}}
+    assert of_collection["query"]["bool"]["filter"][1:] == [
+        {"term": {"collection_uid": "berlin:collection:C-1"}}
+    ]
+    # A biobank's local id is unique only within its node.
+    assert of_biobank["query"]["bool"]["filter"][1:] == [
+        {"bool": {"filter": [{"term": {"node_id": "berlin"}}, {"term": {"biobank_id": "BB-1"}}]}}
+    ]
+
+
+def test_a_search_asks_for_one_record_kind_and_cell_lines_by_default():
+    assert params().kind == "cell_line"
+    assert [params(kind=k).kind for k in SEARCH_KINDS] == ["cell_line", "collection", "biobank"]
+    assert "network" not in SEARCH_KINDS  # networks are labels, not search results
 
 
 @pytest.mark.parametrize(
