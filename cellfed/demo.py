@@ -143,7 +143,7 @@ def run_demo(config: dict[str, Any], portal_port: int, workdir: Path) -> None:
         daemon = SyncDaemon(
             indexer,
             config["SYNC_INTERVAL"],
-            on_report=lambda r: r.pulled and click.echo(r.summary()),
+            on_report=lambda r: click.echo(r.summary()) if r.pulled else None,
         )
         servers.append(serve_in_thread(create_indexer_app(config, daemon), indexer_port))
         for member in members:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Integer, String, Text, and_, exists, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, sessionmaker
 
 from federation.database import utcnow
@@ -166,7 +167,7 @@ class Outbox:
     def _claim(self, message_id: int, now: dt.datetime) -> bool:
         m = self.model
         with self.sessions.begin() as session:
-            result = session.execute(
+            result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
                 update(m)
                 .where(
                     m.id == message_id,
@@ -193,6 +194,8 @@ class Outbox:
                 continue  # another worker has it
             with self.sessions() as session:
                 message = session.get(self.model, message_id)
+                if message is None:
+                    continue  # purged since it was listed
                 session.expunge(message)
             outcome, error = "delivered", None
             try:
@@ -243,7 +246,7 @@ class Outbox:
     def retry_now(self, message_id: int) -> bool:
         """Make a waiting or failed message due at once (an operator's "retry")."""
         with self.sessions.begin() as session:
-            result = session.execute(
+            result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
                 update(self.model)
                 .where(self.model.id == message_id, self.model.delivered_at.is_(None))
                 .values(next_attempt_at=utcnow(), failed_at=None)

@@ -54,8 +54,10 @@ def parse_members(data: dict, source: str = "<members>") -> list[Member]:
             raise RegistryError(f"{where}: 'id' must be letters, digits, . _ - (got {node_id!r})")
         if node_id in seen:
             raise RegistryError(f"{where}: duplicate id {node_id!r}")
-        parsed = urlparse(url) if isinstance(url, str) else None
-        if not parsed or parsed.scheme not in ("http", "https") or not parsed.netloc:
+        if not isinstance(url, str):
+            raise RegistryError(f"{where} ({node_id}): 'url' must be an http(s) URL (got {url!r})")
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise RegistryError(f"{where} ({node_id}): 'url' must be an http(s) URL (got {url!r})")
         seen.add(node_id)
         members.append(Member(node_id, str(entry.get("name") or node_id), url))

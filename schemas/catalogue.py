@@ -227,7 +227,7 @@ _instances = threading.local()
 
 def per_thread(schema_class: type[S]) -> S:
     """One instance of a schema class per thread."""
-    cache = _instances.__dict__
+    cache: dict[type, Any] = _instances.__dict__  # type: ignore[assignment]
     if schema_class not in cache:
         cache[schema_class] = schema_class()
     return cache[schema_class]

@@ -148,7 +148,9 @@ _compiled = threading.local()
 
 def fast_load(schema: Schema, data: Any) -> dict[str, Any] | None:
     """The loaded record if it is certainly valid; None means: ask marshmallow."""
-    cache = _compiled.__dict__
+    # Keyed on id(): safe because the schemas passed here are per_thread instances, which
+    # live as long as their thread, so an id is never reused for another schema.
+    cache: dict[int, Any] = _compiled.__dict__  # type: ignore[assignment]
     loader = cache.get(id(schema))
     if loader is None:
         loader = cache[id(schema)] = compile_schema(schema)

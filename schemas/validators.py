@@ -145,7 +145,7 @@ def __getattr__(name: str) -> Any:
         duo = vocabulary("duo")
         kind = "permission" if name == "DUO_PERMISSIONS" else "modifier"
         return {
-            code: f"{duo.label(code)} ({duo.get(code).extra['shorthand']})"
+            code: f"{duo.label(code)} ({duo[code].extra['shorthand']})"
             for code in duo.subset(kind=kind)
         }
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,7 +7,7 @@ elasticsearch-py 7.13, the last release without the product check that refuses o
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
@@ -22,7 +22,7 @@ class EngineError(RuntimeError):
 class BulkResult:
     ok: int = 0
     stale: int = 0  # version conflicts: the engine already holds this or a newer version
-    errors: list[dict[str, Any]] | None = None
+    errors: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _modules(kind: str) -> tuple[type, ModuleType, ModuleType]:
@@ -33,9 +33,10 @@ def _modules(kind: str) -> tuple[type, ModuleType, ModuleType]:
         return opensearchpy.OpenSearch, helpers, exceptions
     if kind == "elasticsearch7":
         import elasticsearch
-        from elasticsearch import exceptions, helpers
+        from elasticsearch import exceptions as es_exceptions
+        from elasticsearch import helpers as es_helpers
 
-        return elasticsearch.Elasticsearch, helpers, exceptions
+        return elasticsearch.Elasticsearch, es_helpers, es_exceptions
     raise ValueError(f"SEARCH_ENGINE must be one of {', '.join(ENGINES)}, not {kind!r}")
 
 
@@ -91,7 +92,7 @@ class SearchEngine:
     # -- documents -----------------------------------------------------------------------
     def bulk(self, actions: Iterable[dict[str, Any]], chunk_size: int = 500) -> BulkResult:
         """Send actions; version conflicts count as stale (already applied), not as errors."""
-        result = BulkResult(errors=[])
+        result = BulkResult()
         stream: Iterator[tuple[bool, dict[str, Any]]] = self._helpers.streaming_bulk(
             self.client,
             actions,

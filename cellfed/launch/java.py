@@ -37,8 +37,9 @@ def find_java(minimum: int, configured: str | None = None) -> str:
     candidates = []
     if os.environ.get("JAVA_HOME"):
         candidates.append(str(Path(os.environ["JAVA_HOME"]) / "bin" / "java"))
-    if shutil.which("java"):
-        candidates.append(shutil.which("java"))
+    on_path = shutil.which("java")
+    if on_path:
+        candidates.append(on_path)
     for pattern in JVM_DIRS:
         candidates.extend(sorted(glob.glob(pattern)))
     found = [(java_major(c) or 0, c) for c in dict.fromkeys(candidates)]

@@ -16,7 +16,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from cellfed.launch.process import LaunchError, free_port
 
@@ -55,7 +55,7 @@ class LocalPostgres:
     def _user(self) -> str:
         return "postgres" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
 
-    def _run_as(self) -> dict[str, str | int]:
+    def _run_as(self) -> dict[str, Any]:
         return {"user": "postgres", "group": "postgres"} if os.geteuid() == 0 else {}
 
     def _run(self, *argv: str) -> None:

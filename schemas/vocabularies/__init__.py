@@ -64,6 +64,9 @@ class Vocabulary:
     def get(self, code: str) -> Term | None:
         return self._by_code.get(code)
 
+    def __getitem__(self, code: str) -> Term:
+        return self._by_code[code]
+
     def label(self, code: str) -> str:
         """The term's label, or the code itself when it is not in the vocabulary."""
         term = self.get(code)

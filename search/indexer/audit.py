@@ -8,6 +8,7 @@ caught up, all three lists are empty.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import requests
 
@@ -60,7 +61,7 @@ def node_snapshot(client: FeedClient, page_size: int = 1000) -> dict[str, str]:
 
 def index_snapshot(engine: SearchEngine, prefix: str, node_id: str) -> dict[str, str]:
     """uid -> content hash of every document of the node in the live index."""
-    body = {
+    body: dict[str, Any] = {
         "query": {"term": {"node_id": node_id}},
         "size": 5000,
         "_source": ["content_hash"],

@@ -218,7 +218,8 @@ class Indexer:
         started = time.monotonic()
         live = index is None
         report = SyncReport(member.id, index=index or "")
-        token = (lambda fresh: self.token(member, fresh)) if self.token else None
+        mint = self.token
+        token = (lambda fresh: mint(member, fresh)) if mint else None
         client = FeedClient(member, self.session, self.timeout, token=token)
         try:
             target = index or self._live_index()
@@ -246,6 +247,8 @@ class Indexer:
         if target is None:
             self.prepare()
             target = write_index(self.engine, self.prefix)
+        if target is None:
+            raise RuntimeError(f"no write index behind {self.prefix!r} after preparing it")
         return target
 
     def _pull(
@@ -312,13 +315,13 @@ class Indexer:
         entries = []
         for raw in page.entries:
             entry, problem = self._check_entry(raw)
-            if problem:
+            if problem is not None:
                 report.quarantined.append(problem)
                 if seen is not None and problem.kind and problem.id:
                     seen.add(
                         _key(uid(node_id, problem.kind, problem.id))
                     )  # keeps its last good one
-            else:
+            elif entry is not None:
                 entries.append(entry)
         context = self._context(node_id, target, entries)
         actions = []
