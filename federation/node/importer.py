@@ -10,6 +10,7 @@ record id, field), and only a clean document is written, in one transaction.
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,11 +94,24 @@ def check_catalogue(
     ``rejected`` names records a converter already reported and left out; references to
     them are not reported again."""
     locate = locate or locate_in_document(source)
-    problems: list[Problem] = []
     if not isinstance(data, dict):
         return [], [
             Problem(source, "", "expected a JSON object with biobanks, collections, cell_lines")
         ]
+    problems = _check_header(data, source)
+    known = {kind: store.existing_ids(kind) for kind in SECTIONS.values()}
+    for kind, rid in rejected:
+        known.setdefault(kind, set()).add(rid)
+    rows = _check_rows(data, source, locate)
+    problems += rows.problems
+    problems += _check_references(rows, known, withdrawn, locate)
+    problems += _check_placement(rows, locate)
+    return rows.valid, problems
+
+
+def _check_header(data: dict[str, Any], source: str) -> list[Problem]:
+    """The schema version, and no section this node does not know."""
+    problems = []
     version = data.get("schema_version")
     if version not in READABLE_SCHEMA_VERSIONS:
         readable = ", ".join(sorted(READABLE_SCHEMA_VERSIONS))
@@ -113,50 +127,79 @@ def check_catalogue(
         problems.append(
             Problem(source, "", f"unknown section; expected {', '.join(SECTIONS)}", str(key))
         )
+    return problems
 
-    valid: list[tuple[str, dict[str, Any]]] = []
+
+def _per_kind() -> dict[str, dict[str, Any]]:
+    return {kind: {} for kind in SECTIONS.values()}
+
+
+@dataclass
+class _Rows:
+    """What the rows of a document held: the records that loaded, in document order, where
+    each sits, every id seen (a row with its own problem still counts), and the problems."""
+
+    valid: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    at: dict[str, dict[str, tuple[int, str]]] = field(default_factory=_per_kind)
+    """kind -> id -> (index, section) of a record that loaded."""
+    first_seen: dict[str, dict[str, int]] = field(default_factory=_per_kind)
+    """kind -> id -> index of the first row with that id."""
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _check_rows(data: dict[str, Any], source: str, locate: Locate) -> _Rows:
+    """Load each section's rows through the schemas, reporting bad rows and duplicate ids."""
+    rows = _Rows()
     schemas = {kind: schema_for(kind) for kind in SECTIONS.values()}  # one per kind: cheaper
-    known = {kind: store.existing_ids(kind) for kind in SECTIONS.values()}
-    for kind, rid in rejected:
-        known.setdefault(kind, set()).add(rid)
-    in_file: dict[str, dict[str, tuple[int, str]]] = {kind: {} for kind in SECTIONS.values()}
-    first_seen: dict[str, dict[str, int]] = {kind: {} for kind in SECTIONS.values()}
     for section, kind in SECTIONS.items():
-        rows = data.get(section, [])
-        if not isinstance(rows, list):
-            problems.append(Problem(source, "", "must be a list of records", section))
+        section_rows = data.get(section, [])
+        if not isinstance(section_rows, list):
+            rows.problems.append(Problem(source, "", "must be a list of records", section))
             continue
-        for i, row in enumerate(rows):
+        for i, row in enumerate(section_rows):
             rid = row.get("id") if isinstance(row, dict) else None
             rid = rid if isinstance(rid, str) else None
             if not isinstance(row, dict):
-                problems.append(_problem(locate(section, i, rid, ""), "must be an object"))
+                rows.problems.append(_problem(locate(section, i, rid, ""), "must be an object"))
                 continue
-            if rid is not None and rid in first_seen[kind]:
-                first = locate(section, first_seen[kind][rid], rid, "")
-                problems.append(_problem(locate(section, i, rid, "id"), f"duplicate of {first[1]}"))
+            seen = rows.first_seen[kind]
+            if rid is not None and rid in seen:
+                first = locate(section, seen[rid], rid, "")
+                rows.problems.append(
+                    _problem(locate(section, i, rid, "id"), f"duplicate of {first[1]}")
+                )
                 continue
             if rid is not None:
-                first_seen[kind][rid] = i
+                seen[rid] = i
             try:
                 record = schemas[kind].load(row)
             except ValidationError as exc:
                 for path, message in error_items(exc.messages):
-                    problems.append(_problem(locate(section, i, rid, path), message))
+                    rows.problems.append(_problem(locate(section, i, rid, path), message))
                 continue
-            in_file[kind][record["id"]] = (i, section)
-            valid.append((kind, record))
+            rows.at[kind][record["id"]] = (i, section)
+            rows.valid.append((kind, record))
+    return rows
 
-    for kind, record in valid:
+
+def _check_references(
+    rows: _Rows,
+    known: dict[str, set[str]],
+    withdrawn: Collection[tuple[str, str]],
+    locate: Locate,
+) -> list[Problem]:
+    """Every id a published record names is in the file or at the node, and not withdrawn."""
+    problems = []
+    for kind, record in rows.valid:
         if (kind, record["id"]) in withdrawn:
             continue  # a withdrawn record may name what is gone; it is not published
-        i, section = in_file[kind][record["id"]]
+        i, section = rows.at[kind][record["id"]]
         for field_name, ref in REFERENCES.get(kind, ()):
             value = record.get(field_name)
             for target in value if isinstance(value, list) else [value]:
                 if not target:
                     continue
-                if target in in_file[ref] and (ref, target) in withdrawn:
+                if target in rows.at[ref] and (ref, target) in withdrawn:
                     problems.append(
                         _problem(
                             locate(section, i, record["id"], field_name),
@@ -164,7 +207,7 @@ def check_catalogue(
                             "cannot be published",
                         )
                     )
-                elif target not in first_seen[ref] and target not in known[ref]:
+                elif target not in rows.first_seen[ref] and target not in known[ref]:
                     # (a record of this file with its own problem counts as present)
                     problems.append(
                         _problem(
@@ -172,11 +215,17 @@ def check_catalogue(
                             f"no {ref} with id {target!r} in this file or at this node",
                         )
                     )
-    records_by = {kind: {r["id"]: r for k, r in valid if k == kind} for kind in SECTIONS.values()}
-    for kind, record in valid:
-        collection = records_by["collection"].get(record.get("collection") or "")
+    return problems
+
+
+def _check_placement(rows: _Rows, locate: Locate) -> list[Problem]:
+    """A cell line's collection (when in the file) belongs to the line's biobank."""
+    problems = []
+    collections = {r["id"]: r for k, r in rows.valid if k == "collection"}
+    for kind, record in rows.valid:
+        collection = collections.get(record.get("collection") or "")
         if kind == "cell_line" and collection and collection["biobank"] != record["biobank"]:
-            i, section = in_file[kind][record["id"]]
+            i, section = rows.at[kind][record["id"]]
             problems.append(
                 _problem(
                     locate(section, i, record["id"], "collection"),
@@ -184,7 +233,7 @@ def check_catalogue(
                     f"{record['biobank']!r}",
                 )
             )
-    return valid, problems
+    return problems
 
 
 def _problem(location: tuple[str, str, str], message: str) -> Problem:

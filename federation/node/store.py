@@ -1,4 +1,9 @@
-"""The node's catalogue store: writes that number every change, and the feed that reads them."""
+"""The node's catalogue store: writes that number every change, and the feed that reads them.
+
+A withdrawn record is a tombstone that keeps its content for a restore. The database
+column (``deleted``) and the feed's op (``"delete"``) keep their older names: renaming them
+would be a migration and a protocol change.
+"""
 
 from __future__ import annotations
 
@@ -34,12 +39,17 @@ class WriteSummary:
     withdrawn: int = 0
 
 
-class NotFound(LookupError):
-    pass
+class RecordNotFound(LookupError):
+    """No such record in the catalogue: none live to withdraw, or none withdrawn to restore."""
 
 
 class InUse(ValueError):
     """A record cannot be withdrawn while others still reference it."""
+
+
+class MissingReference(ValueError):
+    """A withdrawn record cannot be restored while a record it names (its biobank, its
+    collection, a network) is missing or withdrawn: that one has to come back first."""
 
 
 DEPENDENTS: dict[str, tuple[str, ...]] = {
@@ -204,14 +214,14 @@ class CatalogueStore:
             row.modified = utcnow()
         session.flush()
 
-    def delete(self, kind: str, local_id: str) -> None:
+    def withdraw(self, kind: str, local_id: str) -> None:
         """Withdraw a record: it becomes a tombstone with a new sequence number."""
         with self.sessions.begin() as session:
             row = session.execute(
                 select(Record).where(Record.kind == kind, Record.local_id == local_id)
             ).scalar_one_or_none()
             if row is None or row.deleted:
-                raise NotFound(f"no {kind} with id {local_id!r}")
+                raise RecordNotFound(f"no {kind} with id {local_id!r}")
             users = [
                 f"{r.kind} {r.local_id}"
                 for r in session.execute(
@@ -230,14 +240,14 @@ class CatalogueStore:
         self._changed()
 
     def restore(self, kind: str, local_id: str) -> None:
-        """Bring a withdrawn record back as it was, with a new sequence number; refused if
-        it names a record that is not (or no longer) in the catalogue."""
+        """Bring a withdrawn record back as it was, with a new sequence number; refused
+        (MissingReference) if it names a record that is not (or no longer) in the catalogue."""
         with self.sessions.begin() as session:
             row = session.execute(
                 select(Record).where(Record.kind == kind, Record.local_id == local_id)
             ).scalar_one_or_none()
             if row is None or not row.deleted or row.withdrawn_payload is None:
-                raise NotFound(f"no withdrawn {kind} with id {local_id!r}")
+                raise RecordNotFound(f"no withdrawn {kind} with id {local_id!r}")
             record = schema_for(kind).load(row.withdrawn_payload)
             missing = [
                 f"{ref} {target!r}"
@@ -246,7 +256,7 @@ class CatalogueStore:
                 if not self._live(session, ref, target)
             ]
             if missing:
-                raise InUse(
+                raise MissingReference(
                     f"{kind} {local_id!r} names {', '.join(missing)}, which is not in the "
                     "catalogue: restore or import that first"
                 )

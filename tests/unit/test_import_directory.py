@@ -10,7 +10,7 @@ from federation.node.exporter import catalogue_document, export
 from federation.node.formats.sources import expand, read_paths
 from federation.node.importer import import_files
 from federation.node.store import CatalogueStore
-from tests.unit.data_files import shared
+from tests.builders.data_files import shared
 
 KEY = "test-pseudonym-key"
 

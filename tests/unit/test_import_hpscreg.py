@@ -6,7 +6,7 @@ import pytest
 
 from federation.node.formats.sources import read_paths
 from federation.node.importer import import_catalogue, import_files
-from tests.unit.data_files import shared
+from tests.builders.data_files import shared
 
 PLACE = {
     "schema_version": "2",

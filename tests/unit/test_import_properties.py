@@ -15,7 +15,7 @@ from federation.node.exporter import catalogue_document
 from federation.node.formats import tabular
 from federation.node.formats.directory import BIOBANK_COLUMNS, COLLECTION_COLUMNS
 from federation.node.importer import ImportReport, import_files
-from tests.conftest import catalogue, cell_line
+from tests.builders import catalogue, cell_line
 
 SETTINGS = settings(
     max_examples=40,

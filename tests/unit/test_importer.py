@@ -3,7 +3,7 @@
 import json
 
 from federation.node.importer import import_catalogue, import_file
-from tests.conftest import catalogue, cell_line
+from tests.builders import catalogue, cell_line
 
 
 def test_a_malformed_record_is_reported_by_section_row_id_and_field(store):

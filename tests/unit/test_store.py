@@ -7,9 +7,14 @@ from alembic.runtime.migration import MigrationContext
 
 from federation.node.migrate import current, heads
 from federation.node.models import load_models
-from federation.node.store import CatalogueStore, InUse, NotFound
+from federation.node.store import (
+    CatalogueStore,
+    InUse,
+    MissingReference,
+    RecordNotFound,
+)
 from schemas import schema_for
-from tests.conftest import BIOBANK, COLLECTION, cell_line
+from tests.builders import BIOBANK, COLLECTION, cell_line
 
 
 def records(*lines):
@@ -53,7 +58,7 @@ def test_a_database_made_before_migrations_is_upgraded_in_place(tmp_path):
 
 def test_withdraw_then_restore_brings_the_record_back_with_new_sequences(store):
     store.write(records(cell_line("L1")))
-    store.delete("cell_line", "L1")
+    store.withdraw("cell_line", "L1")
     assert store.get("cell_line", "L1") is None
     assert store.withdrawn("cell_line", "L1")["name"] == "L1"
     assert store.changes(3, 10)[-1]["op"] == "delete"
@@ -66,15 +71,37 @@ def test_withdraw_then_restore_brings_the_record_back_with_new_sequences(store):
 def test_restore_refuses_what_names_a_withdrawn_record(store):
     store.write(records(cell_line("L1")))
     with pytest.raises(InUse, match="still referenced by cell_line L1"):
-        store.delete("collection", "ipsc-disease")
-    store.delete("cell_line", "L1")
-    store.delete("collection", "ipsc-disease")
-    with pytest.raises(InUse, match="names collection 'ipsc-disease', which is not in the"):
+        store.withdraw("collection", "ipsc-disease")
+    store.withdraw("cell_line", "L1")
+    store.withdraw("collection", "ipsc-disease")
+    with pytest.raises(MissingReference, match="names collection 'ipsc-disease', which is not"):
         store.restore("cell_line", "L1")
     store.restore("collection", "ipsc-disease")
     store.restore("cell_line", "L1")
-    with pytest.raises(NotFound):
+    with pytest.raises(RecordNotFound):
         store.restore("cell_line", "L1")  # live: nothing to restore
+
+
+def test_restore_names_a_reference_that_is_missing_and_restores_nothing(store):
+    line = schema_for("cell_line").load(cell_line("L9", collection="gone-collection"))
+    store.write([*records(), ("cell_line", line)], withdrawn={("cell_line", "L9")})
+    seq = store.latest_seq()
+    with pytest.raises(MissingReference) as refused:
+        store.restore("cell_line", "L9")
+    assert str(refused.value) == (
+        "cell_line 'L9' names collection 'gone-collection', which is not in the catalogue: "
+        "restore or import that first"
+    )
+    assert not isinstance(refused.value, InUse)  # InUse means "still referenced"
+    assert store.get("cell_line", "L9") is None and store.latest_seq() == seq
+
+
+def test_withdraw_and_restore_say_when_there_is_no_such_record(store):
+    store.write(records())
+    with pytest.raises(RecordNotFound, match="no cell_line with id 'L404'"):
+        store.withdraw("cell_line", "L404")
+    with pytest.raises(RecordNotFound, match="no withdrawn biobank with id 'bb-berlin'"):
+        store.restore("biobank", "bb-berlin")
 
 
 def test_records_can_be_stored_withdrawn_and_reimported_without_change(store):
@@ -94,5 +121,5 @@ def test_feed_entries_carry_the_schema_version_of_their_record(store):
     from schemas import SCHEMA_VERSION
 
     store.write(records(cell_line("L1")))
-    store.delete("cell_line", "L1")
+    store.withdraw("cell_line", "L1")
     assert {e["schema_version"] for e in store.changes(0, 10)} == {SCHEMA_VERSION} == {"2"}

@@ -1,9 +1,10 @@
-"""Import formats: each turns its source into a catalogue document and a mapping report.
+"""Catalogue formats: each turns its source into a catalogue document and a mapping report
+(``tabular`` and ``directory`` also write a catalogue back, for federation.node.exporter).
 
 * ``json``: the node's own catalogue document (json_catalogue.py);
 * ``xlsx`` / ``csv``: a spreadsheet, one sheet per record kind (tabular.py);
 * ``hpscreg``: hPSCreg cell-line records (hpscreg.py);
-* ``directory``: a BBMRI-ERIC Directory export, the EMX2 CSV set (directory.py).
+* ``directory``: a BBMRI-ERIC Directory export, the EMX2 CSV set (directory/).
 
 :func:`convert` picks the format from the files when not told. The conversion is then
 checked and written all or nothing by federation.node.importer.run_import.

@@ -344,14 +344,7 @@ def convert(
     mapped to their biobank (to place lines when the import does not say where)."""
     source = ", ".join(sorted(parsed))
     conversion = Conversion(source, "hpscreg", {"schema_version": SCHEMA_VERSION})
-    collections = (existing or {}).get("collection", {})
-    biobanks = sorted((existing or {}).get("biobank", {}))
-    if collection and not biobank:
-        biobank = collections.get(collection)
-    if not biobank and len(biobanks) == 1:
-        biobank = biobanks[0]
-        in_biobank = [c for c, b in collections.items() if b == biobank]
-        collection = collection or (in_biobank[0] if len(in_biobank) == 1 else None)
+    biobank, collection = _place(biobank, collection, existing or {})
     if not biobank:
         conversion.problems.append(
             Problem(
@@ -363,34 +356,13 @@ def convert(
             )
         )
         return conversion
-    lines = conversion.document.setdefault("cell_lines", [])
+    conversion.document["cell_lines"] = []
     origins: dict[int, tuple[str, str]] = {}
     for name, data in parsed.items():
         items = data if isinstance(data, list) else [data]
         for n, raw in enumerate(items):
             where = f"record {n + 1}" if isinstance(data, list) else ""
-            if not looks_like(raw):
-                conversion.problems.append(
-                    Problem(name, where, "not an hPSCreg cell-line record (needs name, type_name)")
-                )
-                continue
-            builder = _Line(raw, conversion)
-            line = builder.build(biobank, collection)
-            for key in sorted(set(raw) - builder.used - set(PERSONAL)):
-                if raw[key] not in (None, "", [], {}):
-                    conversion.mapping.drop(f"hPSCreg.{key}", "no place for it in the model")
-            if raw.get("providers"):
-                conversion.mapping.drop("hPSCreg.providers", "depositors' personal contact data")
-            origin = {k: f"hPSCreg.{k}" for k in line}
-            loaded, errors = load_leniently("cell_line", line, origin, conversion.mapping)
-            rid = f"(id {line.get('id')})"
-            for path, message in errors:
-                conversion.problems.append(Problem(name, f"{where} {rid}".strip(), message, path))
-            if loaded is not None:
-                origins[len(lines)] = (name, where)
-                lines.append(line)
-            elif isinstance(line.get("id"), str):
-                conversion.rejected.add(("cell_line", line["id"]))
+            _add_line(conversion, raw, (biobank, collection), (name, where), origins)
 
     def locate(section: str, i: int, rid: str | None, path: str) -> tuple[str, str, str]:
         name, where = origins[i]
@@ -398,3 +370,54 @@ def convert(
 
     conversion.locate = locate
     return conversion
+
+
+def _place(
+    biobank: str | None, collection: str | None, existing: dict[str, dict[str, str]]
+) -> tuple[str | None, str | None]:
+    """The biobank and collection the lines go to: as named (a collection names its
+    biobank), else the node's only biobank and, if it has only one, its collection."""
+    collections = existing.get("collection", {})
+    biobanks = sorted(existing.get("biobank", {}))
+    if collection and not biobank:
+        biobank = collections.get(collection)
+    if not biobank and len(biobanks) == 1:
+        biobank = biobanks[0]
+        in_biobank = [c for c, b in collections.items() if b == biobank]
+        collection = collection or (in_biobank[0] if len(in_biobank) == 1 else None)
+    return biobank, collection
+
+
+def _add_line(
+    conversion: Conversion,
+    raw: Any,
+    place: tuple[str, str | None],
+    origin: tuple[str, str],
+    origins: dict[int, tuple[str, str]],
+) -> None:
+    """One hPSCreg record as a cell line of the document, if it loads; ``origin`` is its
+    (file, "record n") and goes into ``origins`` under the line's index."""
+    name, where = origin
+    if not looks_like(raw):
+        conversion.problems.append(
+            Problem(name, where, "not an hPSCreg cell-line record (needs name, type_name)")
+        )
+        return
+    builder = _Line(raw, conversion)
+    line = builder.build(*place)
+    for key in sorted(set(raw) - builder.used - set(PERSONAL)):
+        if raw[key] not in (None, "", [], {}):
+            conversion.mapping.drop(f"hPSCreg.{key}", "no place for it in the model")
+    if raw.get("providers"):
+        conversion.mapping.drop("hPSCreg.providers", "depositors' personal contact data")
+    source_fields = {k: f"hPSCreg.{k}" for k in line}
+    loaded, errors = load_leniently("cell_line", line, source_fields, conversion.mapping)
+    rid = f"(id {line.get('id')})"
+    for path, message in errors:
+        conversion.problems.append(Problem(name, f"{where} {rid}".strip(), message, path))
+    lines = conversion.document["cell_lines"]
+    if loaded is not None:
+        origins[len(lines)] = origin
+        lines.append(line)
+    elif isinstance(line.get("id"), str):
+        conversion.rejected.add(("cell_line", line["id"]))

@@ -204,7 +204,7 @@ def _xlsx_tables(name: str, data: bytes) -> tuple[list[Table], list[Problem]]:
 
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # noqa: BLE001 - any parser failure on untrusted input
+    except Exception as exc:  # any parser failure on untrusted input
         return [], [Problem(name, "", f"not a readable XLSX workbook ({type(exc).__name__})")]
     tables = []
     try:
@@ -213,7 +213,7 @@ def _xlsx_tables(name: str, data: bytes) -> tuple[list[Table], list[Problem]]:
             header = list(next(rows, ()) or ())
             body = [(i, list(r)) for i, r in enumerate(rows, start=2) if any(map(_nonempty, r))]
             tables.append(Table(f"{name}: sheet {ws.title}", ws.title, body, header))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # likewise: the file is untrusted
         return [], [Problem(name, "", f"not a readable XLSX workbook ({type(exc).__name__})")]
     finally:
         book.close()
@@ -323,83 +323,90 @@ def convert(files: Files, source: str | None = None, fmt: str = "") -> Conversio
     fmt = fmt or ("xlsx" if any(n.lower().endswith(".xlsx") for n in files) else "csv")
     conversion = Conversion(source, fmt, {"schema_version": SCHEMA_VERSION})
     tables, conversion.problems = _tables(files)
-    sheets = layout()
+    reader = _Reader(conversion)
     seen: dict[str, str] = {}
-    origins: dict[tuple[str, int], tuple[str, int]] = {}
-    part_origins: dict[tuple[str, int, str, int], tuple[str, int]] = {}
-    index: dict[str, dict[str, int]] = {s: {} for s in CATALOGUE_SECTIONS}
-    ordered = sorted(tables, key=lambda t: (t.name not in CATALOGUE_SECTIONS, t.name))
-    for table in ordered:
-        sheet = sheets.get(table.name)
-        if sheet is None:
-            conversion.problems.append(
-                Problem(
-                    table.source,
-                    "",
-                    f"unknown sheet {table.name!r}{_did_you_mean(table.name, sheets)}",
-                )
-            )
-            continue
-        if table.name in seen:
-            conversion.problems.append(
-                Problem(
-                    table.source,
-                    "",
-                    f"sheet {table.name!r} was already read from {seen[table.name]}",
-                )
-            )
+    # Main sheets first, so the part sheets find the records they belong to.
+    for table in sorted(tables, key=lambda t: (t.name not in CATALOGUE_SECTIONS, t.name)):
+        problem = _sheet_problem(table, seen)
+        if problem:
+            conversion.problems.append(problem)
             continue
         seen[table.name] = table.source
-        records = conversion.document.setdefault(sheet.section, [])
-        for number, values in _row_values(table, sheet, conversion.problems):
-            if not sheet.is_part:
-                record: dict[str, Any] = {}
-                rid = values.get("id")
-                where = f"row {number}" + (f" (id {rid})" if isinstance(rid, str) else "")
-                conversion.problems += _fill(record, values, sheet, table.source, where)
-                origins[(sheet.section, len(records))] = (table.source, number)
-                if isinstance(record.get("id"), str):
-                    index[sheet.section].setdefault(record["id"], len(records))
-                records.append(record)
-                continue
-            owner = values.get(sheet.kind)
-            owner = str(owner).strip() if owner is not None else None
-            where = f"row {number}"
-            if owner is None:
-                conversion.problems.append(
-                    Problem(
-                        table.source,
-                        where,
-                        f"says which {sheet.kind} it belongs to: empty",
-                        sheet.kind,
-                    )
-                )
-                continue
-            if owner not in index[sheet.section]:
-                conversion.problems.append(
-                    Problem(
-                        table.source,
-                        where,
-                        f"no {sheet.kind} with id {owner!r} in sheet {sheet.section!r}",
-                        sheet.kind,
-                    )
-                )
-                continue
-            item: dict[str, Any] = {}
-            conversion.problems += _fill(item, values, sheet, table.source, where)
-            i = index[sheet.section][owner]
-            items = _get_list(records[i], sheet.list_path)
-            part_origins[(sheet.section, i, ".".join(sheet.list_path), len(items))] = (
-                table.source,
-                number,
-            )
-            items.append(item)
+        reader.read(table, layout()[table.name])
     for section, kind in CATALOGUE_SECTIONS.items():
         n = len(conversion.document.get(section, []))
         if n:
             conversion.mapping.mapped(f"sheet {section}", kind, n)
-    conversion.locate = _locator(origins, part_origins)
+    conversion.locate = _locator(reader.origins, reader.part_origins)
     return conversion
+
+
+def _sheet_problem(table: Table, seen: dict[str, str]) -> Problem | None:
+    """Why this table is not read: not a sheet of the layout, or a sheet read already."""
+    sheets = layout()
+    if table.name not in sheets:
+        return Problem(
+            table.source, "", f"unknown sheet {table.name!r}{_did_you_mean(table.name, sheets)}"
+        )
+    if table.name in seen:
+        return Problem(
+            table.source, "", f"sheet {table.name!r} was already read from {seen[table.name]}"
+        )
+    return None
+
+
+class _Reader:
+    """Puts sheet rows into the document, remembering the sheet row of each record and
+    part item so that the checks' problems point back at it."""
+
+    def __init__(self, conversion: Conversion) -> None:
+        self.conversion = conversion
+        self.origins: dict[tuple[str, int], tuple[str, int]] = {}
+        self.part_origins: dict[tuple[str, int, str, int], tuple[str, int]] = {}
+        self.index: dict[str, dict[str, int]] = {s: {} for s in CATALOGUE_SECTIONS}
+
+    def read(self, table: Table, sheet: Sheet) -> None:
+        self.conversion.document.setdefault(sheet.section, [])
+        for number, values in _row_values(table, sheet, self.conversion.problems):
+            if sheet.is_part:
+                self.part(table, sheet, number, values)
+            else:
+                self.record(table, sheet, number, values)
+
+    def record(self, table: Table, sheet: Sheet, number: int, values: dict[str, Any]) -> None:
+        records = self.conversion.document[sheet.section]
+        record: dict[str, Any] = {}
+        rid = values.get("id")
+        where = f"row {number}" + (f" (id {rid})" if isinstance(rid, str) else "")
+        self.conversion.problems += _fill(record, values, sheet, table.source, where)
+        self.origins[(sheet.section, len(records))] = (table.source, number)
+        if isinstance(record.get("id"), str):
+            self.index[sheet.section].setdefault(record["id"], len(records))
+        records.append(record)
+
+    def part(self, table: Table, sheet: Sheet, number: int, values: dict[str, Any]) -> None:
+        owner = values.get(sheet.kind)
+        owner = str(owner).strip() if owner is not None else None
+        where = f"row {number}"
+        message = self.orphan(sheet, owner)
+        if message:
+            self.conversion.problems.append(Problem(table.source, where, message, sheet.kind))
+            return
+        item: dict[str, Any] = {}
+        self.conversion.problems += _fill(item, values, sheet, table.source, where)
+        i = self.index[sheet.section][owner]
+        items = _get_list(self.conversion.document[sheet.section][i], sheet.list_path)
+        key = (sheet.section, i, ".".join(sheet.list_path), len(items))
+        self.part_origins[key] = (table.source, number)
+        items.append(item)
+
+    def orphan(self, sheet: Sheet, owner: str | None) -> str | None:
+        """Why a part row belongs to no record read so far, if it does not."""
+        if owner is None:
+            return f"says which {sheet.kind} it belongs to: empty"
+        if owner not in self.index[sheet.section]:
+            return f"no {sheet.kind} with id {owner!r} in sheet {sheet.section!r}"
+        return None
 
 
 _ITEM = re.compile(r"^(?P<list>[a-z_.]+)\[(?P<j>\d+)\](?:\.(?P<rest>.+))?$")

@@ -1,16 +1,15 @@
-"""BBMRI-ERIC Directory exports: the MOLGENIS EMX2 "biobank-directory" CSV set, both ways.
+"""A Directory export (the EMX2 CSV set) read into a catalogue document and a mapping report.
 
 Reads ``Biobanks.csv`` and ``Collections.csv`` (required) with ``Networks.csv``,
 ``Persons.csv``, ``QualityInfoBiobanks.csv``, ``QualityInfoCollections.csv`` and
 ``ontologies/DiseaseTypes.csv`` (for disease labels) when present, as files, a folder or a
-zip. Writes the same tables back from a node's catalogue.
+zip.
 
 Mapping choices (each is counted in the mapping report):
 
 * codes go through the vocabularies, so the Directory's spellings map to ours: ``UK`` ->
   ``GB``, ``PHYSIOLOGICAL_BIOCHEMICAL_MEASUREMENTS`` -> ``PHYSIOLOGICAL_BIOCHEMICAL``,
-  ``DUO_0000021`` -> ``DUO:0000021``, ``urn:miriam:icd:C50`` -> ``ICD10:C50``; the export
-  writes the Directory's spellings again;
+  ``DUO_0000021`` -> ``DUO:0000021``, ``urn:miriam:icd:C50`` -> ``ICD10:C50``;
 * a record the Directory marks ``withdrawn`` is stored withdrawn (a tombstone in the feed,
   its content kept for a restore), so the node holds all 649 biobanks and 3,586 collections
   and publishes only the live ones;
@@ -33,27 +32,23 @@ import hashlib
 import hmac
 import io
 import re
-import zipfile
 from typing import Any
 
 from marshmallow import ValidationError, validate
 
 from federation.node.formats.cleaning import load_leniently
+from federation.node.formats.directory.emx2 import (
+    DROPPED,
+    QUALITY_TABLES,
+    REQUIRED,
+    TABLES,
+    our_disease,
+)
 from federation.node.formats.report import Conversion, MappingReport, Problem
 from federation.node.formats.sources import Files, basename
 from schemas import SCHEMA_VERSION
 from schemas.vocabularies import vocabulary
 
-REQUIRED = ("Biobanks.csv", "Collections.csv")
-TABLES = (
-    "Networks.csv",
-    "Biobanks.csv",
-    "Collections.csv",
-    "Persons.csv",
-    "QualityInfoBiobanks.csv",
-    "QualityInfoCollections.csv",
-    "DiseaseTypes.csv",
-)
 PSEUDONYM_DOMAIN = "pseudonymised.invalid"
 ROLE_MAILBOX = re.compile(
     r"^(info|contact|office|biobank|biobanking|bbmri|secretariat|sekretariat|secretary|admin|"
@@ -61,31 +56,8 @@ ROLE_MAILBOX = re.compile(
     r"access|samples|team|management|coordination|coordinator|lab|laboratory)([._-][a-z]+)*@",
     re.IGNORECASE,
 )
-ICD_PREFIX = "urn:miriam:icd:"
 DUO_SPECIFICITY = ("DUO:0000007", "DUO:0000011", "DUO:0000006", "DUO:0000042", "DUO:0000004")
 """When the Directory lists several DUO permissions, the most specific one is kept."""
-
-DROPPED = {
-    "national_node": "the node model has no national node (the node itself is the member)",
-    "also_known": "cross-references to other catalogues are not kept",
-    "biobank_label": "derived from the biobank",
-    "combined_network": "derived from the networks",
-    "combined_quality": "derived from the quality labels",
-    "order_of_magnitude_donors": "derived from number_of_donors",
-    "timestamp": "the node keeps its own modification times",
-    "Collections.location": "a collection is where its biobank is",
-    "Collections.latitude": "a collection is where its biobank is",
-    "Collections.longitude": "a collection is where its biobank is",
-    "Collections.country": "a collection is where its biobank is",
-    "head": "a collection has one contact in the model",
-    "body_part_examined": "imaging collections are out of the model's scope",
-    "imaging_modality": "imaging collections are out of the model's scope",
-    "image_dataset_type": "imaging collections are out of the model's scope",
-    "collaboration_commercial": "collaboration terms are kept on the biobank",
-    "collaboration_non_for_profit": "collaboration terms are kept on the biobank",
-    "parent_network": "network hierarchies are not kept",
-    "pid": "a network's PID is not kept",
-}
 
 
 def looks_like(files: Files) -> bool:
@@ -140,10 +112,7 @@ class _Mapper:
         }
         self.network_ids = {r.get("id", "") for r in tables.get("Networks.csv", [])}
         self.quality: dict[str, list[dict[str, Any]]] = {}
-        for table, owner, level in (
-            ("QualityInfoBiobanks.csv", "biobank", "assess_level_bio"),
-            ("QualityInfoCollections.csv", "collection", "assess_level_col"),
-        ):
+        for table, owner, level in QUALITY_TABLES:
             for row in tables.get(table, []):
                 label = {
                     "standard": row.get("quality_standard", "").strip(),
@@ -268,11 +237,8 @@ class _Mapper:
     def diseases(self, row: dict, rec: dict) -> None:
         out = []
         for value in _split(row.get("diagnosis_available")):
-            if value.startswith(ICD_PREFIX):
-                code = "ICD10:" + value[len(ICD_PREFIX) :]
-            elif value.upper().startswith("ORPHA:"):
-                code = "ORPHA:" + value.split(":", 1)[1]
-            else:
+            code = our_disease(value)
+            if code is None:
                 self.report.drop("Collections.diagnosis_available", "not ICD-10 or ORPHA", value)
                 continue
             label = self.labels.get(value) or vocabulary("diseases").get(code)
@@ -568,335 +534,3 @@ def convert(files: Files, pseudonym_key: str, source: str | None = None) -> Conv
 
     conversion.locate = locate
     return conversion
-
-
-# -- export ----------------------------------------------------------------------------
-BIOBANK_COLUMNS = [
-    "id",
-    "pid",
-    "name",
-    "acronym",
-    "description",
-    "url",
-    "location",
-    "country",
-    "latitude",
-    "longitude",
-    "head",
-    "contact",
-    "juridical_person",
-    "network",
-    "also_known",
-    "capabilities",
-    "collaboration_commercial",
-    "collaboration_non_for_profit",
-    "national_node",
-    "withdrawn",
-]
-COLLECTION_COLUMNS = [
-    "id",
-    "name",
-    "acronym",
-    "description",
-    "url",
-    "location",
-    "country",
-    "latitude",
-    "longitude",
-    "head",
-    "contact",
-    "national_node",
-    "withdrawn",
-    "parent_collection",
-    "biobank",
-    "biobank_label",
-    "network",
-    "combined_network",
-    "also_known",
-    "type",
-    "data_categories",
-    "order_of_magnitude",
-    "size",
-    "categories",
-    "timestamp",
-    "number_of_donors",
-    "order_of_magnitude_donors",
-    "sex",
-    "diagnosis_available",
-    "age_low",
-    "age_high",
-    "age_unit",
-    "materials",
-    "storage_temperatures",
-    "body_part_examined",
-    "imaging_modality",
-    "image_dataset_type",
-    "collaboration_commercial",
-    "collaboration_non_for_profit",
-    "data_use",
-    "commercial_use",
-    "access_fee",
-    "access_joint_project",
-    "access_description",
-    "access_uri",
-    "sop",
-    "combined_quality",
-]
-NETWORK_COLUMNS = [
-    "id",
-    "name",
-    "acronym",
-    "description",
-    "location",
-    "latitude",
-    "longitude",
-    "also_known",
-    "url",
-    "juridical_person",
-    "contact",
-    "parent_network",
-    "common_network_elements",
-    "national_node",
-    "withdrawn",
-]
-PERSON_COLUMNS = [
-    "id",
-    "title_before_name",
-    "first_name",
-    "last_name",
-    "title_after_name",
-    "email",
-    "phone",
-    "address",
-    "zip",
-    "city",
-    "country",
-    "role",
-    "national_node",
-    "withdrawn",
-]
-QUALITY_COLUMNS = (
-    "id,{owner},quality_standard,{level},certification_number,certification_report,"
-    "certification_image_link,label"
-)
-DISEASE_COLUMNS = ["order", "name", "label", "parent", "codesystem", "code", "ontologyTermURI"]
-
-
-def _directory_code(vocab: str, code: str) -> str:
-    """Our code in the Directory's spelling (its alias, where the vocabulary lists one)."""
-    term = vocabulary(vocab).get(code)
-    aliases = [a for a in (term.aliases if term else ()) if not a.startswith("DUO_")]
-    if vocab == "duo":
-        return code.replace(":", "_")
-    return aliases[0] if aliases else code
-
-
-def _certification_standard(standard: str) -> str:
-    return "ISO-20387-2018" if "20387" in standard else standard
-
-
-class _Writer:
-    def __init__(self) -> None:
-        self.persons: dict[str, dict[str, str]] = {}
-        self.diseases: dict[str, str] = {}
-        self.quality: dict[str, list[dict[str, str]]] = {"biobank": [], "collection": []}
-
-    def person(self, contact: dict[str, Any] | None, country: str) -> str:
-        if not contact:
-            return ""
-        key = f"{contact['email']}|{contact.get('role', '')}|{contact.get('country', '')}"
-        pid = "cellfed:contact:" + hashlib.sha256(key.encode()).hexdigest()[:16]
-        self.persons[pid] = {
-            "id": pid,
-            "email": contact["email"],
-            "country": _directory_code("countries", contact["country"])
-            if contact.get("country")
-            else "",
-            "role": contact.get("role", ""),
-            "national_node": country,
-            "withdrawn": "false",
-        }
-        return pid
-
-    def labels(self, owner: str, rid: str, record: dict[str, Any]) -> None:
-        rows = [dict(q) for q in record.get("quality_labels", [])]
-        for cert in record.get("certifications", []):
-            rows.append(
-                {
-                    "standard": _certification_standard(cert["standard"]),
-                    "assessment_level": cert.get("assessment_level") or "accredited",
-                    "certificate_number": cert.get("certificate_number", ""),
-                    "report_url": cert.get("report_url", ""),
-                }
-            )
-        for n, q in enumerate(rows, start=1):
-            self.quality[owner].append(
-                {
-                    "id": f"cellfed:quality:{rid}:{n}",
-                    owner: rid,
-                    "quality_standard": q["standard"],
-                    "assessment_level": q["assessment_level"],
-                    "certification_number": q.get("certificate_number", ""),
-                    "certification_report": q.get("report_url", ""),
-                    "label": q["standard"],
-                }
-            )
-
-
-def _b(value: Any) -> str:
-    return "" if value is None else ("true" if value else "false")
-
-
-def _join(values: list[Any]) -> str:
-    return ",".join(str(v) for v in values)
-
-
-def _csv(columns: list[str], rows: list[dict[str, Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, columns, lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
-    return out.getvalue()
-
-
-def export(
-    document: dict[str, Any], withdrawn: set[tuple[str, str]] = frozenset()
-) -> dict[str, str]:
-    """The Directory's CSV tables (file name -> text) for a catalogue document. Cell lines
-    have no place in the Directory model and are left out (export JSON or XLSX for them)."""
-    w = _Writer()
-    biobanks = {b["id"]: b for b in document.get("biobanks", [])}
-    country_of = {bid: _directory_code("countries", b["country"]) for bid, b in biobanks.items()}
-    network_rows = []
-    for n in document.get("networks", []):
-        node = _directory_code("countries", n["countries"][0]) if n.get("countries") else ""
-        network_rows.append(
-            {
-                "id": n["id"],
-                "name": n["name"],
-                "acronym": n.get("acronym"),
-                "description": n.get("description"),
-                "url": n.get("url"),
-                "juridical_person": n.get("juristic_person"),
-                "contact": w.person(n.get("contact"), node),
-                "common_network_elements": _join(n.get("collaboration_topics", [])),
-                "national_node": node,
-                "withdrawn": _b(("network", n["id"]) in withdrawn),
-            }
-        )
-    biobank_rows = []
-    for b in document.get("biobanks", []):
-        country = country_of[b["id"]]
-        biobank_rows.append(
-            {
-                "id": b["id"],
-                "pid": b.get("pid"),
-                "name": b["name"],
-                "acronym": b.get("acronym"),
-                "description": b.get("description"),
-                "url": b.get("url"),
-                "location": b.get("city"),
-                "country": country,
-                "latitude": b.get("latitude"),
-                "longitude": b.get("longitude"),
-                "head": w.person(b.get("head"), country),
-                "contact": w.person(b.get("contact"), country),
-                "juridical_person": b.get("juristic_person"),
-                "network": _join(b.get("networks", [])),
-                "capabilities": _join(b.get("capabilities", [])),
-                "collaboration_commercial": _b(b.get("collaboration_commercial")),
-                "collaboration_non_for_profit": _b(b.get("collaboration_non_profit")),
-                "national_node": country,
-                "withdrawn": _b(("biobank", b["id"]) in withdrawn),
-            }
-        )
-        w.labels("biobank", b["id"], b)
-    collection_rows = []
-    for c in document.get("collections", []):
-        country = country_of.get(c["biobank"], "")
-        access = c.get("access") or {}
-        duo = [access["duo_permission"]] if access.get("duo_permission") else []
-        duo += access.get("duo_modifiers", [])
-        for d in c.get("diseases", []):
-            w.diseases.setdefault(d["code"], d["label"])
-        donors = c.get("number_of_donors")
-        collection_rows.append(
-            {
-                "id": c["id"],
-                "name": c["name"],
-                "acronym": c.get("acronym"),
-                "description": c.get("description"),
-                "url": c.get("url"),
-                "country": country,
-                "contact": w.person(c.get("contact"), country),
-                "national_node": country,
-                "withdrawn": _b(("collection", c["id"]) in withdrawn),
-                "parent_collection": c.get("parent"),
-                "biobank": c["biobank"],
-                "biobank_label": biobanks.get(c["biobank"], {}).get("name"),
-                "network": _join(c.get("networks", [])),
-                "type": _join(c.get("types", [])),
-                "data_categories": _join(
-                    _directory_code("data_categories", x) for x in c.get("data_categories", [])
-                ),
-                "order_of_magnitude": c.get("order_of_magnitude"),
-                "size": c.get("size"),
-                "categories": _join(c.get("categories", [])),
-                "number_of_donors": donors,
-                "order_of_magnitude_donors": len(str(donors)) - 1 if donors else None,
-                "sex": _join(c.get("sex", [])),
-                "diagnosis_available": _join(
-                    _directory_disease(d["code"]) for d in c.get("diseases", [])
-                ),
-                "age_low": c.get("age_low"),
-                "age_high": c.get("age_high"),
-                "age_unit": c.get("age_unit"),
-                "materials": _join(c.get("materials", [])),
-                "storage_temperatures": _join(c.get("storage_temperatures", [])),
-                "data_use": _join(_directory_code("duo", x) for x in duo),
-                "commercial_use": _b(access.get("commercial_use")),
-                "access_fee": "samples" if access.get("fee") else "",
-                "access_joint_project": "samples" if access.get("joint_project") else "",
-                "access_description": access.get("description"),
-                "access_uri": access.get("access_uri"),
-                "sop": _join(c.get("sops", [])),
-            }
-        )
-        w.labels("collection", c["id"], c)
-    diseases = [
-        {
-            "name": _directory_disease(code),
-            "label": label,
-            "codesystem": "ICD-10" if code.startswith("ICD10:") else code.split(":")[0].lower(),
-            "code": code.split(":", 1)[1] if code.startswith("ICD10:") else code,
-        }
-        for code, label in sorted(w.diseases.items())
-    ]
-    return {
-        "Networks.csv": _csv(NETWORK_COLUMNS, network_rows),
-        "Biobanks.csv": _csv(BIOBANK_COLUMNS, biobank_rows),
-        "Collections.csv": _csv(COLLECTION_COLUMNS, collection_rows),
-        "Persons.csv": _csv(PERSON_COLUMNS, list(w.persons.values())),
-        "QualityInfoBiobanks.csv": _csv(
-            QUALITY_COLUMNS.format(owner="biobank", level="assess_level_bio").split(","),
-            [{**q, "assess_level_bio": q["assessment_level"]} for q in w.quality["biobank"]],
-        ),
-        "QualityInfoCollections.csv": _csv(
-            QUALITY_COLUMNS.format(owner="collection", level="assess_level_col").split(","),
-            [{**q, "assess_level_col": q["assessment_level"]} for q in w.quality["collection"]],
-        ),
-        "ontologies/DiseaseTypes.csv": _csv(DISEASE_COLUMNS, diseases),
-    }
-
-
-def _directory_disease(code: str) -> str:
-    return ICD_PREFIX + code[len("ICD10:") :] if code.startswith("ICD10:") else code
-
-
-def export_zip(document: dict[str, Any], withdrawn: set[tuple[str, str]] = frozenset()) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, text in export(document, withdrawn).items():
-            archive.writestr(name, text)
-    return buffer.getvalue()
