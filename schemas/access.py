@@ -1,8 +1,14 @@
 """Access requests on the wire: a part the portal delivers to a node, a researcher's action
-the portal relays, and the events a node reports back. Each side validates what it receives.
+the portal relays, and the events a node reports back. Each side validates what it receives,
+and each sender builds what it sends through the same schema (:func:`to_wire`), so a field is
+added here once and a payload the receiver would refuse fails at the sender, before anything
+is stored or queued.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from marshmallow import (
     EXCLUDE,
@@ -144,3 +150,10 @@ class EventSchema(Schema):
             raise ValidationError(
                 f"{data['type']} leads to {transition.target.value}, not {data['state']}", "state"
             )
+
+
+def to_wire(schema: Schema, data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` (in wire form) exactly as its receiver will read it: loaded with the
+    receiver's ``schema``, so anything it would refuse raises ValidationError here, at the
+    sender, then dumped back to JSON types."""
+    return schema.dump(schema.load(data))

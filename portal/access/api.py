@@ -13,7 +13,7 @@ from marshmallow import ValidationError
 
 from federation.bearer import principal, require_token
 from portal.access.context import current_access
-from portal.access.service import ForgedEvent, NotFound
+from portal.access.service import ForgedEvent, RequestNotFound
 from schemas.access import EventSchema
 from schemas.errors import format_errors
 
@@ -41,7 +41,7 @@ def post_event():
         new = current_access().service.apply_events(
             principal().client_id, event["part_id"], [event]
         )
-    except NotFound as exc:
+    except RequestNotFound as exc:
         abort(404, str(exc))
     except ForgedEvent as exc:
         abort(409, str(exc))
@@ -55,7 +55,7 @@ def attachment(part_id: str, attachment_id: str):
         found = current_access().service.attachment_for_node(
             principal().client_id, part_id, attachment_id
         )
-    except NotFound as exc:
+    except RequestNotFound as exc:
         abort(404, str(exc))
     return send_attachment(found)
 

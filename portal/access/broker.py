@@ -16,7 +16,7 @@ from federation.http import response_detail
 from federation.outbox import OutboxMixin, Refused, Retry
 from federation.registry import Member
 from federation.tokens import ClientCredentials, TokenUnavailable
-from portal.access.service import AccessService, ForgedEvent, NotFound
+from portal.access.service import AccessService, ForgedEvent, RequestNotFound
 from schemas.access import EventSchema
 from schemas.errors import format_errors
 
@@ -81,7 +81,7 @@ class PartDeliverer:
         resp = self.nodes.call("PUT", message.target, f"/parts/{part['id']}", part)
         try:
             self.service.apply_events(message.target, part["id"], _events(resp, "events"))
-        except (NotFound, ForgedEvent) as exc:
+        except (RequestNotFound, ForgedEvent) as exc:
             raise Refused(str(exc)) from exc
 
 
@@ -97,5 +97,5 @@ class ActionRelayer:
         )
         try:
             self.service.apply_events(message.target, part_id, _events(resp, "event"))
-        except (NotFound, ForgedEvent) as exc:
+        except (RequestNotFound, ForgedEvent) as exc:
             raise Refused(str(exc)) from exc

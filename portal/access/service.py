@@ -2,11 +2,14 @@
 
 Every object is reached through its owner: a researcher's requests by their (iss, sub), a
 node's parts by the node's client id. Anything else reads as "not found", so ids cannot be
-probed. Writes that must reach a node go through the outbox in the same transaction.
+probed. Writes that must reach a node go through the outbox in the same transaction, as
+payloads built through the node's own schemas (``schemas.access.to_wire``): one the node
+would refuse raises ValidationError here, and nothing is stored or queued.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,10 +29,18 @@ from portal.access.models import (
     Attachment,
     Notification,
     PartEvent,
+    PortalOutbox,
     RequestPart,
 )
 from portal.service import SearchUnavailable
-from schemas.access import REQUESTABLE_KINDS, ProjectSchema
+from schemas.access import (
+    REQUESTABLE_KINDS,
+    RESEARCHER_EVENTS,
+    ActionSchema,
+    PartSchema,
+    ProjectSchema,
+    to_wire,
+)
 from schemas.errors import format_errors
 from schemas.lifecycle import INITIAL, Actor, State, TransitionRefused, check
 
@@ -43,8 +54,9 @@ RESEARCHER_NEWS = {
 }
 
 
-class NotFound(LookupError):
-    """No such object for this caller (also when it exists but is someone else's)."""
+class RequestNotFound(LookupError):
+    """No such request, part, attachment or event for this caller (also when it exists but
+    is someone else's)."""
 
 
 class ForgedEvent(ValueError):
@@ -195,6 +207,26 @@ class AccessService:
                 created_at=now,
             )
         )
+        attachments = self._add_attachments(session, request_id, refs, now)
+        for group in groups:
+            self._add_part(session, user, request_id, project, group, attachments, now)
+        self._notify(
+            session,
+            user.iss,
+            user.sub,
+            user.email,
+            f"Your request “{project['title']}” was submitted to {len(groups)} biobank(s).",
+            request_id,
+        )
+
+    @staticmethod
+    def _add_attachments(
+        session: Session,
+        request_id: str,
+        refs: list[tuple[str, str, CheckedFile]],
+        now: dt.datetime,
+    ) -> list[dict[str, Any]]:
+        """Store the files' rows; returns the references every part carries to its node."""
         attachments = []
         for attachment_id, stored_name, f in refs:
             session.add(
@@ -218,64 +250,52 @@ class AccessService:
                     "sha256": f.sha256,
                 }
             )
-        for group in groups:
-            part_id = new_id()
-            items = [
-                {"uid": ln.uid, "kind": ln.kind, "id": ln.local_id, "name": ln.name}
-                for ln in group.lines
-            ]
-            session.add(
-                RequestPart(
-                    id=part_id,
-                    request_id=request_id,
-                    node_id=group.node_id,
-                    biobank_id=group.biobank_id,
-                    biobank_name=group.biobank_name,
-                    state=INITIAL.value,
-                    items=items,
-                    updated_at=now,
-                )
+        return attachments
+
+    def _add_part(
+        self,
+        session: Session,
+        user: User,
+        request_id: str,
+        project: dict[str, Any],
+        group: CartGroup,
+        attachments: list[dict[str, Any]],
+        now: dt.datetime,
+    ) -> None:
+        """One biobank's part, its "submit" event, and its delivery to the node."""
+        part_id = new_id()
+        items = [
+            {"uid": ln.uid, "kind": ln.kind, "id": ln.local_id, "name": ln.name}
+            for ln in group.lines
+        ]
+        wire = _part_payload(part_id, request_id, user, project, group, items, attachments, now)
+        session.add(
+            RequestPart(
+                id=part_id,
+                request_id=request_id,
+                node_id=group.node_id,
+                biobank_id=group.biobank_id,
+                biobank_name=group.biobank_name,
+                state=INITIAL.value,
+                items=items,
+                updated_at=now,
             )
-            session.flush()
-            session.add(
-                PartEvent(
-                    id=new_id(),
-                    part_id=part_id,
-                    type="submit",
-                    actor=Actor.RESEARCHER.value,
-                    actor_name=user.name,
-                    actor_sub=user.sub,
-                    at=now,
-                    recorded_at=now,
-                    state=INITIAL.value,
-                )
-            )
-            wire = {
-                "id": part_id,
-                "request_id": request_id,
-                "node_id": group.node_id,
-                "biobank_id": group.biobank_id,
-                "biobank_name": group.biobank_name,
-                "submitted_at": now.isoformat(),
-                "researcher": {
-                    "iss": user.iss,
-                    "sub": user.sub,
-                    "name": user.name,
-                    "email": user.email,
-                },
-                "project": project,
-                "items": [{k: i[k] for k in ("kind", "id", "name")} for i in items],
-                "attachments": attachments,
-            }
-            self.outbox.enqueue(session, "deliver_part", group.node_id, wire, key=part_id)
-        self._notify(
-            session,
-            user.iss,
-            user.sub,
-            user.email,
-            f"Your request “{project['title']}” was submitted to {len(groups)} biobank(s).",
-            request_id,
         )
+        session.flush()
+        session.add(
+            PartEvent(
+                id=new_id(),
+                part_id=part_id,
+                type="submit",
+                actor=Actor.RESEARCHER.value,
+                actor_name=user.name,
+                actor_sub=user.sub,
+                at=now,
+                recorded_at=now,
+                state=INITIAL.value,
+            )
+        )
+        self.outbox.enqueue(session, "deliver_part", group.node_id, wire, key=part_id)
 
     # -- reading -----------------------------------------------------------------------
     def requests_of(self, user: User) -> list[AccessRequest]:
@@ -303,7 +323,7 @@ class AccessService:
                 )
             ).scalar_one_or_none()
         if found is None:
-            raise NotFound(f"you have no request {request_id}")
+            raise RequestNotFound(f"you have no request {request_id}")
         return found
 
     def attachment_of(self, user: User, request_id: str, attachment_id: str) -> Attachment:
@@ -311,7 +331,7 @@ class AccessService:
         for attachment in request.attachments:
             if attachment.id == attachment_id:
                 return attachment
-        raise NotFound("this request has no such attachment")
+        raise RequestNotFound("this request has no such attachment")
 
     def attachment_for_node(self, node_id: str, part_id: str, attachment_id: str) -> Attachment:
         with self.sessions() as session:
@@ -325,7 +345,7 @@ class AccessService:
                 )
             ).scalar_one_or_none()
         if found is None:
-            raise NotFound("no such attachment for a part of this node")
+            raise RequestNotFound("no such attachment for a part of this node")
         return found
 
     # -- the researcher acts -----------------------------------------------------------
@@ -333,38 +353,10 @@ class AccessService:
         """Withdraw, answer or write: checked here against the mirrored state, recorded as
         pending, and relayed to the node, which has the last word."""
         with self.sessions.begin() as session:
-            part = session.execute(
-                select(RequestPart)
-                .join(AccessRequest)
-                .where(
-                    RequestPart.id == part_id,
-                    RequestPart.request_id == request_id,
-                    AccessRequest.owner_iss == user.iss,
-                    AccessRequest.owner_sub == user.sub,
-                )
-            ).scalar_one_or_none()
-            if part is None:
-                raise NotFound(f"you have no request part {part_id}")
-            if event_type not in ("withdraw", "provide_info", "message"):
-                raise TransitionRefused(f"a researcher cannot {event_type.replace('_', ' ')}")
-            pending = session.execute(
-                select(func.count())
-                .select_from(PartEvent)
-                .where(
-                    PartEvent.part_id == part_id,
-                    PartEvent.status == "pending",
-                    PartEvent.type != "message",
-                )
-            ).scalar_one()
-            if pending and event_type != "message":
-                raise TransitionRefused(
-                    "your previous action on this part is still on its way to the biobank"
-                )
-            if part.delivery == "failed":
-                raise TransitionRefused("this part could not be delivered to its biobank")
-            check(part.state, event_type, Actor.RESEARCHER, text)
-            now = utcnow()
-            event_id = new_id()
+            part = self._own_part(session, user, request_id, part_id)
+            self._check_action(session, part, event_type, text)
+            now, event_id = utcnow(), new_id()
+            action = _action_payload(event_id, event_type, text, user, now)
             session.add(
                 PartEvent(
                     id=event_id,
@@ -379,25 +371,56 @@ class AccessService:
                     status="pending",
                 )
             )
-            action = {
-                "id": event_id,
-                "type": event_type,
-                "text": (text or "").strip(),
-                "actor_name": user.name,
-                "actor_sub": user.sub,
-                "at": now.isoformat(),
-            }
             self.outbox.enqueue(
                 session, "action", part.node_id, {"part_id": part_id, "action": action}, key=part_id
             )
         self.outbox.wake()
+
+    @staticmethod
+    def _own_part(session: Session, user: User, request_id: str, part_id: str) -> RequestPart:
+        part = session.execute(
+            select(RequestPart)
+            .join(AccessRequest)
+            .where(
+                RequestPart.id == part_id,
+                RequestPart.request_id == request_id,
+                AccessRequest.owner_iss == user.iss,
+                AccessRequest.owner_sub == user.sub,
+            )
+        ).scalar_one_or_none()
+        if part is None:
+            raise RequestNotFound(f"you have no request part {part_id}")
+        return part
+
+    @staticmethod
+    def _check_action(session: Session, part: RequestPart, event_type: str, text: str) -> None:
+        """Refuse what the node would refuse, and a second action while one is on its way
+        (messages may pile up; they change no state)."""
+        if event_type not in RESEARCHER_EVENTS:
+            raise TransitionRefused(f"a researcher cannot {event_type.replace('_', ' ')}")
+        pending = session.execute(
+            select(func.count())
+            .select_from(PartEvent)
+            .where(
+                PartEvent.part_id == part.id,
+                PartEvent.status == "pending",
+                PartEvent.type != "message",
+            )
+        ).scalar_one()
+        if pending and event_type != "message":
+            raise TransitionRefused(
+                "your previous action on this part is still on its way to the biobank"
+            )
+        if part.delivery == "failed":
+            raise TransitionRefused("this part could not be delivered to its biobank")
+        check(part.state, event_type, Actor.RESEARCHER, text)
 
     # -- the nodes report --------------------------------------------------------------
     def node_part(self, node_id: str, part_id: str) -> RequestPart:
         with self.sessions() as session:
             part = session.get(RequestPart, part_id)
         if part is None or part.node_id != node_id:
-            raise NotFound(f"no part {part_id} for node {node_id}")
+            raise RequestNotFound(f"no part {part_id} for node {node_id}")
         return part
 
     def apply_events(self, node_id: str, part_id: str, events: list[dict[str, Any]]) -> int:
@@ -407,7 +430,7 @@ class AccessService:
         with self.sessions.begin() as session:
             part = session.get(RequestPart, part_id, with_for_update=True)
             if part is None or part.node_id != node_id:
-                raise NotFound(f"no part {part_id} for node {node_id}")
+                raise RequestNotFound(f"no part {part_id} for node {node_id}")
             request = session.get(AccessRequest, part.request_id)
             for event in sorted(events, key=lambda e: e["seq"]):
                 new += self._apply_one(session, part, request, event)
@@ -424,7 +447,7 @@ class AccessService:
     ) -> int:
         row = session.get(PartEvent, event["id"])
         if row is not None and row.part_id != part.id:
-            raise NotFound(f"event {event['id']} belongs to another part")
+            raise RequestNotFound(f"event {event['id']} belongs to another part")
         if row is not None and row.status == "confirmed":
             return 0
         if event["actor"] == Actor.RESEARCHER.value and (row is None or row.type != event["type"]):
@@ -497,6 +520,20 @@ class AccessService:
                     request.id,
                 )
 
+    # -- the operators -----------------------------------------------------------------
+    def deliveries(self, recent: int = 20) -> tuple[list[OutboxMixin], list[OutboxMixin]]:
+        """The broker's messages still to deliver (oldest first), and the ``recent`` last
+        delivered ones (newest first)."""
+        with self.sessions() as session:
+            waiting = self.outbox.pending(session)
+            delivered = session.execute(
+                select(PortalOutbox)
+                .where(PortalOutbox.delivered_at.is_not(None))
+                .order_by(PortalOutbox.id.desc())
+                .limit(recent)
+            ).scalars()
+            return waiting, list(delivered)
+
     # -- notifications -----------------------------------------------------------------
     def _notify(
         self,
@@ -543,6 +580,56 @@ class AccessService:
                 .where(Notification.user_iss == user.iss, Notification.user_sub == user.sub)
                 .values(read=True)
             )
+
+
+def _part_payload(
+    part_id: str,
+    request_id: str,
+    user: User,
+    project: dict[str, Any],
+    group: CartGroup,
+    items: list[dict[str, Any]],
+    attachments: list[dict[str, Any]],
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """The part as the node reads it (PartSchema); ValidationError if it would refuse it."""
+    return to_wire(
+        PartSchema(),
+        {
+            "id": part_id,
+            "request_id": request_id,
+            "node_id": group.node_id,
+            "biobank_id": group.biobank_id,
+            "biobank_name": group.biobank_name,
+            "submitted_at": now.isoformat(),
+            "researcher": {
+                "iss": user.iss,
+                "sub": user.sub,
+                "name": user.name,
+                "email": user.email,
+            },
+            "project": project,
+            "items": [{k: i[k] for k in ("kind", "id", "name")} for i in items],
+            "attachments": attachments,
+        },
+    )
+
+
+def _action_payload(
+    event_id: str, event_type: str, text: str, user: User, now: dt.datetime
+) -> dict[str, Any]:
+    """The action as the node reads it (ActionSchema); ValidationError if it would refuse it."""
+    return to_wire(
+        ActionSchema(),
+        {
+            "id": event_id,
+            "type": event_type,
+            "text": (text or "").strip(),
+            "actor_name": user.name,
+            "actor_sub": user.sub,
+            "at": now.isoformat(),
+        },
+    )
 
 
 def state_label(state: str) -> str:

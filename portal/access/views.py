@@ -1,5 +1,8 @@
 """The researcher's pages: cart, submit, my requests, one request, notifications; and the
-alliance operators' view of the broker. Server-rendered forms, no JavaScript needed."""
+alliance operators' view of the broker. Server-rendered forms, no JavaScript needed.
+
+The views are thin over ``AccessService``; a search engine that is down (``SearchUnavailable``)
+is answered 503 by the app's own error handler, not here."""
 
 from __future__ import annotations
 
@@ -13,7 +16,6 @@ from flask import (
     request,
     url_for,
 )
-from sqlalchemy import select
 
 from federation.web.filters import when
 from federation.web.login import current_user, login_required, role_required, safe_next
@@ -21,9 +23,7 @@ from portal.access import cart
 from portal.access.api import send_attachment
 from portal.access.attachments import ALLOWED_TYPES, AttachmentRejected, check_upload
 from portal.access.context import current_access
-from portal.access.models import PortalOutbox
-from portal.access.service import NotFound, SubmissionInvalid
-from portal.service import SearchUnavailable
+from portal.access.service import RequestNotFound, SubmissionInvalid
 from schemas.access import DISEASE_SPECIFIC, INTENDED_USES
 from schemas.lifecycle import (
     CONDITIONS,
@@ -85,10 +85,7 @@ def cart_remove():
 
 
 def _cart_page(problems: list[str] | None = None, form: dict | None = None, status: int = 200):
-    try:
-        lines = current_access().service.resolve(cart.items())
-    except SearchUnavailable as exc:
-        abort(503, f"{exc}. Please try again in a minute; your cart is kept.")
+    lines = current_access().service.resolve(cart.items())
     return render_template(
         "access/cart.html",
         groups=current_access().service.group(lines),
@@ -136,8 +133,6 @@ def submit():
             )
         except SubmissionInvalid as exc:
             problems = exc.problems
-        except SearchUnavailable as exc:
-            abort(503, str(exc))
     if problems:
         return _cart_page(problems, form, 400)
     cart.clear()
@@ -156,7 +151,7 @@ def requests_page():
 def _request_page(request_id: str, error: str | None = None, status: int = 200):
     try:
         found = current_access().service.request_of(current_user(), request_id)
-    except NotFound as exc:
+    except RequestNotFound as exc:
         abort(404, str(exc))
     pending = {
         p.id: any(e.status == "pending" and e.type != "message" for e in p.events)
@@ -194,7 +189,7 @@ def act(request_id: str, part_id: str, event: str):
         current_access().service.act(
             current_user(), request_id, part_id, event, request.form.get("text", "")
         )
-    except NotFound as exc:
+    except RequestNotFound as exc:
         abort(404, str(exc))
     except TransitionRefused as exc:
         return _request_page(request_id, f"Not done: {exc}. Nothing was changed.", 409)
@@ -207,7 +202,7 @@ def act(request_id: str, part_id: str, event: str):
 def attachment(request_id: str, attachment_id: str):
     try:
         found = current_access().service.attachment_of(current_user(), request_id, attachment_id)
-    except NotFound as exc:
+    except RequestNotFound as exc:
         abort(404, str(exc))
     return send_attachment(found)
 
@@ -232,16 +227,7 @@ def notifications_read():
 @bp.get("/admin/deliveries")
 @role_required("alliance-admin", "Only the alliance's operators can see the broker's deliveries.")
 def deliveries():
-    context = current_access()
-    with context.sessions() as session:
-        messages = context.outbox.pending(session)
-        delivered = session.execute(
-            select(PortalOutbox)
-            .where(PortalOutbox.delivered_at.is_not(None))
-            .order_by(PortalOutbox.id.desc())
-            .limit(20)
-        ).scalars()
-        delivered = list(delivered)
+    messages, delivered = current_access().service.deliveries()
     return render_template("access/deliveries.html", messages=messages, delivered=delivered)
 
 

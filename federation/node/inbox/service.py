@@ -2,7 +2,9 @@
 
 Everything that changes a part happens in one transaction with the event that records it and
 the outbox message that reports it to the portal, so the portal hears of each change exactly
-once, in order, even if it is down when the change happens.
+once, in order, even if it is down when the change happens. Events leave the node built
+through the portal's own schema (``EventSchema``): one the portal would refuse raises
+ValidationError in that transaction, and nothing is stored or queued.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from federation.node.inbox.models import InboxEvent, InboxPart
 from federation.node.store import CatalogueStore
 from federation.outbox import Outbox, as_aware
 from federation.protocol import content_hash
-from schemas.access import PartSchema
+from schemas.access import EventSchema, PartSchema, to_wire
 from schemas.lifecycle import INITIAL, Actor, check
 
 INBOX_KEY = "cellfed.inbox"
@@ -50,19 +52,23 @@ class Acting:
 
 
 def event_wire(event: InboxEvent) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "part_id": event.part_id,
-        "seq": event.seq,
-        "type": event.type,
-        "actor": event.actor,
-        "actor_name": event.actor_name,
-        "actor_sub": event.actor_sub,
-        "at": as_aware(event.at).isoformat(),
-        "state": event.state,
-        "text": event.text,
-        "conditions": list(event.conditions or []),
-    }
+    """The event as the portal reads it (EventSchema); ValidationError if it would refuse it."""
+    return to_wire(
+        EventSchema(),
+        {
+            "id": event.id,
+            "part_id": event.part_id,
+            "seq": event.seq,
+            "type": event.type,
+            "actor": event.actor,
+            "actor_name": event.actor_name,
+            "actor_sub": event.actor_sub,
+            "at": as_aware(event.at).isoformat(),
+            "state": event.state,
+            "text": event.text,
+            "conditions": list(event.conditions or []),
+        },
+    )
 
 
 def part_wire(part: InboxPart) -> dict[str, Any]:
@@ -194,9 +200,10 @@ class Inbox:
                 session, part, event_type, acting, text=text, conditions=conditions, origin="node"
             )
             part.needs_attention = False
-            self.outbox.enqueue(session, "event", "portal", event_wire(event), key=part.id)
+            wire = event_wire(event)
+            self.outbox.enqueue(session, "event", "portal", wire, key=part.id)
         self.outbox.wake()
-        return event_wire(event)
+        return wire
 
     def parts(self, biobanks: Collection[str], state: str | None = None) -> list[InboxPart]:
         with self.sessions() as session:
