@@ -345,12 +345,12 @@ def main(argv: list[str] | None = None) -> None:
     local = None
     engine_url = args.engine_url
     if not engine_url:
+        from cellfed.launch.process import free_engine_port
         from cellfed.launch.search_engine import LocalSearchEngine
-        from tests.conftest import _free_engine_port
 
         local = LocalSearchEngine(
             PROJECT_ROOT / ".engines",
-            http_port=_free_engine_port(),
+            http_port=free_engine_port(),
             heap=args.heap,
             name="opensearch-bench",
         )

@@ -1,9 +1,9 @@
 """Shared fixtures: member nodes on loopback, the real search engine, the real databases
-(SQLite and PostgreSQL), catalogue builders."""
+(SQLite and PostgreSQL), the real identity provider and an SMTP sink. The data the tests
+build is in tests/builders/: import it from there, not from here."""
 
 from __future__ import annotations
 
-import copy
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,7 +15,7 @@ import pytest
 
 from cellfed.config import PROJECT_ROOT
 from cellfed.launch.keycloak import LocalKeycloak
-from cellfed.launch.process import free_port, port_is_free
+from cellfed.launch.process import free_engine_port, free_port
 from cellfed.launch.search_engine import LocalSearchEngine
 from cellfed.serve import RunningServer, serve_in_thread
 from federation.node.app import create_app as create_node_app
@@ -23,52 +23,7 @@ from federation.node.store import CatalogueStore, store_of
 from federation.registry import Member
 from search.aliases import drop_indices
 from search.engine import SearchEngine
-
-BIOBANK = {
-    "id": "bb-berlin",
-    "name": "Berlin iPSC Bank",
-    "country": "DE",
-    "certifications": [
-        {
-            "standard": "ISO 20387:2018",
-            "body": "DAkkS",
-            "certificate_number": "D-BB-20387-01",
-            "issued": "2024-03-01",
-            "valid_until": "2029-02-28",
-            "status": "valid",
-        }
-    ],
-}
-COLLECTION = {
-    "id": "ipsc-disease",
-    "biobank": "bb-berlin",
-    "name": "Disease iPSC lines",
-    "materials": ["IPSC"],
-}
-
-
-def cell_line(local_id: str, **fields: Any) -> dict[str, Any]:
-    line = {
-        "id": local_id,
-        "biobank": "bb-berlin",
-        "collection": "ipsc-disease",
-        "name": local_id,
-        "cell_type": "hiPSC",
-        "donor": {"sex": "FEMALE", "age_range": "50-54", "diseases": []},
-        "availability": "available",
-        "description": f"iPSC line {local_id} reprogrammed from dermal fibroblasts",
-    }
-    line.update(fields)
-    return line
-
-
-def catalogue(*lines: dict[str, Any], biobank: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "schema_version": "1",
-        "biobanks": [copy.deepcopy(biobank or BIOBANK)],
-        "collections": [copy.deepcopy(COLLECTION)],
-        "cell_lines": [copy.deepcopy(line) for line in lines],
-    }
+from tests.builders import Idp
 
 
 # -- the real databases ----------------------------------------------------------------
@@ -137,23 +92,13 @@ def node_app(tmp_path: Path):
 
 
 # -- the real search engine ------------------------------------------------------------
-def _free_engine_port() -> int:
-    # The runner binds HTTP ports up to 9299 only.
-    for port in range(9270, 9299):
-        if port_is_free(port):
-            return port
-    raise RuntimeError("no free port in 9270-9298 for the test engine")
-
-
 def _local_engine(kind: str, name: str, env: str) -> Iterator[str]:
     existing = os.environ.get(env)
     if existing:
         yield existing
         return
     home = Path(os.environ.get("CELLFED_ENGINE_HOME", PROJECT_ROOT / ".engines"))
-    local = LocalSearchEngine(
-        home, http_port=_free_engine_port(), heap="512m", name=name, kind=kind
-    )
+    local = LocalSearchEngine(home, http_port=free_engine_port(), heap="512m", name=name, kind=kind)
     local.start(fresh=True)
     try:
         yield local.url
@@ -171,16 +116,6 @@ def engine_url() -> Iterator[str]:
 def es7_url() -> Iterator[str]:
     """A real Elasticsearch 7.10.2: CELLFED_TEST_ES7_URL, else one started for the run."""
     yield from _local_engine("elasticsearch7", "es7-test", "CELLFED_TEST_ES7_URL")
-
-
-@dataclass(frozen=True)
-class Idp:
-    issuer: str
-    admin_password: str | None  # None: a reused provider whose admin we do not know
-
-    @property
-    def base_url(self) -> str:
-        return self.issuer.split("/realms/", 1)[0]
 
 
 @pytest.fixture(scope="session")

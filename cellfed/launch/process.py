@@ -38,6 +38,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_engine_port(first: int = 9270, last: int = 9298) -> int:
+    """A loopback port for a one-node search engine's HTTP: the lowest free one in
+    ``first``-``last``, because the engine runners bind HTTP ports up to 9299 only (a port
+    from ``free_port`` may be higher). Free when checked, not reserved: start the engine at
+    once. Raises ``RuntimeError`` if the whole range is taken."""
+    for port in range(first, last + 1):
+        if port_is_free(port):
+            return port
+    raise RuntimeError(f"no free port in {first}-{last} for a search engine")
+
+
 class ServerProcess:
     """One child process with a pid file and a log file under ``workdir``."""
 

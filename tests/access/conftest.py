@@ -30,7 +30,7 @@ from portal.app import create_app as create_portal_app
 from search.aliases import drop_indices
 from search.engine import SearchEngine
 from search.indexer.sync import Indexer
-from tests.conftest import Idp
+from tests.builders import Idp
 
 DEMO_NODES = ("cn-nsccr", "de-stemcellbank", "uk-hipsci")
 
@@ -115,6 +115,25 @@ class Alliance:
             node.stop()
 
 
+def start_demo_node(node_id: str, port: int, common: dict[str, Any], workdir: Path) -> NodeServer:
+    """A node on ``port`` with its demo catalogue, its database under ``workdir``."""
+    node = NodeServer(
+        node_id,
+        port,
+        {
+            **common,
+            "NODE_ID": node_id,
+            "NODE_NAME": f"{node_id} (test)",
+            "DATABASE_URL": f"sqlite:///{workdir / node_id}.sqlite3",
+            "OIDC_CLIENT_SECRET": demo_secret(node_id),
+        },
+    )
+    node.start()
+    demo = PROJECT_ROOT / "config" / "demo" / f"{node_id}.json"
+    assert import_file(store_of(node.app), demo).ok
+    return node
+
+
 def start_alliance(
     idp: Idp,
     engine_url: str,
@@ -139,23 +158,7 @@ def start_alliance(
         "PORTAL_URL": portal_url,
         "SECRET_KEY": uuid.uuid4().hex,
     }
-    nodes = {}
-    for node_id, port in ports.items():
-        node = NodeServer(
-            node_id,
-            port,
-            {
-                **common,
-                "NODE_ID": node_id,
-                "NODE_NAME": f"{node_id} (test)",
-                "DATABASE_URL": f"sqlite:///{workdir / node_id}.sqlite3",
-                "OIDC_CLIENT_SECRET": demo_secret(node_id),
-            },
-        )
-        node.start()
-        demo = PROJECT_ROOT / "config" / "demo" / f"{node_id}.json"
-        assert import_file(store_of(node.app), demo).ok
-        nodes[node_id] = node
+    nodes = {n: start_demo_node(n, p, common, workdir) for n, p in ports.items()}
 
     engine = SearchEngine(engine_url)
     prefix = f"test-{uuid.uuid4().hex[:8]}-"

@@ -17,7 +17,7 @@ from search.indexer.app import create_app as create_indexer_app
 from search.indexer.audit import audit
 from search.indexer.daemon import SyncDaemon
 from search.indexer.sync import Indexer
-from tests.conftest import catalogue, cell_line
+from tests.builders import catalogue, cell_line
 from tests.integration.test_sync import wait_for
 
 pytestmark = [pytest.mark.keycloak, pytest.mark.engine]

@@ -19,7 +19,7 @@ from search.indexer.audit import audit
 from search.indexer.daemon import SyncDaemon
 from search.indexer.sync import Indexer
 from search.queries import SearchParams
-from tests.conftest import catalogue, cell_line
+from tests.builders import catalogue, cell_line
 from tests.integration.test_sync import wait_for
 
 pytestmark = [pytest.mark.engine, pytest.mark.cluster]

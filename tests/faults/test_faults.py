@@ -19,7 +19,7 @@ from search.aliases import catalogue_alias, write_index
 from search.indexer.audit import audit
 from search.indexer.daemon import SyncDaemon
 from search.indexer.sync import Indexer
-from tests.conftest import catalogue, cell_line
+from tests.builders import catalogue, cell_line
 from tests.faults.processes import DelayProxy, NodeProcess
 from tests.integration.test_sync import wait_for
 
@@ -167,7 +167,7 @@ def test_indexer_processes_killed_at_random_converge(tmp_path, engine_url, index
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        store.delete("cell_line", "L00007")
+        store.withdraw("cell_line", "L00007")
         store.write([("cell_line", cell_line("L00008", availability="not_available"))])
         done = subprocess.run(command, env={**_env(), **env}, capture_output=True, text=True)
         assert done.returncode == 0, done.stdout + done.stderr
@@ -195,13 +195,13 @@ def test_the_engine_restarted_mid_bulk_loses_no_acknowledged_write(tmp_path, sta
     from pathlib import Path
 
     from cellfed.config import PROJECT_ROOT
+    from cellfed.launch.process import free_engine_port
     from cellfed.launch.search_engine import LocalSearchEngine
     from search.engine import SearchEngine
-    from tests.conftest import _free_engine_port
 
     home = Path(os.environ.get("CELLFED_ENGINE_HOME", PROJECT_ROOT / ".engines"))
     local = LocalSearchEngine(
-        home, http_port=_free_engine_port(), heap="512m", name="opensearch-restart"
+        home, http_port=free_engine_port(), heap="512m", name="opensearch-restart"
     )
     local.start(fresh=True)
     engine = SearchEngine(local.url, timeout=5)

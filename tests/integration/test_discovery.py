@@ -13,7 +13,7 @@ import pytest
 from portal.app import create_app
 from search.aliases import drop_indices
 from search.engine import SearchEngine
-from tests.discovery_data import index_alliance
+from tests.builders.alliance import index_alliance
 
 pytestmark = pytest.mark.engine
 

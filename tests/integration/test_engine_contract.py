@@ -23,7 +23,7 @@ from search.indexer.audit import audit
 from search.indexer.documents import to_document
 from search.indexer.sync import Indexer
 from search.queries import build_search, parse_params, read_facets
-from tests.conftest import BIOBANK, catalogue, cell_line
+from tests.builders import BIOBANK, catalogue, cell_line
 
 pytestmark = pytest.mark.engine
 
@@ -104,7 +104,7 @@ def test_the_indexer_federates_exactly(any_engine, prefix, start_node):
     node = start_node("contract", catalogue(cell_line("L1"), cell_line("L2"), cell_line("L3")))
     indexer = Indexer(any_engine, [node.member], prefix, page_size=2)
     assert [r.ok for r in indexer.sync_all()] == [True]
-    node.store.delete("cell_line", "L2")
+    node.store.withdraw("cell_line", "L2")
     indexer.sync_all()
     assert all(r.exact for r in audit(any_engine, prefix, [node.member]))
     assert any_engine.count(catalogue_alias(prefix)) == 4

@@ -12,7 +12,7 @@ from portal.app import create_app as create_portal_app
 from search.aliases import catalogue_alias, write_index
 from search.engine import SearchEngine
 from search.indexer.sync import Indexer
-from tests.conftest import catalogue, cell_line
+from tests.builders import catalogue, cell_line
 
 pytestmark = pytest.mark.engine
 
@@ -56,7 +56,7 @@ def test_a_deletion_at_a_node_disappears_after_the_next_sync(
     portal = portal_client(engine_url, index_prefix)
     assert portal.get("/api/v1/search?q=BIONi010-B").json["hits"][0]["local_id"] == "BIONi010-B"
 
-    node.store.delete("cell_line", "BIONi010-B")
+    node.store.withdraw("cell_line", "BIONi010-B")
     [report] = indexer.sync_all()
     assert report.deleted == 1 and report.cursor_after == 5
     names = [h["local_id"] for h in portal.get("/api/v1/search?size=50").json["hits"]]

@@ -13,7 +13,7 @@ from search.indexer.audit import audit
 from search.indexer.daemon import SyncDaemon
 from search.indexer.rebuild import RebuildError, rebuild
 from search.indexer.sync import Indexer
-from tests.conftest import catalogue, cell_line
+from tests.builders import catalogue, cell_line
 
 pytestmark = pytest.mark.engine
 
@@ -36,7 +36,7 @@ def test_purged_tombstones_make_the_indexer_resync_and_reconcile(
     indexer.sync_all()
     index = write_index(search_engine, index_prefix)
     indexer.save_cursor(index, "purging", 2, 6)  # an indexer that fell behind ...
-    node.store.delete("cell_line", "L1")
+    node.store.withdraw("cell_line", "L1")
     # ... while the node forgot the deletion: a cursor of 2 can no longer be served exactly.
     assert node.store.purge_tombstones(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)) == 1
 

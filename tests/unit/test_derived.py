@@ -21,8 +21,8 @@ from search.vocab import (
     cell_type_path,
     disease_path,
 )
-from tests.conftest import cell_line
-from tests.discovery_data import berlin, london, qc
+from tests.builders import cell_line
+from tests.builders.alliance import berlin, london, qc
 
 
 def flags(**record):

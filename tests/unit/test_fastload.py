@@ -11,7 +11,7 @@ from marshmallow import ValidationError
 from cellfed.config import PROJECT_ROOT
 from schemas import FeedEntrySchema, schema_for
 from schemas.fastload import fast_load
-from tests.conftest import BIOBANK, cell_line
+from tests.builders import BIOBANK, cell_line
 
 RICH_LINE = cell_line(
     "L1",

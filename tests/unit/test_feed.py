@@ -5,7 +5,7 @@ import pytest
 from federation.node.importer import import_catalogue
 from federation.node.store import InUse, store_of
 from federation.protocol import content_hash
-from tests.conftest import catalogue, cell_line
+from tests.builders import catalogue, cell_line
 
 
 def load(store, *lines):
@@ -58,7 +58,7 @@ def test_changing_a_biobank_republishes_what_embeds_it(store):
 
 def test_withdrawal_leaves_a_tombstone_with_a_new_sequence(store):
     load(store, cell_line("L1"), cell_line("L2"))
-    store.delete("cell_line", "L1")
+    store.withdraw("cell_line", "L1")
     last = store.changes(4, 100)
     assert last == [dict(last[0], op="delete", record=None, id="L1", seq=5)]
     assert store.get("cell_line", "L1") is None
@@ -68,7 +68,7 @@ def test_withdrawal_leaves_a_tombstone_with_a_new_sequence(store):
 def test_a_referenced_record_cannot_be_withdrawn(store):
     load(store, cell_line("L1"))
     with pytest.raises(InUse, match="cell_line L1"):
-        store.delete("biobank", "bb-berlin")
+        store.withdraw("biobank", "bb-berlin")
     assert store.latest_seq() == 3
 
 
@@ -115,7 +115,7 @@ def test_feed_tells_a_cursor_it_cannot_serve_to_resynchronise(node_app):
 
     store = store_of(node_app)
     load(store, cell_line("L1"), cell_line("L2"))
-    store.delete("cell_line", "L2")
+    store.withdraw("cell_line", "L2")
     assert store.purge_tombstones(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)) == 1
     client = node_app.test_client()
     stale = client.get("/api/v1/feed?after=2")

@@ -2,7 +2,7 @@ import pytest
 from marshmallow import ValidationError
 
 from schemas import BiobankSchema, CellLineSchema, CollectionSchema, FeedEntrySchema, format_errors
-from tests.conftest import BIOBANK, cell_line
+from tests.builders import BIOBANK, cell_line
 
 
 def errors_of(schema, data) -> list[str]:
