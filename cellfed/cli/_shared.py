@@ -1,0 +1,12 @@
+"""What more than one command group needs: settings with the command line's overrides."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cellfed.config import load_config
+
+
+def config_with(**overrides: Any) -> dict[str, Any]:
+    """The settings, with each option the user gave (not None) over them."""
+    return load_config({k: v for k, v in overrides.items() if v is not None})
