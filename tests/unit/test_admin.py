@@ -11,7 +11,7 @@ from federation.node.app import create_app
 from federation.node.exporter import catalogue_document
 from federation.node.store import store_of
 from federation.web.login import SESSION_USER
-from tests.conftest import catalogue, cell_line
+from tests.builders import catalogue, cell_line
 
 
 @pytest.fixture
