@@ -26,7 +26,7 @@ from federation.node.app import create_app as create_node_app
 from federation.node.importer import import_file
 from federation.node.inbox import start_delivery as start_node_delivery
 from federation.node.store import store_of
-from federation.registry import load_members
+from federation.registry import Member, load_members
 from federation.trust import IssuerUnavailable, discover
 from portal.access import start_delivery as start_portal_delivery
 from portal.app import create_app as create_portal_app
@@ -120,15 +120,7 @@ def run_demo(config: dict[str, Any], portal_port: int, workdir: Path) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per feed poll
     members = load_members(config["MEMBERS_FILE"])
-    indexer_port = config["DEMO_INDEXER_PORT"]
-    config = {
-        **config,
-        "PORTAL_URL": f"http://127.0.0.1:{portal_port}",
-        "INDEXER_POKE_URL": f"http://127.0.0.1:{indexer_port}",
-        # Node-to-centre trust: the indexer reads feeds with its own tokens, nodes demand them.
-        "INDEXER_CLIENT_SECRET": demo_secret("indexer"),
-        "FEED_REQUIRE_TOKEN": True,
-    }
+    config = _demo_config(config, portal_port)
     engine = ensure_engine(config)
     idp = None
     servers: list[RunningServer] = []
@@ -145,54 +137,15 @@ def run_demo(config: dict[str, Any], portal_port: int, workdir: Path) -> None:
             config["SYNC_INTERVAL"],
             on_report=lambda r: click.echo(r.summary()) if r.pulled else None,
         )
-        servers.append(serve_in_thread(create_indexer_app(config, daemon), indexer_port))
-        for member in members:
-            node_config = {
-                **config,
-                "NODE_ID": member.id,
-                "NODE_NAME": member.name,
-                "NODE_URL": member.url,
-                "DATABASE_URL": f"sqlite:///{workdir / member.id}.sqlite3",
-                "OIDC_CLIENT_SECRET": demo_secret(member.id),
-                "NODE_CONTACT_EMAIL": f"requests@{member.id}.example.org",
-            }
-            app = create_node_app(node_config)
-            data = DEMO_DATA / f"{member.id}.json"
-            if data.is_file():
-                for line in import_file(store_of(app), data).lines():
-                    click.echo(line)
-            servers.append(serve_in_thread(app, urlparse(member.url).port or 80))
-            start_node_delivery(app, stop)
-            click.echo(f"Node {member.id}: feed {member.url}/api/v1/feed, inbox {member.url}/inbox")
-
-        rebuilt = rebuild_if_outdated(indexer, grace=0)
-        if rebuilt is not None:
-            click.echo(f"Rebuilt the index for the current mapping: {rebuilt.index}")
-        for report in indexer.sync_all():
-            click.echo(report.summary())
+        indexer_app = create_indexer_app(config, daemon)
+        servers.append(serve_in_thread(indexer_app, config["DEMO_INDEXER_PORT"]))
+        servers += _start_nodes(config, members, workdir, stop)
+        _first_sync(indexer)
         daemon.start()
-
-        portal_app = create_portal_app(
-            {
-                **config,
-                "OIDC_CLIENT_SECRET": demo_secret("portal"),
-                "PORTAL_DATABASE_URL": f"sqlite:///{workdir / 'portal.sqlite3'}",
-                "ATTACHMENTS_DIR": str(workdir / "attachments"),
-            }
-        )
-        portal = serve_in_thread(portal_app, portal_port)
+        portal = _start_portal(config, portal_port, workdir, stop)
         servers.append(portal)
-        start_portal_delivery(portal_app, stop)
-        click.secho(f"\nCellFed demo is running. Open {portal.url}/?q=iPSC", bold=True)
-        click.echo("Log in with these demo accounts (the password is the user name):")
-        for user, role in DEMO_USERS:
-            click.echo(f"  {user:6} {role}")
-        click.echo("Press Ctrl-C to stop.")
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        try:
-            stop.wait()
-        except KeyboardInterrupt:
-            pass
+        _greet(portal.url)
+        _wait(stop)
     finally:
         stop.set()
         if daemon is not None:
@@ -207,3 +160,80 @@ def run_demo(config: dict[str, Any], portal_port: int, workdir: Path) -> None:
         if engine is not None:
             click.echo("Stopping the search engine ...")
             engine.stop()
+
+
+def _demo_config(config: dict[str, Any], portal_port: int) -> dict[str, Any]:
+    return {
+        **config,
+        "PORTAL_URL": f"http://127.0.0.1:{portal_port}",
+        "INDEXER_POKE_URL": f"http://127.0.0.1:{config['DEMO_INDEXER_PORT']}",
+        # Node-to-centre trust: the indexer reads feeds with its own tokens, nodes demand them.
+        "INDEXER_CLIENT_SECRET": demo_secret("indexer"),
+        "FEED_REQUIRE_TOKEN": True,
+    }
+
+
+def _start_nodes(
+    config: dict[str, Any], members: list[Member], workdir: Path, stop: threading.Event
+) -> list[RunningServer]:
+    """One node app per member, loaded with its demo catalogue, served with its outbox."""
+    servers = []
+    for member in members:
+        node_config = {
+            **config,
+            "NODE_ID": member.id,
+            "NODE_NAME": member.name,
+            "NODE_URL": member.url,
+            "DATABASE_URL": f"sqlite:///{workdir / member.id}.sqlite3",
+            "OIDC_CLIENT_SECRET": demo_secret(member.id),
+            "NODE_CONTACT_EMAIL": f"requests@{member.id}.example.org",
+        }
+        app = create_node_app(node_config)
+        data = DEMO_DATA / f"{member.id}.json"
+        if data.is_file():
+            for line in import_file(store_of(app), data).lines():
+                click.echo(line)
+        servers.append(serve_in_thread(app, urlparse(member.url).port or 80))
+        start_node_delivery(app, stop)
+        click.echo(f"Node {member.id}: feed {member.url}/api/v1/feed, inbox {member.url}/inbox")
+    return servers
+
+
+def _first_sync(indexer: Indexer) -> None:
+    rebuilt = rebuild_if_outdated(indexer, grace=0)
+    if rebuilt is not None:
+        click.echo(f"Rebuilt the index for the current mapping: {rebuilt.index}")
+    for report in indexer.sync_all():
+        click.echo(report.summary())
+
+
+def _start_portal(
+    config: dict[str, Any], port: int, workdir: Path, stop: threading.Event
+) -> RunningServer:
+    portal_app = create_portal_app(
+        {
+            **config,
+            "OIDC_CLIENT_SECRET": demo_secret("portal"),
+            "PORTAL_DATABASE_URL": f"sqlite:///{workdir / 'portal.sqlite3'}",
+            "ATTACHMENTS_DIR": str(workdir / "attachments"),
+        }
+    )
+    portal = serve_in_thread(portal_app, port)
+    start_portal_delivery(portal_app, stop)
+    return portal
+
+
+def _greet(url: str) -> None:
+    click.secho(f"\nCellFed demo is running. Open {url}/?q=iPSC", bold=True)
+    click.echo("Log in with these demo accounts (the password is the user name):")
+    for user, role in DEMO_USERS:
+        click.echo(f"  {user:6} {role}")
+    click.echo("Press Ctrl-C to stop.")
+
+
+def _wait(stop: threading.Event) -> None:
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
