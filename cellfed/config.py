@@ -4,28 +4,111 @@ Every app and command loads its settings in one order, each step overriding the 
 
 1. ``DEFAULTS`` below;
 2. the instance file: the TOML file named by ``CELLFED_CONFIG``, else ``instance/cellfed.toml``
-   in the working directory when it exists;
-3. environment variables with the prefix ``CELLFED_`` (``CELLFED_SEARCH_URL=...``); a value that
-   parses as JSON is taken as JSON (numbers, booleans, lists), anything else as a string;
-4. overrides given by the caller (the tests, the demo launcher).
+   in the working directory when it exists; its keys are case-insensitive
+   (``sync_timeout = 10``);
+3. environment variables with the prefix ``CELLFED_`` (``CELLFED_SEARCH_URL=...``);
+4. overrides given by the caller (the tests, the demo launcher, the command line's options).
+
+Steps 2 and 3 are checked, and a problem stops the app with a :class:`ConfigError` that names
+the setting, where it came from and what was wrong:
+
+* a key that is not in ``DEFAULTS`` is refused, with the nearest setting as a suggestion
+  (``CELLFED_SYNC_TIMOUT``: did you mean ``CELLFED_SYNC_TIMEOUT``?). ``CELLFED_CONFIG``,
+  ``CELLFED_HOME``, ``CELLFED_CHROMIUM`` and ``CELLFED_TEST_*`` (the test session's own
+  variables) are not settings and are let through;
+* a value must suit its setting, which takes the type of its default unless ``_KINDS`` says
+  more. A value is read from its text, from the environment or from a TOML string alike:
+
+  - true/false settings take ``true`` or ``false`` in any case, or ``1`` or ``0``; anything
+    else (``no``, ``off``, ``yes``) is refused rather than guessed;
+  - whole numbers take ``7`` (``7.0`` too); durations in seconds also take ``2.5``;
+  - lists take JSON (``["RS256", "ES256"]``) or comma-separated names (``RS256,ES256``);
+  - URLs must be ``http://`` or ``https://`` with a host; ``SEARCH_URL`` may hold several,
+    comma-separated; database URLs must look like ``dialect[+driver]://...``;
+  - text is taken as it is, or unquoted when written as a JSON string, quotes and all;
+  - a setting whose default is None also takes ``null`` or nothing (``CELLFED_SMTP_HOST=``)
+    for None.
+
+Overrides (step 4) come from code and are taken as given.
+
+**Production mode.** ``CELLFED_ENV=production`` (the ``ENV`` setting; ``development`` by
+default, which the demo and the tests use) makes every app check, after step 4, the settings
+it uses (``PRODUCTION_CHECKS``: ``load_config(..., role="portal")`` in the portal's factory,
+``"node"`` in the node's, ``"indexer"`` in the indexer's commands, ``"idp"`` for the local
+Keycloak). It refuses to start, with one message that lists every problem and names each
+setting and its fix, with a missing, short or placeholder ``SECRET_KEY``, a demo client secret
+(``<client>-demo-secret``), the default ``PSEUDONYM_KEY``, the development ``OIDC_ISSUER``,
+plain ``http://`` off loopback (the issuer, ``PORTAL_URL``, ``NODE_URL``, ``SEARCH_URL``,
+``INDEXER_POKE_URL``, the member registry's URLs), ``NODE_ADMIN_OPEN`` on,
+``FEED_REQUIRE_TOKEN`` off, an SMTP login without STARTTLS, or ``IDP_ADMIN_PASSWORD`` "admin".
+
+Defaults that name files of the source checkout (``HOME_FILES``: the member registry, the
+engines' folder, the Keycloak realm) are looked for in the CellFed home, which is
+
+1. the folder named by ``CELLFED_HOME``, when set;
+2. else the working directory, when it holds that file or folder (``config/members.toml``);
+3. else the source checkout this module sits in (``PROJECT_ROOT``),
+
+so the demo and the tests work from a checkout, and an installed CellFed works from a folder
+of its own. Setting the key itself (``CELLFED_MEMBERS_FILE``) always wins.
 
 Nothing is read at import time: call :func:`load_config`.
 """
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
 import json
+import math
 import os
+import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ENV_PREFIX = "CELLFED_"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+# Environment variables with the prefix that are not settings: the instance file, the
+# CellFed home, and the test session's own (tests/conftest.py, tests/browser/conftest.py).
+ENV_NOT_SETTINGS = frozenset({"CONFIG", "HOME", "CHROMIUM"})
+ENV_NOT_SETTINGS_PREFIX = "TEST_"
+
+# Defaults that name a file or folder of the checkout, relative to the CellFed home.
+HOME_FILES = {
+    "MEMBERS_FILE": "config/members.toml",
+    "ENGINE_HOME": ".engines",
+    "IDP_REALM_FILE": "config/keycloak/alliance-realm.json",
+}
+
 DEFAULTS: dict[str, Any] = {
-    # Search engine: an existing cluster's URL, or None to use the one `cellfed engine start` runs.
+    # The deployment: "development" (the demo, the tests, a laptop) or "production", where
+    # every app refuses to start with a demo secret, a default key, an open switch or plain
+    # http off loopback (see production_problems), serves with gunicorn, and logs JSON.
+    "ENV": "development",
+    # Logs: "text" leaves logging as Python sets it up; "json" writes one JSON object per
+    # line (federation/web/logging.py). None: json in production, text otherwise.
+    "LOG_FORMAT": None,
+    "LOG_LEVEL": "INFO",  # DEBUG, INFO, WARNING or ERROR: for the JSON logs
+    "WEB_WORKERS": 4,  # gunicorn worker processes of `cellfed portal|node serve` in production
+    "READY_TIMEOUT": 3,  # seconds each readiness check of /readyz may take
+    # Behind a reverse proxy: how many proxies' X-Forwarded-For/-Proto to trust (0: none, so
+    # HSTS and per-IP limits see the proxy itself; set it to 1 behind one nginx).
+    "PROXY_HOPS": 0,
+    "BODY_MAX_BYTES": 1024 * 1024,  # request bodies everywhere but imports and attachments
+    # Rate limits (Flask-Limiter syntax; "" switches one off), per signed-in user, else per IP.
+    "RATE_LIMIT_ENABLED": True,
+    # memory:// counts per process; give a shared store (e.g. redis://host:6379) to gunicorn.
+    "RATE_LIMIT_STORAGE_URI": "memory://",
+    "RATE_LIMIT_API": "300/minute",  # each public JSON API route
+    "RATE_LIMIT_EXPORT": "60/minute;600/hour",  # CSV and JSON exports share one budget
+    "RATE_LIMIT_LOGIN": "60/minute",  # /login and /auth/callback together
+    "RATE_LIMIT_REQUESTS": "10/hour;50/day",  # access requests created, per researcher
+    # Search engine: an existing cluster's URL (several, comma-separated), or the one
+    # `cellfed engine start` runs.
     "SEARCH_URL": "http://127.0.0.1:9251",
     "SEARCH_ENGINE": "opensearch",  # or "elasticsearch7"
     "SEARCH_TIMEOUT": 30,
@@ -33,7 +116,7 @@ DEFAULTS: dict[str, Any] = {
     "INDEX_REPLICAS": 0,  # 1 or more on a multi-node cluster
     "REINDEX_GRACE": 30,  # seconds an old index lingers after a swap, for in-flight writes
     # The alliance member registry: node ids and feed URLs.
-    "MEMBERS_FILE": str(PROJECT_ROOT / "config" / "members.toml"),
+    "MEMBERS_FILE": str(PROJECT_ROOT / HOME_FILES["MEMBERS_FILE"]),
     # Member node.
     "NODE_ID": "node",
     "NODE_NAME": "Member node",
@@ -48,12 +131,19 @@ DEFAULTS: dict[str, Any] = {
     # the node: only for a node on loopback or behind an authenticating proxy.
     "NODE_ADMIN_OPEN": False,
     "IMPORT_MAX_MB": 64,  # largest upload the admin pages accept
+    # Where admin-page uploads wait between dry run and confirm; None: under the system's temp
+    # folder. Read by federation/node/admin.py, whose error message asks operators to set it.
+    "IMPORT_STAGING_DIR": None,
     # Key for the pseudonyms that replace personal e-mail addresses in Directory imports;
     # set a secret of your own, and keep it, so re-imports give the same pseudonyms.
     "PSEUDONYM_KEY": "cellfed-directory-contacts",
     # Indexer.
     "SYNC_TIMEOUT": 10,
     "SYNC_PAGE_SIZE": 1000,
+    # Largest answer (decoded bytes) read from a node's feed or descriptor; more is refused.
+    "SYNC_MAX_BYTES": 64 * 1024 * 1024,
+    # Largest answer to any other federation call (tokens, access APIs, pokes).
+    "FEDERATION_MAX_BYTES": 1024 * 1024,
     "SYNC_INTERVAL": 5,
     "INDEXER_POKE_URL": None,
     # With a secret, the indexer reads feeds with its own tokens (client "indexer", scope
@@ -61,7 +151,7 @@ DEFAULTS: dict[str, Any] = {
     "INDEXER_CLIENT_ID": "indexer",
     "INDEXER_CLIENT_SECRET": None,  # a node pokes <url>/api/v1/poke/<node id> after each change
     # Local engine launcher (`cellfed engine ...`).
-    "ENGINE_HOME": str(PROJECT_ROOT / ".engines"),
+    "ENGINE_HOME": str(PROJECT_ROOT / HOME_FILES["ENGINE_HOME"]),
     "ENGINE_HTTP_PORT": 9251,
     "ENGINE_HEAP": "1g",
     "ENGINE_JAVA": None,  # None: find a Java 21+ runtime
@@ -76,6 +166,8 @@ DEFAULTS: dict[str, Any] = {
     "OIDC_CLIENT_SECRET": None,  # required for login and machine tokens; the demo sets its own
     "OIDC_AUDIENCE": "alliance-api",  # what central APIs accept; a node also wants its id
     "OIDC_ROLES_CLAIM": "roles",  # a dotted path such as "realm_access.roles" works too
+    # Realm roles only service accounts hold; machine APIs refuse tokens without one.
+    "OIDC_MACHINE_ROLES": ["alliance-service", "member-node"],
     "OIDC_BIOBANKS_CLAIM": "biobanks",  # "<node id>:<biobank id>" values a biobank-admin has
     "OIDC_ALGORITHMS": ["RS256", "ES256"],
     "OIDC_LEEWAY": 30,  # seconds of clock skew allowed on exp/nbf/iat
@@ -87,11 +179,15 @@ DEFAULTS: dict[str, Any] = {
     # Local identity provider launcher (`cellfed idp ...`): Keycloak from Maven Central.
     "IDP_HTTP_PORT": 8180,
     "IDP_HEAP": "512m",
-    "IDP_REALM_FILE": str(PROJECT_ROOT / "config" / "keycloak" / "alliance-realm.json"),
+    "IDP_REALM_FILE": str(PROJECT_ROOT / HOME_FILES["IDP_REALM_FILE"]),
     "IDP_ADMIN_PASSWORD": "admin",  # the local Keycloak's bootstrap admin (loopback only)
     # Access requests: the portal's own database, attachments, broker and notifications.
     "PORTAL_URL": "http://127.0.0.1:5000",  # public base URL; https makes cookies Secure
     "PORTAL_DATABASE_URL": "sqlite:///portal.sqlite3",
+    # Whether the node and the portal migrate their databases when they start. None: yes,
+    # except in production, where `cellfed node migrate` / `cellfed portal migrate` do it
+    # (after `cellfed node backup` / `cellfed portal backup`). federation/migrate.py.
+    "AUTO_MIGRATE": None,
     "NODE_URL": None,  # a node's public base URL; None: its entry in MEMBERS_FILE
     "ATTACHMENTS_DIR": "instance/attachments",  # outside the web root; random file names
     "ATTACHMENT_MAX_BYTES": 10 * 1024 * 1024,
@@ -110,11 +206,230 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def _parse_env_value(raw: str) -> Any:
+class ConfigError(ValueError):
+    """A setting that is unknown or has a value it cannot take; the message says which."""
+
+
+class _Invalid(ValueError):
+    """A value a kind refuses; the argument says what the kind expects."""
+
+
+Kind = Callable[[Any], Any]
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "1"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("false", "0"):
+        return False
+    raise _Invalid("true or false (or 1 or 0)")
+
+
+def _number(value: Any) -> int | float:
+    if isinstance(value, str):
+        try:
+            value = int(value)
+        except ValueError:
+            try:
+                value = float(value)
+            except ValueError:
+                raise _Invalid("a number") from None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _Invalid("a number")
+    return value
+
+
+def _whole(value: Any) -> int:
     try:
-        return json.loads(raw)
-    except ValueError:
-        return raw
+        number = _number(value)
+    except _Invalid:
+        raise _Invalid("a whole number") from None
+    if isinstance(number, float) and not number.is_integer():
+        raise _Invalid("a whole number")
+    return int(number)
+
+
+def _seconds(value: Any) -> int | float:
+    try:
+        return _number(value)
+    except _Invalid:
+        raise _Invalid("a number of seconds") from None
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _Invalid("text")
+    return value
+
+
+def _names(value: Any) -> list[str]:
+    if isinstance(value, str):
+        if value.lstrip().startswith("["):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise _Invalid("a JSON list of names, or names separated by commas") from None
+        else:
+            value = [name.strip() for name in value.split(",") if name.strip()]
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise _Invalid("a list of names, or names separated by commas")
+    return value
+
+
+def _is_http_url(text: str) -> bool:
+    parts = urlsplit(text.strip())
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _url(value: Any) -> str:
+    if not isinstance(value, str) or not _is_http_url(value):
+        raise _Invalid("an http:// or https:// URL with a host")
+    return value
+
+
+def _urls(value: Any) -> str:
+    urls = [u for u in value.split(",") if u.strip()] if isinstance(value, str) else []
+    if not urls or not all(_is_http_url(u) for u in urls):
+        raise _Invalid("an http:// or https:// URL, or several separated by commas")
+    return value
+
+
+def _database_url(value: Any) -> str:
+    if not isinstance(value, str) or not re.match(r"[A-Za-z][\w+.-]*://", value):
+        raise _Invalid("a database URL such as sqlite:///node.sqlite3")
+    return value
+
+
+def _one_of(*choices: str) -> Kind:
+    def kind(value: Any) -> str:
+        if value not in choices:
+            raise _Invalid("one of " + ", ".join(choices))
+        return value
+
+    return kind
+
+
+def _optional(kind: Kind) -> Kind:
+    def optional(value: Any) -> Any:
+        if value is None or (isinstance(value, str) and value.strip() in ("", "null")):
+            return None
+        return kind(value)
+
+    return optional
+
+
+_SECONDS = (
+    "SEARCH_TIMEOUT",
+    "REINDEX_GRACE",
+    "SYNC_TIMEOUT",
+    "SYNC_INTERVAL",
+    "OIDC_LEEWAY",
+    "OIDC_JWKS_TTL",
+    "OIDC_JWKS_COOLDOWN",
+    "OIDC_TIMEOUT",
+    "DELIVERY_INTERVAL",
+    "DELIVERY_TIMEOUT",
+    "DELIVERY_MAX_BACKOFF",
+    "READY_TIMEOUT",
+)
+
+# Settings whose default's type does not say it all: URLs, durations, and those that
+# default to None. Every other setting takes the type of its default (see _kind).
+_KINDS: dict[str, Kind] = {
+    "ENV": _one_of("development", "production"),
+    "LOG_FORMAT": _optional(_one_of("text", "json")),
+    "LOG_LEVEL": _one_of("DEBUG", "INFO", "WARNING", "ERROR"),
+    "SEARCH_URL": _urls,
+    "SEARCH_ENGINE": _one_of("opensearch", "elasticsearch7"),
+    "DATABASE_URL": _database_url,
+    "AUTO_MIGRATE": _optional(_boolean),
+    "PORTAL_DATABASE_URL": _database_url,
+    "OIDC_ISSUER": _url,
+    "PORTAL_URL": _url,
+    "INDEXER_POKE_URL": _optional(_url),
+    "NODE_URL": _optional(_url),
+    **{key: _seconds for key in _SECONDS},
+}
+
+
+def _kind(key: str) -> Kind:
+    if key in _KINDS:
+        return _KINDS[key]
+    default = DEFAULTS[key]
+    if default is None:
+        return _optional(_text)
+    if isinstance(default, bool):
+        return _boolean
+    if isinstance(default, int):
+        return _whole
+    if isinstance(default, float):
+        return _seconds
+    if isinstance(default, list):
+        return _names
+    return _text
+
+
+def _from_env(raw: str) -> str:
+    """An environment value, unquoted when it is written as a JSON string."""
+    if raw.startswith('"'):
+        try:
+            decoded = json.loads(raw)
+        except ValueError:
+            return raw
+        if isinstance(decoded, str):
+            return decoded
+    return raw
+
+
+def _suggestion(key: str, prefix: str) -> str:
+    near = difflib.get_close_matches(key.upper(), list(DEFAULTS), n=1, cutoff=0.6)
+    return f"; did you mean {prefix}{near[0]}?" if near else ""
+
+
+def _checked(
+    settings: Mapping[str, Any], where: str, prefix: str, problems: list[str]
+) -> dict[str, Any]:
+    """The known settings among these, typed; a line in problems for each bad one."""
+    config: dict[str, Any] = {}
+    for key, value in settings.items():
+        named = f"{prefix}{key}"
+        if key not in DEFAULTS:
+            problems.append(f"{named} ({where}) is not a CellFed setting{_suggestion(key, prefix)}")
+            continue
+        try:
+            config[key] = _kind(key)(value)
+        except _Invalid as exc:
+            problems.append(f"{named} ({where}) is {value!r}: expected {exc}")
+    return config
+
+
+def cellfed_home(env: Mapping[str, str]) -> Path | None:
+    """The folder named by CELLFED_HOME, if set."""
+    named = env.get(ENV_PREFIX + "HOME")
+    if not named:
+        return None
+    path = Path(named).expanduser().resolve()
+    if not path.is_dir():
+        raise ConfigError(f"{ENV_PREFIX}HOME names {path}, which is not a folder")
+    return path
+
+
+def home_defaults(env: Mapping[str, str]) -> dict[str, str]:
+    """The HOME_FILES defaults, resolved by the rule in the module docstring."""
+    home = cellfed_home(env)
+    resolved = {}
+    for key, relative in HOME_FILES.items():
+        if home is not None:
+            resolved[key] = str(home / relative)
+        elif (Path.cwd() / relative).exists():
+            resolved[key] = str(Path.cwd() / relative)
+        else:
+            resolved[key] = DEFAULTS[key]
+    return resolved
 
 
 def instance_file(env: Mapping[str, str]) -> Path | None:
@@ -129,19 +444,293 @@ def instance_file(env: Mapping[str, str]) -> Path | None:
     return default if default.is_file() else None
 
 
+def _env_settings(env: Mapping[str, str]) -> dict[str, str]:
+    settings = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        key = name[len(ENV_PREFIX) :]
+        if key in ENV_NOT_SETTINGS or key.startswith(ENV_NOT_SETTINGS_PREFIX):
+            continue
+        settings[key] = _from_env(raw)
+    return settings
+
+
 def load_config(
-    overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    role: str | None = None,
 ) -> dict[str, Any]:
-    """Settings in the documented order: defaults, instance file, environment, overrides."""
+    """Settings in the documented order: defaults, instance file, environment, overrides.
+
+    Raises ConfigError, naming every unknown or ill-typed setting, if the instance file or
+    the environment holds any; and, with a ``role`` (``portal``, ``node``, ``indexer``,
+    ``idp``) in production, naming every setting that role may not run with
+    (:func:`check_production`).
+    """
     env = os.environ if env is None else env
     config = dict(DEFAULTS)
+    config.update(home_defaults(env))
+    problems: list[str] = []
     path = instance_file(env)
     if path is not None:
         with path.open("rb") as fh:
-            config.update({key.upper(): value for key, value in tomllib.load(fh).items()})
-    for key, raw in env.items():
-        if key.startswith(ENV_PREFIX) and key != ENV_PREFIX + "CONFIG":
-            config[key[len(ENV_PREFIX) :]] = _parse_env_value(raw)
+            from_file = {key.upper(): value for key, value in tomllib.load(fh).items()}
+        config.update(_checked(from_file, f"in {path}", "", problems))
+    config.update(_checked(_env_settings(env), "from the environment", ENV_PREFIX, problems))
+    if problems:
+        raise ConfigError("\n".join(problems))
     if overrides:
         config.update(overrides)
+    if role is not None:
+        check_production(config, role)
     return config
+
+
+# -- production mode -------------------------------------------------------------------
+SECRET_MIN_BYTES = 32
+DEMO_SECRET_SUFFIX = "-demo-secret"  # the demo realm's client secrets (cellfed/demo.py)
+PLACEHOLDER = re.compile(r"change.?me|placeholder|insecure|your.?secret", re.IGNORECASE)
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
+NEW_SECRET = "python3 -c 'import secrets; print(secrets.token_hex(32))'"
+
+Check = Callable[[Mapping[str, Any]], list[str]]
+
+
+def is_production(config: Mapping[str, Any]) -> bool:
+    return config.get("ENV") == "production"
+
+
+def is_loopback(host: str | None) -> bool:
+    """127.0.0.0/8, ::1 or localhost: a host no other machine reaches."""
+    if not host:
+        return False
+    if host.lower().rstrip(".") in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _shown(url: str) -> str:
+    """A URL without its user name and password, for messages."""
+    parts = urlsplit(url.strip())
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def _plain_http(name: str, url: str) -> str | None:
+    parts = urlsplit(url.strip())
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        return (
+            f"{name} is {_shown(url)}: plain http off loopback; use https:// (http is "
+            "allowed only to 127.0.0.1, ::1 or localhost)"
+        )
+    return None
+
+
+def _https(name: str) -> Check:
+    """Every URL in the setting (SEARCH_URL may hold several) is https unless on loopback."""
+
+    def check(config: Mapping[str, Any]) -> list[str]:
+        urls = [u for u in str(config.get(name) or "").split(",") if u.strip()]
+        return [p for p in (_plain_http(name, u) for u in urls) if p]
+
+    return check
+
+
+def _secret_key(config: Mapping[str, Any]) -> list[str]:
+    key = config.get("SECRET_KEY")
+    fix = (
+        f"set SECRET_KEY to a random value of at least {SECRET_MIN_BYTES} bytes, the same in "
+        f"every process of this app and different from every other app's ({NEW_SECRET})"
+    )
+    if not key:
+        return [
+            "SECRET_KEY is not set: each process would make up its own, so gunicorn's "
+            f"workers would refuse each other's sessions and sign-ins; {fix}"
+        ]
+    key = str(key)
+    problems = []
+    if len(key.encode()) < SECRET_MIN_BYTES:
+        problems.append(f"SECRET_KEY is {len(key.encode())} bytes long: {fix}")
+    elif key.endswith(DEMO_SECRET_SUFFIX) or PLACEHOLDER.search(key) or len(set(key)) < 8:
+        problems.append(f"SECRET_KEY is a demo or placeholder value: {fix}")
+    for other in ("OIDC_CLIENT_SECRET", "INDEXER_CLIENT_SECRET", "PSEUDONYM_KEY", "SMTP_PASSWORD"):
+        if config.get(other) == key:
+            problems.append(f"SECRET_KEY is the same as {other}: give each its own value")
+    return problems
+
+
+def _client_secret(name: str, required: str | None = None) -> Check:
+    """Not the demo realm's ``<client>-demo-secret``; with ``required``, set (it says why)."""
+
+    def check(config: Mapping[str, Any]) -> list[str]:
+        value = config.get(name)
+        if not value:
+            return [f"{name} is not set: {required}"] if required else []
+        if str(value).endswith(DEMO_SECRET_SUFFIX):
+            return [
+                f"{name} is the demo realm's client secret (…{DEMO_SECRET_SUFFIX}): set the "
+                "secret of this app's own client at the identity provider"
+            ]
+        return []
+
+    return check
+
+
+def _pseudonym_key(config: Mapping[str, Any]) -> list[str]:
+    key = str(config.get("PSEUDONYM_KEY") or "")
+    fix = (
+        f"set PSEUDONYM_KEY to a random secret of at least {SECRET_MIN_BYTES} bytes ({NEW_SECRET})"
+        " and keep it: a new key gives every Directory contact a new pseudonym"
+    )
+    if key == DEFAULTS["PSEUDONYM_KEY"]:
+        return [
+            "PSEUDONYM_KEY is the published default, so anyone can turn the pseudonyms of "
+            f"Directory contacts back into their Directory ids; {fix}"
+        ]
+    if len(key.encode()) < SECRET_MIN_BYTES:
+        return [f"PSEUDONYM_KEY is {len(key.encode())} bytes long: {fix}"]
+    return []
+
+
+def _issuer(config: Mapping[str, Any]) -> list[str]:
+    if config.get("OIDC_ISSUER") == DEFAULTS["OIDC_ISSUER"]:
+        return [
+            f"OIDC_ISSUER is the development default ({DEFAULTS['OIDC_ISSUER']}), which trusts "
+            "whatever answers on that local port: set the alliance's identity provider"
+        ]
+    return _https("OIDC_ISSUER")(config)
+
+
+def _registry_urls(config: Mapping[str, Any]) -> tuple[dict[str, str], str | None]:
+    """{member id: url} of MEMBERS_FILE, and why it could not be read (the registry's own
+    loader, federation/registry.py, reports malformed entries when the app reads it)."""
+    path = Path(str(config.get("MEMBERS_FILE")))
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        return {}, f"MEMBERS_FILE {path} cannot be read ({type(exc).__name__})"
+    entries = data.get("member")
+    members = entries if isinstance(entries, list) else []
+    return {
+        str(m.get("id")): m["url"]
+        for m in members
+        if isinstance(m, dict) and isinstance(m.get("url"), str)
+    }, None
+
+
+def _registry(config: Mapping[str, Any]) -> list[str]:
+    """The portal delivers to, and the indexer reads from, every member's URL."""
+    urls, error = _registry_urls(config)
+    if error:
+        return [f"{error}: the alliance's member registry is needed"]
+    found = (_plain_http(f"MEMBERS_FILE (member {i})", url) for i, url in urls.items())
+    return [p for p in found if p]
+
+
+def _node_url(config: Mapping[str, Any]) -> list[str]:
+    """The node's public URL: NODE_URL, else its entry in the registry; it must be known."""
+    if config.get("NODE_URL"):
+        return _https("NODE_URL")(config)
+    urls, _ = _registry_urls(config)
+    url = urls.get(str(config.get("NODE_ID")))
+    if url is None:
+        return [
+            f"NODE_URL is not set and MEMBERS_FILE lists no member {config.get('NODE_ID')!r}: "
+            "set NODE_URL to this node's public https:// URL"
+        ]
+    problem = _plain_http(f"MEMBERS_FILE (member {config.get('NODE_ID')}, NODE_URL unset)", url)
+    return [problem] if problem else []
+
+
+def _switch(name: str, wanted: bool, why: str) -> Check:
+    def check(config: Mapping[str, Any]) -> list[str]:
+        if bool(config.get(name)) != wanted:
+            return [f"{name} is {str(not wanted).lower()}: {why}; set it to {str(wanted).lower()}"]
+        return []
+
+    return check
+
+
+def _smtp(config: Mapping[str, Any]) -> list[str]:
+    host = config.get("SMTP_HOST")
+    login = bool(config.get("SMTP_USER"))
+    if host and login and not config.get("SMTP_STARTTLS") and not is_loopback(str(host)):
+        return [
+            "SMTP_STARTTLS is false while SMTP_USER is set: the SMTP password would cross "
+            "the network in clear; set SMTP_STARTTLS to true (or use a relay without login)"
+        ]
+    return []
+
+
+def _idp_admin(config: Mapping[str, Any]) -> list[str]:
+    if str(config.get("IDP_ADMIN_PASSWORD") or "") in ("", "admin"):
+        return ["IDP_ADMIN_PASSWORD is 'admin' or empty: set a strong password of your own"]
+    return []
+
+
+_ADMIN_OPEN = "the admin pages would let in anyone who can reach the node"
+_FEED_OPEN = "anyone could read the publish API; only the indexer's token should"
+_NO_INDEXER_SECRET = (
+    "nodes in production answer their feeds only to the indexer's token, and pokes would be "
+    "taken from anyone; set the secret of the indexer's client"
+)
+
+PRODUCTION_CHECKS: dict[str, tuple[Check, ...]] = {
+    "portal": (
+        _secret_key,
+        _client_secret("OIDC_CLIENT_SECRET"),
+        _issuer,
+        _https("PORTAL_URL"),
+        _https("SEARCH_URL"),
+        _registry,
+        _smtp,
+    ),
+    "node": (
+        _secret_key,
+        _client_secret("OIDC_CLIENT_SECRET"),
+        _pseudonym_key,
+        _issuer,
+        _https("PORTAL_URL"),
+        _node_url,
+        _https("INDEXER_POKE_URL"),
+        _switch("NODE_ADMIN_OPEN", False, _ADMIN_OPEN),
+        _switch("FEED_REQUIRE_TOKEN", True, _FEED_OPEN),
+        _smtp,
+    ),
+    "indexer": (
+        _client_secret("INDEXER_CLIENT_SECRET", _NO_INDEXER_SECRET),
+        _issuer,
+        _https("SEARCH_URL"),
+        _registry,
+    ),
+    "idp": (_idp_admin,),
+}
+"""What each app checks before it starts in production: the settings it uses."""
+
+
+def production_problems(config: Mapping[str, Any], role: str) -> list[str]:
+    """Every setting ``role`` may not run with in production, each naming the fix."""
+    if role not in PRODUCTION_CHECKS:
+        raise ValueError(f"role must be one of {', '.join(PRODUCTION_CHECKS)}, not {role!r}")
+    return [problem for check in PRODUCTION_CHECKS[role] for problem in check(config)]
+
+
+def check_production(config: Mapping[str, Any], role: str) -> None:
+    """In production (``ENV``, ``CELLFED_ENV=production``), raise ConfigError listing every
+    problem of :func:`production_problems`; in development, do nothing."""
+    if not is_production(config):
+        return
+    problems = production_problems(config, role)
+    if problems:
+        listed = "\n".join(f"  - {problem}" for problem in problems)
+        raise ConfigError(
+            f"CELLFED_ENV is production, and the {role} will not start until these settings "
+            f"are fixed:\n{listed}"
+        )

@@ -1,8 +1,10 @@
-"""The `cellfed` command: engine, identity provider, member node, indexer, portal and demo.
+"""The `cellfed` command: engine, identity provider, member node, indexer, portal, demo and
+the alliance operator's commands.
 
 One module per command group, as warehouse's ``warehouse/cli/`` has: ``engine``, ``idp``,
-``node``, ``index``, ``portal`` and the ``demo`` command. Each group is a plain ``click.group``
-in its module and is registered on ``main`` below, so no module imports this one back.
+``node``, ``index``, ``portal``, ``alliance`` and the ``demo`` command. Each group is a plain
+``click.group`` in its module and is registered on ``main`` below, so no module imports this
+one back.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import click
 # inside the command functions, not at the top of the module: that keeps `cellfed --help`
 # and every command's start-up free of Flask, SQLAlchemy and the search clients, which only
 # some commands need. Keep new commands that way.
-from cellfed.cli import demo, engine, idp, index, node, portal
+from cellfed.cli import alliance, demo, engine, idp, index, node, portal
 from cellfed.config import ConfigError
 
 
@@ -39,3 +41,4 @@ main.add_command(node.node)
 main.add_command(index.index)
 main.add_command(portal.portal)
 main.add_command(demo.demo)
+main.add_command(alliance.alliance)

@@ -18,7 +18,7 @@ def idp() -> None:
 def _local_idp(port: int | None):
     from cellfed.launch.keycloak import LocalKeycloak
 
-    config = load_config()
+    config = load_config(role="idp")
     return LocalKeycloak(
         Path(config["ENGINE_HOME"]),
         Path(config["IDP_REALM_FILE"]),

@@ -22,7 +22,7 @@ def _indexer(members_file: str | None):
 
     restart_with_few_malloc_arenas()
 
-    config = config_with(MEMBERS_FILE=members_file)
+    config = config_with("indexer", MEMBERS_FILE=members_file)
     try:
         members = load_members(config["MEMBERS_FILE"])
     except RegistryError as exc:
@@ -56,11 +56,13 @@ def index_sync(members_file: str | None) -> None:
 def index_serve(members_file: str | None, port: int) -> None:
     """Run the indexer service: a sync loop per node, pokes, health and /metrics."""
     from cellfed.serve import serve_in_thread
+    from federation.web.logging import configure_logging
     from search.indexer.app import create_app
     from search.indexer.daemon import SyncDaemon
     from search.indexer.rebuild import rebuild_if_outdated
 
     indexer, config = _indexer(members_file)
+    configure_logging(config)  # JSON lines in production
     rebuilt = rebuild_if_outdated(indexer, config["REINDEX_GRACE"])
     if rebuilt is not None:
         click.echo(f"rebuilt the index for the current mapping: {rebuilt.index}")
@@ -129,7 +131,7 @@ def index_migrate(mapping_version: str | None) -> None:
     from search.aliases import MAPPING_VERSION, MappingChangeNotAdditive, update_mapping_in_place
     from search.engine import SearchEngine
 
-    config = config_with()
+    config = config_with("indexer")
     try:
         added = update_mapping_in_place(
             SearchEngine.from_config(config),

@@ -27,37 +27,54 @@ def _node_store(db: str | None):
     return store_of(_node_app(None, None, db))
 
 
+def _given(**options: str | None) -> dict[str, str]:
+    return {key: value for key, value in options.items() if value is not None}
+
+
 @node.command("serve")
 @click.option("--id", "node_id", help="Node id, as in the member registry")
 @click.option("--name", help="Human name of the node")
 @click.option("--db", help="SQLAlchemy database URL")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind")
 @click.option("--port", type=int, default=5100, show_default=True)
-def node_serve(node_id: str | None, name: str | None, db: str | None, port: int) -> None:
-    """Serve the node and run its outbox (development server; use gunicorn in production)."""
-    import threading
+@click.option("--workers", type=int, help="Production: gunicorn processes (WEB_WORKERS, 4)")
+def node_serve(
+    node_id: str | None,
+    name: str | None,
+    db: str | None,
+    host: str,
+    port: int,
+    workers: int | None,
+) -> None:
+    """Serve the node. In development, Flask's server on loopback, running the background
+    jobs (the outbox) too; in production (CELLFED_ENV=production), gunicorn with no
+    background work: run `cellfed node worker` once beside it (cellfed/cli/_serve.py)."""
+    from cellfed.cli._serve import serve
 
-    from federation.node.inbox import start_delivery
-
-    app = _node_app(node_id, name, db)
-    start_delivery(app, threading.Event())
-    app.run(host="127.0.0.1", port=port)
+    overrides = _given(NODE_ID=node_id, NODE_NAME=name, DATABASE_URL=db)
+    serve("node", overrides, host, port, workers)
 
 
-@node.command("deliver")
+@node.command("worker")
 @click.option("--id", "node_id", help="Node id, as in the member registry")
 @click.option("--db", help="SQLAlchemy database URL")
-def node_deliver(node_id: str | None, db: str | None) -> None:
-    """Run the node's outbox (decisions to the portal, e-mail) until stopped; for nodes
-    served by gunicorn, where `node serve` does not run it."""
-    import threading
+def node_worker(node_id: str | None, db: str | None) -> None:
+    """Run the node's background jobs (the outbox: decisions to the portal, e-mail) until
+    stopped. One per node; a second one waits as a standby and takes over if the first
+    stops (cellfed/worker.py)."""
+    from cellfed.cli._serve import work
 
-    from federation.node.inbox.service import inbox_of
+    work("node", _given(NODE_ID=node_id, DATABASE_URL=db))
 
-    app = _node_app(node_id, None, db)
-    try:
-        inbox_of(app).outbox.run_forever(threading.Event(), app.config["DELIVERY_INTERVAL"])
-    except KeyboardInterrupt:
-        pass
+
+node.add_command(
+    click.Command(
+        "deliver",
+        callback=node_worker.callback,
+        params=node_worker.params,
+        help="The same as `cellfed node worker` (its former name).",
+    )
+)
 
 
 @node.command("import")
@@ -188,10 +205,79 @@ def node_restore(kind: str, local_id: str, db: str | None) -> None:
 @node.command("migrate")
 @click.option("--db", help="SQLAlchemy database URL")
 def node_migrate(db: str | None) -> None:
-    """Bring the node's database to the current schema (the node also does this on start)."""
-    from federation.node.migrate import current
+    """Bring the node's database to the current schema. The node also does this when it
+    starts, except in production (unless AUTO_MIGRATE): there, back up first."""
+    from federation.migrate import MigrationError
+    from federation.node.migrate import upgrade
     from federation.node.store import CatalogueStore
 
     store = CatalogueStore(config_with(DATABASE_URL=db)["DATABASE_URL"])
-    store.create_schema()
-    click.echo(f"database at revision {', '.join(sorted(current(store.engine)))}")
+    try:
+        change = upgrade(store.engine)
+        store.create_schema()
+    except MigrationError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.dispose()
+    after = ", ".join(change.after)
+    before = ", ".join(change.before) or "a new database"
+    click.echo(f"migrated from {before} to {after}" if change.changed else f"already at {after}")
+
+
+@node.command("backup")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="File to write")
+@click.option("--id", "node_id", help="Node id, as in the member registry")
+@click.option("--db", help="SQLAlchemy database URL")
+def node_backup(out: Path, node_id: str | None, db: str | None) -> None:
+    """Back up the node's database while it serves (cellfed/backup.py: the format)."""
+    from cellfed.backup import Target, run_backup
+
+    run_backup(Target.node(config_with(NODE_ID=node_id, DATABASE_URL=db)), out)
+
+
+@node.command("restore-backup")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--id", "node_id", help="Node id, as in the member registry")
+@click.option("--db", help="SQLAlchemy database URL")
+@click.option("--force", is_flag=True, help="Restore a backup of another node id")
+@click.option("--yes", is_flag=True, help="Replace the current database without asking")
+def node_restore_backup(
+    file: Path, node_id: str | None, db: str | None, force: bool, yes: bool
+) -> None:
+    """Replace the node's database with a backup: all of it, or nothing if anything is wrong.
+    Its change sequence goes back to the backup's; the indexer reads the node again."""
+    from cellfed.backup import Target, run_restore
+
+    run_restore(Target.node(config_with(NODE_ID=node_id, DATABASE_URL=db)), file, force, yes)
+
+
+@node.command("init")
+@click.option("--id", "node_id", required=True, help="Node id, as the alliance will register it")
+@click.option("--name", required=True, help="Human name of the node")
+@click.option("--url", required=True, help="The node's public base URL (https://...)")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path, file_okay=False),
+    default="instance",
+    show_default=True,
+    help="Folder of the instance file (cellfed.toml)",
+)
+@click.option("--issuer", help="The alliance's OIDC issuer URL")
+@click.option("--portal-url", help="The alliance portal's public URL")
+@click.option("--indexer-url", help="The indexer's URL, for pokes (INDEXER_POKE_URL)")
+@click.option("--db", "database_url", help="SQLAlchemy URL (default: SQLite beside the file)")
+@click.option("--contact", "contact_email", help="Where news of incoming requests goes")
+@click.option("--development", is_flag=True, help="ENV development instead of production")
+@click.option("--force", is_flag=True, help="Replace an existing file (and its secrets)")
+def node_init(directory: Path, force: bool, development: bool, **given: str) -> None:
+    """Write the node's instance file (DIR/cellfed.toml, mode 0600) with new secrets."""
+    from cellfed.instance import InstanceError, NodeInstance, init_node, remaining_problems
+
+    try:
+        path = init_node(NodeInstance(**given, production=not development), directory, force)
+    except InstanceError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {path} (mode 0600): run the node with CELLFED_CONFIG={path.resolve()}")
+    for problem in [] if development else remaining_problems(path):
+        click.echo(f"  still to do: {problem}")
