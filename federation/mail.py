@@ -3,21 +3,36 @@
 Works with an unauthenticated relay (the usual case inside an institute: the Negotiator once
 could not be deployed without SMTP auth, BBMRI-ERIC/negotiator#386) and with STARTTLS and
 login when SMTP_USER is set.
+
+Subjects are made from what people typed (a project title, a biobank's name). A line break in
+a header would let it add headers of its own; the standard library refuses such a value with a
+``ValueError``, which would leave the message retrying for ever. So subjects lose their control
+characters, and a message that still cannot be built is refused for good (``Refused``).
 """
 
 from __future__ import annotations
 
+import re
 import smtplib
 from collections.abc import Mapping
+from email.errors import MessageError
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
 
 from federation.outbox import OutboxMixin, Refused, Retry
 
+# C0 and C1 controls (CR, LF, tab, NUL, ...), DEL, and the Unicode line and paragraph separators.
+CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def clean_header(value: str) -> str:
+    """A header value on one line: control characters become spaces, and runs of spaces one."""
+    return " ".join(CONTROLS.sub(" ", value).split())
+
 
 def email_payload(to: str, subject: str, body: str) -> dict[str, str]:
-    return {"to": to, "subject": subject[:200], "body": body}
+    return {"to": to, "subject": clean_header(subject)[:200], "body": body}
 
 
 class SmtpSender:
@@ -30,15 +45,25 @@ class SmtpSender:
         self.sender = config["SMTP_FROM"]
         self.timeout = float(config.get("DELIVERY_TIMEOUT", 10))
 
-    def __call__(self, message: OutboxMixin) -> None:
+    def build(self, message: OutboxMixin) -> EmailMessage:
+        """The e-mail for an outbox message; raises ``Refused`` if none can be made of it
+        (an address with a line break, say: retrying cannot change that)."""
         payload = message.payload
         mail = EmailMessage()
-        mail["From"] = self.sender
-        mail["To"] = payload["to"]
-        mail["Subject"] = payload["subject"]
-        # The outbox id makes the Message-ID stable, so a resend is recognisable as one.
-        mail["Message-ID"] = make_msgid(idstring=f"outbox-{message.id}", domain="cellfed")
-        mail.set_content(payload["body"])
+        mail["From"] = self.sender  # our configuration: not the message's fault
+        try:
+            mail["To"] = payload["to"]  # an address is refused, never repaired
+            mail["Subject"] = clean_header(payload["subject"])  # also for messages queued earlier
+            # The outbox id makes the Message-ID stable, so a resend is recognisable as one.
+            mail["Message-ID"] = make_msgid(idstring=f"outbox-{message.id}", domain="cellfed")
+            mail.set_content(payload["body"])
+        except (ValueError, TypeError, KeyError, MessageError) as exc:
+            raise Refused(f"this e-mail cannot be built: {exc}") from exc
+        return mail
+
+    def __call__(self, message: OutboxMixin) -> None:
+        payload = message.payload
+        mail = self.build(message)
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
                 if self.starttls:

@@ -3,6 +3,11 @@
 Engine errors have one path: ``SearchUnavailable`` is answered as a 503 and ``SearchRejected``
 as a 400, the exception's message as the description, by the same handler as ``abort`` (JSON
 under /api/, the error page otherwise), so views need not catch them.
+
+Every response carries the security headers (federation/web/headers.py). Request bodies are
+capped at ``BODY_MAX_BYTES`` except where researchers upload attachments, and the public API,
+the exports, login and submitting access requests are rate-limited per user or client address
+(federation/web/limits.py; the limits are the settings named in ``RATE_RULES``).
 """
 
 from __future__ import annotations
@@ -16,10 +21,28 @@ from werkzeug.exceptions import BadRequest, HTTPException, ServiceUnavailable
 
 from cellfed.config import load_config
 from federation.web.errors import json_or_page
+from federation.web.headers import init_headers, trust_proxy
+from federation.web.health import database_check, init_health
+from federation.web.limits import RateRule, init_limits
+from federation.web.logging import init_request_log
 from portal import api, views
 from portal.access import init_access
+from portal.access.context import access_of
 from portal.service import SEARCH_KEY, CatalogueSearch, SearchRejected, SearchUnavailable
 from search.engine import SearchEngine
+
+# A limit of "" switches that rule off. Generous, for people and for the test suites, which
+# send everything from 127.0.0.1 within seconds (tests/integration/test_discovery.py: ~115
+# searches and ~25 exports in half a minute); a script hammering the engine is stopped.
+RATE_RULES = (
+    RateRule("RATE_LIMIT_API", "300/minute", "api"),  # each JSON API route on its own
+    RateRule(
+        "RATE_LIMIT_EXPORT", "60/minute;600/hour", "api", ("api.export_csv", "api.export_json")
+    ),
+    RateRule("RATE_LIMIT_LOGIN", "60/minute", "auth", ("auth.login", "auth.callback")),
+    RateRule("RATE_LIMIT_REQUESTS", "10/hour;50/day", "access", ("access.submit",)),
+)
+UPLOAD_ENDPOINTS = ("access.submit",)  # may send attachments: ATTACHMENT_MAX_COUNT files
 
 
 def _as_http(error: type[HTTPException]) -> Callable[[Exception], Any]:
@@ -34,7 +57,7 @@ def _as_http(error: type[HTTPException]) -> Callable[[Exception], Any]:
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
-    app.config.update(load_config(overrides))
+    app.config.update(load_config(overrides, role="portal"))  # checked in production
     app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or secrets.token_hex(32)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     search = CatalogueSearch(SearchEngine.from_config(app.config), app.config["INDEX_PREFIX"])
@@ -46,4 +69,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_error_handler(SearchUnavailable, _as_http(ServiceUnavailable))
     app.register_error_handler(SearchRejected, _as_http(BadRequest))
     init_access(app, search.record)  # login, cart, requests
+    init_headers(app)
+    trust_proxy(app, int(app.config.get("PROXY_HOPS", 0)))
+    uploads = app.config["MAX_CONTENT_LENGTH"]  # the attachments' limit (portal/access)
+    init_limits(app, RATE_RULES, {endpoint: uploads for endpoint in UPLOAD_ENDPOINTS})
+    init_request_log(app)  # request ids; JSON logs in production
+    database = database_check(lambda: access_of(app).engine)
+    init_health(app, {"database": database, "engine": search.engine.ping})  # /healthz, /readyz
     return app

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -80,25 +81,39 @@ COLUMNS: dict[str, list[tuple[str, Getter]]] = {
 }
 
 
+FORMULA_START = "=+-@\t\r"
+# A delimiter a spreadsheet may split a cell at when it ignores the quotes (; in the
+# German or French locales, , and | elsewhere, line breaks anywhere), then optional spaces,
+# then the segment that would start a new cell.
+SEGMENT = re.compile(r"(^|[;,|\r\n])( *)([^;,|\r\n]*)")
+
+
 def safe_cell(value: Any) -> str:
-    """A CSV cell a spreadsheet will not run: text starting with = + - @ or a control
-    character gets a leading apostrophe (OWASP CSV injection)."""
+    """A CSV cell a spreadsheet will not run (OWASP, CSV injection): text that starts with
+    = + - @, a tab or a carriage return gets a leading apostrophe, and so does every part of
+    it after a ; , | or line break that would start like that, so splitting the cell there
+    gives no formula either (``kolf;=1+1`` becomes ``kolf;'=1+1``). Plain numbers (``-12``)
+    stay as they are. Every cell is also quoted (:func:`csv_chunks`)."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
-    text = str(value)
-    if text and (text[0] in "=+-@\t\r" and not _is_number(text)):
-        return "'" + text
-    return text
+    return SEGMENT.sub(_defuse, str(value))
+
+
+def _defuse(match: re.Match[str]) -> str:
+    before, spaces, segment = match.groups()
+    if segment and segment[0] in FORMULA_START and not _is_number(segment):
+        return f"{before}{spaces}'{segment}"
+    return match.group(0)
+
+
+NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    """A plain decimal number (not ``inf``, ``nan`` or ``1_000``, which Python also reads)."""
+    return NUMBER.fullmatch(text) is not None
 
 
 def csv_chunks(
@@ -107,7 +122,7 @@ def csv_chunks(
     """The header, then one CSV row per record."""
     columns = [*COLUMNS[kind], ("url", lambda d: url_of(d["uid"]))]
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL)
 
     def flush() -> str:
         text = buffer.getvalue()

@@ -7,8 +7,11 @@ DataCatalog provided by an Organization (the shape the BBMRI-ERIC Directory publ
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
+
+from markupsafe import Markup
 
 from search.vocab import CELL_TYPE_TREE, QC_FLAGS, duo_label
 
@@ -23,6 +26,17 @@ IDENTIFIER_URLS = {
     "cellosaurus_ac": "https://www.cellosaurus.org/{}",
     "biosamples_id": "https://www.ebi.ac.uk/biosamples/samples/{}",
 }
+
+
+SCRIPT_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026"}
+
+
+def script_json(data: Any) -> Markup:
+    """JSON to put inside ``<script type="application/ld+json">``: ``<``, ``>`` and ``&`` are
+    written as ``\\u003c``, ``\\u003e`` and ``\\u0026`` (the same JSON to a parser), so no
+    record text can end the block (``</script>``) or switch the HTML tokenizer into its
+    escaped states (``<!--<script``), which would swallow the rest of the page."""
+    return Markup(json.dumps(data, ensure_ascii=False).translate(SCRIPT_ESCAPES))
 
 
 def _prop(name: str, value: Any, code: str | None = None) -> dict[str, Any]:

@@ -8,15 +8,16 @@ the app's error page (503, portal/app.py).
 from __future__ import annotations
 
 import datetime as dt
-import json
+import html
+import re
 from urllib.parse import urlencode
 
 from flask import Blueprint, abort, current_app, render_template, request, url_for
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from federation.web.filters import when
 from portal import records
-from portal.jsonld import jsonld_for
+from portal.jsonld import jsonld_for, script_json
 from portal.service import SearchRejected, current_search
 from search.queries import SEARCH_KINDS, SORTS, InvalidQuery, SearchParams, parse_params
 from search.vocab import DERIVATION_LABELS, QC_FLAGS, duo_label
@@ -60,6 +61,31 @@ def derivation(method: str) -> str:
 @bp.app_template_filter("qc")
 def qc(flag: str) -> str:
     return QC_FLAGS.get(flag, flag)
+
+
+MARK = re.compile(r"(</?mark>)")
+
+
+@bp.app_template_filter("highlight")
+def highlight(fragment: str | None) -> Markup:
+    """A search engine's highlight as safe HTML: every character escaped, then only balanced
+    ``<mark>`` and ``</mark>`` put back. The engine sends the text HTML-encoded (its ``html``
+    encoder), so entities are decoded first and nothing is escaped twice; a fragment that
+    arrives raw is made safe just the same."""
+    out: list[str] = []
+    depth = 0
+    for piece in MARK.split(fragment or ""):
+        if piece == "<mark>":
+            out.append(piece)
+            depth += 1
+        elif piece == "</mark>":
+            if depth:
+                out.append(piece)
+                depth -= 1
+        else:
+            out.append(str(escape(html.unescape(piece))))
+    out.append("</mark>" * depth)
+    return Markup("".join(out))
 
 
 @bp.app_template_global()
@@ -122,7 +148,7 @@ def record_page(uid: str):
         related=related,
         today=today,
         view=records.present(doc, related, today),
-        jsonld=Markup(json.dumps(ld, ensure_ascii=False).replace("</", "<\\/")),
+        jsonld=script_json(ld),
     )
 
 

@@ -1,4 +1,9 @@
-"""The member node's Flask app factory."""
+"""The member node's Flask app factory.
+
+Every response carries the security headers (federation/web/headers.py), and request bodies
+are capped at ``BODY_MAX_BYTES`` except on the admin import, which takes ``IMPORT_MAX_MB``
+(federation/web/limits.py): the CSRF check parses forms before anyone is authenticated.
+"""
 
 from __future__ import annotations
 
@@ -13,24 +18,34 @@ from cellfed.config import load_config
 from federation.node import admin, api, views
 from federation.node.identity import IDENTITY_KEY, NodeIdentity, identity_of
 from federation.node.inbox import init_inbox
+from federation.node.migrate import migrate_on_start
 from federation.node.poke import Poker
 from federation.node.store import STORE_KEY, CatalogueStore
 from federation.tokens import TokenUnavailable
 from federation.web.errors import json_or_page
+from federation.web.headers import init_headers, trust_proxy
+from federation.web.health import database_check, init_health
+from federation.web.limits import init_limits
+from federation.web.logging import init_request_log
+
+UPLOAD_ENDPOINTS = ("admin.import_upload",)  # catalogue files: up to IMPORT_MAX_MB
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
-    app.config.update(load_config(overrides))
+    app.config.update(load_config(overrides, role="node"))  # checked in production
     app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or secrets.token_hex(32)
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
     store = CatalogueStore(app.config["DATABASE_URL"])
+    try:
+        migrate_on_start(store.engine, app.config)  # in production only if AUTO_MIGRATE
+    except Exception:
+        store.dispose()
+        raise
     store.create_schema()
     app.extensions[STORE_KEY] = store
     app.extensions[IDENTITY_KEY] = NodeIdentity.from_config(app.config)
-
-    app.config["MAX_CONTENT_LENGTH"] = int(app.config["IMPORT_MAX_MB"]) * 1024 * 1024
 
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     app.register_blueprint(views.bp)
@@ -38,8 +53,14 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     node_name = lambda: current_app.config["NODE_NAME"]  # noqa: E731
     app.register_error_handler(HTTPException, json_or_page("node/error.html", node_name=node_name))
     init_inbox(app, store)  # access-request inbox, its outbox, login and CSRF
+    init_headers(app)
+    trust_proxy(app, int(app.config.get("PROXY_HOPS", 0)))
+    uploads = int(app.config["IMPORT_MAX_MB"]) * 1024 * 1024
+    init_limits(app, uploads={endpoint: uploads for endpoint in UPLOAD_ENDPOINTS})
     if app.config["INDEXER_POKE_URL"]:
         store.listeners.append(_poker(app))
+    init_request_log(app)  # request ids; JSON logs in production
+    init_health(app, {"database": database_check(store.engine)})
     return app
 
 
