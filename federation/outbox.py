@@ -164,8 +164,14 @@ class Outbox:
         )
         return list(session.execute(query).scalars())
 
-    def _claim(self, message_id: int, now: dt.datetime) -> bool:
+    def _claim(self, message_id: int, now: dt.datetime) -> dt.datetime | None:
+        """Lease a due message to this worker; the lease's end, or None if another has it.
+
+        The lease runs from the later of ``now`` and the wall clock: a pass slowed by
+        unreachable receivers must not hand out leases that have already run out, or a
+        second worker would send the same message again."""
         m = self.model
+        lease = max(now, utcnow()) + LEASE
         with self.sessions.begin() as session:
             result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
                 update(m)
@@ -175,9 +181,9 @@ class Outbox:
                     m.failed_at.is_(None),
                     (m.lease_until.is_(None)) | (m.lease_until < now),
                 )
-                .values(lease_until=now + LEASE, attempts=m.attempts + 1)
+                .values(lease_until=lease, attempts=m.attempts + 1)
             )
-            return result.rowcount == 1
+            return lease if result.rowcount == 1 else None
 
     def backoff(self, attempts: int) -> dt.timedelta:
         seconds = min(self.max_backoff, self.base_backoff * 2 ** max(0, attempts - 1))
@@ -190,7 +196,8 @@ class Outbox:
         with self.sessions() as session:
             ids = self.due(session, now)
         for message_id in ids:
-            if not self._claim(message_id, now):
+            lease = self._claim(message_id, now)
+            if lease is None:
                 continue  # another worker has it
             with self.sessions() as session:
                 message = session.get(self.model, message_id)
@@ -207,7 +214,7 @@ class Outbox:
             except Exception as exc:  # a bug or an unexpected answer: keep the message
                 log.exception("outbox %s #%s: sender failed", message.kind, message_id)
                 outcome, error = "retry", f"{type(exc).__name__}: {exc}"
-            self._settle(message, outcome, error, now)
+            self._settle(message, outcome, error, now, lease)
             if outcome == "delivered":
                 report.delivered += 1
             elif outcome == "failed":
@@ -221,8 +228,15 @@ class Outbox:
         return report
 
     def _settle(
-        self, message: OutboxMixin, outcome: str, error: str | None, now: dt.datetime
+        self,
+        message: OutboxMixin,
+        outcome: str,
+        error: str | None,
+        now: dt.datetime,
+        lease: dt.datetime,
     ) -> None:
+        """Record the outcome, only while this worker still holds its lease (a worker that
+        took the message over after the lease ran out owns it now)."""
         values: dict[str, Any] = {"lease_until": None, "last_error": error}
         if outcome == "delivered":
             values["delivered_at"] = utcnow()
@@ -231,7 +245,11 @@ class Outbox:
         else:
             values["next_attempt_at"] = now + self.backoff(message.attempts + 1)
         with self.sessions.begin() as session:
-            session.execute(update(self.model).where(self.model.id == message.id).values(**values))
+            session.execute(
+                update(self.model)
+                .where(self.model.id == message.id, self.model.lease_until == lease)
+                .values(**values)
+            )
 
     def run_forever(self, stop: threading.Event, interval: float) -> None:
         """Passes every ``interval`` seconds (or sooner when woken) until ``stop`` is set."""

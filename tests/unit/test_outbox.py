@@ -143,12 +143,40 @@ def test_a_leased_message_is_not_taken_twice(sessions):
     now = utcnow()
     with sessions() as session:
         [message_id] = outbox.due(session, now)
-    assert outbox._claim(message_id, now)  # worker A takes it ...
-    assert not outbox._claim(message_id, now)  # ... so worker B cannot
+    assert outbox._claim(message_id, now) is not None  # worker A takes it ...
+    assert outbox._claim(message_id, now) is None  # ... so worker B cannot
     assert outbox.run_once(now).attempted == 0
     # Worker A died: after the lease, another pass takes the message over.
     assert outbox.run_once(later(120)).delivered == 1
     assert rx.got == ["once"]
+
+
+def test_a_lease_runs_from_the_wall_clock_when_a_pass_is_slow(sessions):
+    """A pass that started long ago (receivers timing out) still hands out a full lease."""
+    outbox = Outbox(Box, sessions, {"note": Receiver()})
+    put(outbox, sessions, "once")
+    started = utcnow() - dt.timedelta(seconds=300)
+    with sessions() as session:
+        [message_id] = outbox.due(session, utcnow())
+    assert outbox._claim(message_id, started) is not None
+    assert outbox._claim(message_id, utcnow()) is None  # a second worker, right now
+
+
+def test_a_worker_whose_lease_ran_out_does_not_overwrite_the_new_owner(sessions):
+    outbox = Outbox(Box, sessions, {"note": Receiver()})
+    put(outbox, sessions, "x")
+    now = utcnow()
+    with sessions() as session:
+        [message_id] = outbox.due(session, now)
+        message = session.get(Box, message_id)
+        session.expunge(message)
+    first = outbox._claim(message_id, now)
+    second = outbox._claim(message_id, later(120))  # the first lease ran out
+    assert first is not None and second is not None
+    outbox._settle(message, "failed", "late", now, first)  # the first worker, too late
+    with sessions() as session:
+        row = session.get(Box, message_id)
+        assert row.failed_at is None and row.lease_until is not None
 
 
 def test_a_crashing_sender_keeps_the_message(sessions):
