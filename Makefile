@@ -68,9 +68,10 @@ DOCS ?= 1000000
 bench-search: setup  ## Search latency benchmark against the engine at CELLFED_SEARCH_URL (not a test)
 	$(PY) -m bench.search_latency --docs $(DOCS)
 
-lint:
+lint: $(VENV)/.installed  ## ruff (lint and format) and the type checker over the five packages
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format:
 	$(BIN)/ruff check --fix .
