@@ -1,45 +1,48 @@
 """Bring a node's database to the current schema with Alembic (SQLite or PostgreSQL).
 
 A database made by the foundation's ``create_all`` (tables, no Alembic history) is first
-stamped with the baseline revision, so old demo and test databases upgrade in place.
+stamped with the baseline revision, so old demo and test databases upgrade in place. The
+rules (new, adopted, behind, ahead; logging; production) are federation/migrate.py's.
+
+On start, the app calls :func:`migrate_on_start`, which migrates only where
+``auto_migrate_allowed`` says so (not in production unless ``AUTO_MIGRATE`` is set);
+``cellfed node migrate`` calls :func:`upgrade`, which always does.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
 from sqlalchemy.engine import Connection, Engine
+
+from federation.migrate import Change, Tree, auto_migrate_allowed, prepare
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 BASELINE = "0001_foundation"
+TREE = Tree("node", MIGRATIONS, BASELINE, marker="records")
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["connection"] = connection
-    return config
+    return TREE.config(connection)
 
 
 def heads() -> set[str]:
-    return set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    return TREE.heads()
 
 
 def current(engine: Engine) -> set[str]:
-    with engine.connect() as connection:
-        return set(MigrationContext.configure(connection).get_current_heads())
+    return TREE.current(engine)
 
 
-def upgrade(engine: Engine) -> None:
+def upgrade(engine: Engine, allowed: bool = True) -> Change:
     """Apply every migration not yet applied (all heads, so parallel branches both run)."""
-    with engine.begin() as connection:
-        tables = set(inspect(connection).get_table_names())
-        config = alembic_config(connection)
-        if "records" in tables and "alembic_version" not in tables:
-            command.stamp(config, BASELINE)
-        command.upgrade(config, "heads")
+    return prepare(engine, TREE, allowed=allowed)
+
+
+def migrate_on_start(engine: Engine, config: Mapping[str, Any]) -> Change:
+    """What the app does when it starts: migrate if allowed here, else refuse to start on a
+    database that is behind (MigrationRefused names the commands to run)."""
+    return upgrade(engine, allowed=auto_migrate_allowed(config))

@@ -19,8 +19,9 @@ from federation.tokens import ClientCredentials
 from federation.trust import TokenVerifier
 from portal.access.attachments import AttachmentStore
 from portal.access.broker import ActionRelayer, NodeClient, PartDeliverer
-from portal.access.models import PortalBase, PortalOutbox
+from portal.access.models import PortalOutbox
 from portal.access.service import AccessService
+from portal.migrations import migrate_on_start
 
 ACCESS_KEY = "cellfed.access"
 """The app extension that holds the portal's AccessContext."""
@@ -29,8 +30,10 @@ Lookup = Callable[[str], dict[str, Any] | None]  # record uid -> its search docu
 
 
 class AccessContext:
-    """Everything access requests need, built once per app; the database schema is created
-    on first use (an app that never takes a request never writes a database file)."""
+    """Everything access requests need, built once per app. The database is brought to the
+    newest revision on first use (an app that never takes a request never writes a database
+    file), where migrating on start is allowed (portal/migrations, federation/migrate.py); in
+    production a database that is behind is refused until ``cellfed portal migrate`` ran."""
 
     def __init__(self, config: dict[str, Any], lookup: Lookup) -> None:
         self.config = config
@@ -74,7 +77,7 @@ class AccessContext:
         if not self._ready:
             with self._lock:
                 if not self._ready:
-                    PortalBase.metadata.create_all(self.engine)
+                    migrate_on_start(self.engine, self.config)
                     self._ready = True
         return self
 

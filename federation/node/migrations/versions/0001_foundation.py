@@ -9,6 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from federation.migrate import refuse_data_loss
+
 revision = "0001_foundation"
 down_revision = None
 branch_labels = None
@@ -38,6 +40,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    refuse_data_loss("the whole catalogue", "SELECT count(*) FROM records")
     op.drop_table("counters")
     op.drop_index("ix_records_seq", table_name="records")
     op.drop_table("records")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from federation.migrate import refuse_data_loss
+
 revision = "0002_catalogue_v2"
 down_revision = "0001_foundation"
 branch_labels = None
@@ -25,6 +27,15 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    refuse_data_loss(
+        "the content kept for withdrawn records (they could no longer be restored)",
+        "SELECT count(*) FROM records WHERE withdrawn_payload IS NOT NULL "
+        "AND CAST(withdrawn_payload AS TEXT) <> 'null'",
+    )
+    refuse_data_loss(
+        "ids longer than the 128 characters the older schema holds",
+        "SELECT count(*) FROM records WHERE length(local_id) > 128",
+    )
     with op.batch_alter_table("records") as batch:
         batch.drop_column("withdrawn_payload")
         batch.alter_column(

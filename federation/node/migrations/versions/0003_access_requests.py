@@ -9,6 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from federation.migrate import refuse_data_loss
+
 revision = "0003_access_requests"
 down_revision = "0002_catalogue_v2"
 branch_labels = None
@@ -89,6 +91,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    refuse_data_loss(
+        "the access requests this node received, and its outbox",
+        "SELECT (SELECT count(*) FROM access_parts) + (SELECT count(*) FROM access_outbox)",
+    )
     with op.batch_alter_table("access_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_access_events_part_id"))
 
