@@ -186,8 +186,12 @@ def test_a_cycle_is_found_and_spelled_out_with_its_lines():
 
 
 def long_functions() -> list[tuple[int, str]]:
+    """Source functions over LONG_FUNCTION lines. Alembic revisions are left out, as in the
+    review that set the limit: each is one generated list of schema operations."""
     found = []
     for module in _modules().values():
+        if ".migrations." in module.name:
+            continue
         for node in ast.walk(module.tree):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 lines = node.end_lineno - node.lineno + 1
