@@ -4,6 +4,15 @@ JSON and spreadsheets hold the published records (what the feed shows as live), 
 import layout, so an export imports back to identical records. The Directory set also
 carries withdrawn records, marked ``withdrawn`` as the Directory does, and leaves out cell
 lines, which the Directory model has no place for.
+
+Withdrawals stick (federation/node/store.py): an export taken before a record was withdrawn
+still holds it as published, so importing that export again is refused for that record
+("withdrawn at this node; restore it first to change it"); a Directory export names it
+withdrawn, and imports back unchanged.
+
+Spreadsheet exports never carry a live formula: XLSX text cells are written as text, and
+CSV fields are all quoted with formula starts defused by a reversible rule that the CSV
+import undoes (federation/node/formats/tabular.py, "Formulas in exports").
 """
 
 from __future__ import annotations

@@ -5,6 +5,12 @@ Every format (federation/node/formats/) turns its source into a catalogue docume
 "cell_lines": [...]}`` plus a mapping report. Here that document is checked against the
 schemas and the node's records, each problem located in the source (file or sheet, row,
 record id, field), and only a clean document is written, in one transaction.
+
+Withdrawals made at the node stick (federation/node/store.py): a record of the import that
+is withdrawn here is a problem, "withdrawn at this node; restore it first to change it",
+unless the import marks it withdrawn too (then it stays as it is, counted unchanged). And a
+biobank or collection the import withdraws is checked as a withdrawal by hand is: refused
+while a published record at the node that the import leaves alone still names it.
 """
 
 from __future__ import annotations
@@ -27,7 +33,16 @@ from federation.node.formats.report import (
     Problem,
     locate_in_document,
 )
-from federation.node.store import REFERENCES, CatalogueStore, WriteSummary
+from federation.node.store import (
+    DEPENDENTS,
+    REFERENCES,
+    WITHDRAWN_HERE,
+    CatalogueStore,
+    InUse,
+    StillWithdrawn,
+    WriteSummary,
+)
+from federation.protocol import content_hash
 from schemas import READABLE_SCHEMA_VERSIONS, schema_for
 from schemas.errors import error_items
 
@@ -99,12 +114,15 @@ def check_catalogue(
             Problem(source, "", "expected a JSON object with biobanks, collections, cell_lines")
         ]
     problems = _check_header(data, source)
-    known = {kind: store.existing_ids(kind) for kind in SECTIONS.values()}
+    live = {kind: store.existing_ids(kind) for kind in SECTIONS.values()}
+    known = {kind: set(ids) for kind, ids in live.items()}
     for kind, rid in rejected:
         known.setdefault(kind, set()).add(rid)
     rows = _check_rows(data, source, locate)
     problems += rows.problems
+    problems += _check_withdrawn_here(rows, store, withdrawn, locate)
     problems += _check_references(rows, known, withdrawn, locate)
+    problems += _check_withdrawals(rows, store, live, withdrawn, locate)
     problems += _check_placement(rows, locate)
     return rows.valid, problems
 
@@ -218,6 +236,56 @@ def _check_references(
     return problems
 
 
+def _check_withdrawn_here(
+    rows: _Rows,
+    store: CatalogueStore,
+    withdrawn: Collection[tuple[str, str]],
+    locate: Locate,
+) -> list[Problem]:
+    """A record withdrawn at this node comes back only through a restore: the import may
+    name it withdrawn (it stays as it is), not published."""
+    problems = []
+    held = {kind: store.withdrawn_ids(kind) for kind in SECTIONS.values()}
+    for kind, record in rows.valid:
+        key = (kind, record["id"])
+        if record["id"] in held[kind] and key not in withdrawn:
+            i, section = rows.at[kind][record["id"]]
+            problems.append(_problem(locate(section, i, record["id"], "id"), WITHDRAWN_HERE))
+    return problems
+
+
+def _check_withdrawals(
+    rows: _Rows,
+    store: CatalogueStore,
+    live: dict[str, set[str]],
+    withdrawn: Collection[tuple[str, str]],
+    locate: Locate,
+) -> list[Problem]:
+    """A biobank or collection the import withdraws, published at the node now, may not be
+    named by a published record at the node that the import leaves out (one in the import
+    is checked with the import's references)."""
+    problems = []
+    for kind in DEPENDENTS:
+        targets = {
+            rid for k, rid in withdrawn if k == kind and rid in live[kind] and rid in rows.at[kind]
+        }
+        users = store.dependents(kind, targets)
+        for rid in sorted(users):
+            outside = [f"{k} {i}" for k, i in users[rid] if i not in rows.first_seen.get(k, {})]
+            if not outside:
+                continue
+            i, section = rows.at[kind][rid]
+            more = f" and {len(outside) - 5} more" if len(outside) > 5 else ""
+            problems.append(
+                _problem(
+                    locate(section, i, rid, ""),
+                    f"cannot be withdrawn: still referenced by {', '.join(outside[:5])}{more} "
+                    "at this node; withdraw those first, or in this same import",
+                )
+            )
+    return problems
+
+
 def _check_placement(rows: _Rows, locate: Locate) -> list[Problem]:
     """A cell line's collection (when in the file) belongs to the line's biobank."""
     problems = []
@@ -266,10 +334,36 @@ def run_import(
         for kind in SECTIONS.values():
             report.records[kind] = sum(1 for k, _ in records if k == kind)
             report.withdrawn[kind] = sum(1 for k, i in conversion.withdrawn if k == kind)
+        if not report.problems:
+            _note_kept_content(store, records, conversion)
         if not report.problems and not dry_run:
-            report.written = store.write(records, withdrawn=conversion.withdrawn)
+            try:
+                report.written = store.write(records, withdrawn=conversion.withdrawn)
+            except (StillWithdrawn, InUse) as exc:  # changed at the node since the checks
+                report.problems.append(Problem(conversion.source, "", str(exc)))
     report.seconds = time.monotonic() - started
     return report
+
+
+def _note_kept_content(
+    store: CatalogueStore, records: list[tuple[str, dict[str, Any]]], conversion: Conversion
+) -> None:
+    """Say so when records withdrawn here and in the source differ from the content kept
+    for their restore: that content stays, so the import changes nothing about them."""
+    again = {(k, r["id"]): r for k, r in records if (k, r["id"]) in conversion.withdrawn}
+    differ = 0
+    for kind in {k for k, _ in again}:
+        schema = schema_for(kind)
+        for kept in store.records(kind, withdrawn=True):
+            record = again.get((kind, kept.get("id")))
+            if record is not None and content_hash(schema.dump(record)) != content_hash(kept):
+                differ += 1
+    if differ:
+        conversion.mapping.note(
+            f"{differ} record(s) withdrawn at this node and marked withdrawn in the source "
+            "differ from the content kept for their restore; that content stays as it was "
+            "(restore a record first to change it)"
+        )
 
 
 def import_files(

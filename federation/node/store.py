@@ -3,6 +3,13 @@
 A withdrawn record is a tombstone that keeps its content for a restore. The database
 column (``deleted``) and the feed's op (``"delete"``) keep their older names: renaming them
 would be a migration and a protocol change.
+
+Withdrawals stick: only :meth:`CatalogueStore.restore` brings a withdrawn record back. A
+write (an import, a save) that names a withdrawn record as published is refused whole
+(:class:`StillWithdrawn`, nothing written), and one that names it withdrawn again leaves it
+as it is, its kept content untouched. A write that withdraws a biobank or collection gets
+the same check as :meth:`CatalogueStore.withdraw`: refused (:class:`InUse`) while a record
+that stays published still names it.
 """
 
 from __future__ import annotations
@@ -47,6 +54,21 @@ class InUse(ValueError):
     """A record cannot be withdrawn while others still reference it."""
 
 
+WITHDRAWN_HERE = "withdrawn at this node; restore it first to change it"
+"""Why a write may not name a withdrawn record as published (the importer says it too)."""
+
+
+class StillWithdrawn(ValueError):
+    """A write named records that are withdrawn at this node as published; nothing was
+    written. ``keys``: their (kind, id)."""
+
+    def __init__(self, keys: list[tuple[str, str]]) -> None:
+        self.keys = keys
+        named = ", ".join(f"{kind} {local_id!r}" for kind, local_id in keys[:5])
+        more = f" and {len(keys) - 5} more" if len(keys) > 5 else ""
+        super().__init__(f"{named}{more}: {WITHDRAWN_HERE}")
+
+
 class MissingReference(ValueError):
     """A withdrawn record cannot be restored while a record it names (its biobank, its
     collection, a network) is missing or withdrawn: that one has to come back first."""
@@ -70,6 +92,13 @@ def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
+
+
+def _in_use(kind: str, local_id: str, users: list[str]) -> InUse:
+    return InUse(
+        f"{kind} {local_id!r} is still referenced by {', '.join(users[:5])}"
+        + (f" and {len(users) - 5} more" if len(users) > 5 else "")
+    )
 
 
 class CatalogueStore:
@@ -106,6 +135,11 @@ class CatalogueStore:
         Unchanged records (same hash) get no new sequence number, so re-importing a file
         adds nothing to the feed. Records named in ``withdrawn`` (``(kind, id)``) are stored
         withdrawn: a tombstone in the feed, their content kept aside for a restore.
+
+        A record withdrawn at this node stays withdrawn: named in ``withdrawn`` again it is
+        unchanged (its kept content too); named as published, the whole write is refused
+        (:class:`StillWithdrawn`). Withdrawing a biobank or collection that a record staying
+        published still names refuses the whole write too (:class:`InUse`).
         """
         summary = WriteSummary()
         changed: dict[str, set[str]] = {}
@@ -113,20 +147,28 @@ class CatalogueStore:
         records = list(records)
         with self.sessions.begin() as session:
             rows = self._rows(session, {(kind, record["id"]) for kind, record in records})
+            held = {key for key, row in rows.items() if row.deleted}
+            blocked = [
+                (kind, record["id"])
+                for kind, record in records
+                if (kind, record["id"]) in held and (kind, record["id"]) not in withdrawn
+            ]
+            if blocked:
+                raise StillWithdrawn(blocked)
+            self._check_withdrawals(session, records, withdrawn, held)
             pending: list[tuple[Record, dict[str, Any], str | None]] = []
             for kind, record in records:
+                key = (kind, record["id"])
+                if key in held:  # withdrawn here and again: as it is, kept content too
+                    summary.unchanged += 1
+                    continue
                 canonical = schemas[kind].dump(record)
                 digest = content_hash(canonical)
-                key = (kind, record["id"])
                 row = rows.get(key)
                 if key in withdrawn:
-                    kept = row.withdrawn_payload if row is not None and row.deleted else None
-                    if kept is not None and content_hash(kept) == digest:
-                        summary.unchanged += 1
-                        continue
                     summary.withdrawn += 1
                     digest = None  # a tombstone
-                elif row is not None and not row.deleted and row.content_hash == digest:
+                elif row is not None and row.content_hash == digest:
                     summary.unchanged += 1
                     continue
                 elif row is None:
@@ -151,6 +193,46 @@ class CatalogueStore:
         if pending:
             self._changed()
         return summary
+
+    @staticmethod
+    def _check_withdrawals(
+        session: Session,
+        records: list[tuple[str, dict[str, Any]]],
+        withdrawn: Collection[tuple[str, str]],
+        held: set[tuple[str, str]],
+    ) -> None:
+        """InUse if this write withdraws a biobank or collection that a record published
+        after it (stored and not in the write, or in the write and not withdrawn) names."""
+        targets: dict[str, set[str]] = {}
+        for kind, record in records:
+            key = (kind, record["id"])
+            if kind in DEPENDENTS and key in withdrawn and key not in held:
+                targets.setdefault(kind, set()).add(record["id"])
+        if not targets:
+            return
+        kinds = {d for kind in targets for d in DEPENDENTS[kind]}
+        after = {
+            (r.kind, r.local_id): r.payload
+            for r in session.execute(
+                select(Record).where(Record.kind.in_(kinds), Record.deleted.is_(False))
+            ).scalars()
+        }
+        for kind, record in records:
+            key = (kind, record["id"])
+            if kind in kinds:
+                if key in withdrawn:
+                    after.pop(key, None)
+                else:
+                    after[key] = record
+        users: dict[tuple[str, str], list[str]] = {}
+        for (kind, local_id), payload in sorted(after.items()):
+            for target, ids in targets.items():
+                named = (payload or {}).get(target)
+                if kind in DEPENDENTS[target] and named in ids:
+                    users.setdefault((target, named), []).append(f"{kind} {local_id}")
+        if users:
+            (target, local_id), names = min(users.items())
+            raise _in_use(target, local_id, names)
 
     @staticmethod
     def _rows(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], Record]:
@@ -232,10 +314,7 @@ class CatalogueStore:
                 if r.payload.get(kind) == local_id
             ]
             if users:
-                raise InUse(
-                    f"{kind} {local_id!r} is still referenced by {', '.join(users[:5])}"
-                    + (f" and {len(users) - 5} more" if len(users) > 5 else "")
-                )
+                raise _in_use(kind, local_id, users)
             self._tombstone(row, row.payload, self._reserve(session, 1) + 1)
         self._changed()
 
@@ -368,12 +447,41 @@ class CatalogueStore:
         return counts
 
     def existing_ids(self, kind: str) -> set[str]:
+        """The ids of the published records of a kind."""
         with self.sessions() as session:
             return set(
                 session.execute(
                     select(Record.local_id).where(Record.kind == kind, Record.deleted.is_(False))
                 ).scalars()
             )
+
+    def withdrawn_ids(self, kind: str) -> set[str]:
+        """The ids of the withdrawn records of a kind (tombstones, kept content or not)."""
+        with self.sessions() as session:
+            return set(
+                session.execute(
+                    select(Record.local_id).where(Record.kind == kind, Record.deleted.is_(True))
+                ).scalars()
+            )
+
+    def dependents(self, kind: str, local_ids: Collection[str]) -> dict[str, list[tuple[str, str]]]:
+        """Per id of ``kind`` (a biobank or collection): the published records that name it,
+        ``(kind, id)`` each, the ones :meth:`withdraw` would be refused for."""
+        if kind not in DEPENDENTS or not local_ids:
+            return {}
+        wanted = set(local_ids)
+        found: dict[str, list[tuple[str, str]]] = {}
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Record)
+                .where(Record.kind.in_(DEPENDENTS[kind]), Record.deleted.is_(False))
+                .order_by(Record.kind, Record.local_id)
+            ).scalars()
+            for row in rows:
+                named = (row.payload or {}).get(kind)
+                if named in wanted:
+                    found.setdefault(named, []).append((row.kind, row.local_id))
+        return found
 
     def changes(self, after: int, limit: int) -> list[dict[str, Any]]:
         """Feed entries with a sequence above ``after``, in sequence order."""

@@ -1,8 +1,14 @@
-"""Exports: safe CSV cells, and JSON that parses even though it is written piece by piece."""
+"""Exports: safe CSV cells, and JSON that parses even though it is written piece by piece;
+the node's spreadsheet exports (XLSX, CSV) that never run a formula and import back exactly."""
 
 import csv
 import io
 import json
+import re
+import zipfile
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from portal.export import csv_chunks, json_chunks, safe_cell
 
@@ -58,3 +64,103 @@ def test_json_export_is_one_valid_document():
     assert data["total"] == 2 and [r["uid"] for r in data["records"]] == [d["uid"] for d in DOCS]
     assert data["records"][0]["derived"]["qc_passed"] == ["sterile", "mycoplasma_negative"]
     assert json.loads("".join(json_chunks({"total": 0}, iter([]), url_of)))["records"] == []
+
+
+# -- the node's own exports: spreadsheet cells that never run (review L5) ------------------
+HOSTILE = {
+    "name": '=HYPERLINK("http://x")',
+    "description": "kolf;=1+1\n=cmd|' /C calc'!A0\n- a bullet, then, =2+2 | @SUM(1)",
+    "synonyms": ["@SUM(1)", "-12", "+44 20 7946 0000", "'t Hooft", "'=already quoted", "a;=b"],
+    "tissue_source": "skin\t=1+1",
+}
+TRIGGERS = tuple("=+-@")
+
+
+def hostile_node(store):
+    from federation.node.importer import import_catalogue
+    from tests.builders import catalogue, cell_line
+
+    data = catalogue(cell_line("L1", **HOSTILE), cell_line("L2"))
+    assert import_catalogue(store, data, "hostile.json").ok
+    return store
+
+
+def test_node_xlsx_export_writes_text_cells_as_text_never_formulas(store):
+    from openpyxl import load_workbook
+
+    from federation.node.exporter import export
+
+    content = export(hostile_node(store), "xlsx").content
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        sheets = [n for n in archive.namelist() if n.startswith("xl/worksheets/")]
+        xml = b"".join(archive.read(n) for n in sheets)
+    assert b"<f>" not in xml and b"<f " not in xml
+    assert b"HYPERLINK" in xml
+    ws = load_workbook(io.BytesIO(content))["cell_lines"]
+    header = [c.value for c in ws[1]]
+    row = {h: c for h, c in zip(header, ws[2], strict=True)}
+    assert row["name"].value == HOSTILE["name"] and row["name"].data_type == "s"
+    assert row["description"].data_type == "s"
+
+
+def test_node_csv_export_quotes_every_field_and_defuses_formulas(store):
+    from federation.node.exporter import export
+
+    content = export(hostile_node(store), "csv").content
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        text = archive.read("cell_lines.csv").decode()
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    quoted = io.StringIO()
+    csv.writer(quoted, lineterminator="\n", quoting=csv.QUOTE_ALL).writerows(rows)
+    assert quoted.getvalue() == text  # every field quoted
+    header = rows[0]
+    line = dict(zip(header, rows[1], strict=True))
+    assert line["name"] == '\'=HYPERLINK("http://x")'
+    assert line["description"] == (
+        "kolf;'=1+1\n'=cmd|' /C calc'!A0\n'- a bullet, then, '=2+2 | '@SUM(1)"
+    )
+    assert line["synonyms"] == (
+        "'@SUM(1); -12; '+44 20 7946 0000; 't Hooft; ''=already quoted; a\\;'=b"
+    )
+    assert line["tissue_source"] == "skin\t'=1+1"  # a tab separates cells in some programs
+    # Opened with any of the separators a spreadsheet might assume, no cell starts a formula.
+    for separator in ";,|\t\n":
+        for piece in text.split(separator):
+            cell = piece.strip(' "\r\n')
+            assert not cell.startswith(TRIGGERS) or cell.lstrip("+-").replace(".", "").isdigit(), (
+                separator,
+                cell,
+            )
+
+
+def test_node_exports_import_back_to_identical_records(store, tmp_path):
+    from federation.node.exporter import catalogue_document, export
+    from federation.node.formats.sources import expand
+    from federation.node.importer import import_files
+    from federation.node.store import CatalogueStore
+
+    source = hostile_node(store)
+    original = catalogue_document(source)
+    assert original["cell_lines"][0]["name"] == HOSTILE["name"]
+    for fmt in ("json", "xlsx", "csv"):
+        exported = export(source, fmt)
+        files, problems = expand(exported.filename, exported.content)
+        assert not problems
+        target = CatalogueStore(f"sqlite:///{tmp_path / fmt}.sqlite3")
+        target.create_schema()
+        report = import_files(target, files)
+        assert report.ok, (fmt, report.lines())
+        assert catalogue_document(target) == original, fmt
+        target.dispose()
+
+
+@given(st.text(alphabet=st.sampled_from("'=+-@;,|\t\r\n 1.eAx\\\""), max_size=30) | st.text())
+def test_defusing_is_undone_exactly_and_leaves_no_formula(value):
+    from federation.node.formats.tabular import defuse, undefuse
+
+    assert undefuse(defuse(value)) == value
+    segments = re.split(r"[;,|\t\r\n]", defuse(value))
+    for segment in segments:
+        start = segment.lstrip(" ")
+        if start.startswith(TRIGGERS):
+            assert re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", start), value

@@ -156,3 +156,16 @@ def test_the_csv_export_names_each_sheet_file():
     doc = json.loads((DEMO / "uk-hipsci.json").read_text())
     names = zipfile.ZipFile(io.BytesIO(tabular.to_csv_zip(doc))).namelist()
     assert {"networks.csv", "biobanks.csv", "collections.csv", "cell_lines.csv"} <= set(names)
+
+
+def test_a_leading_apostrophe_in_csv_marks_a_formula_as_text_and_is_not_kept(store):
+    """What the node's CSV export writes (and Excel's own rule): ``'=x`` is the text ``=x``;
+    an apostrophe before anything else is part of the value."""
+    biobanks = (
+        b'id,name,country,acronym\nbb1,"\'=Bank",DE,"\'\'@twice"\nbb2,\'t Hooft Bank,DE,"x;\'+y"\n'
+    )
+    assert import_files(store, {"biobanks.csv": biobanks}).ok
+    assert store.get("biobank", "bb1")["name"] == "=Bank"
+    assert store.get("biobank", "bb1")["acronym"] == "'@twice"
+    assert store.get("biobank", "bb2")["name"] == "'t Hooft Bank"
+    assert store.get("biobank", "bb2")["acronym"] == "x;+y"

@@ -1,4 +1,5 @@
-"""The store on SQLite and PostgreSQL: migrations, withdrawal and restore, withdrawn imports."""
+"""The store on SQLite and PostgreSQL: migrations, withdrawal and restore, withdrawn imports,
+and withdrawals that stick until a restore."""
 
 import pytest
 import sqlalchemy as sa
@@ -12,6 +13,7 @@ from federation.node.store import (
     InUse,
     MissingReference,
     RecordNotFound,
+    StillWithdrawn,
 )
 from schemas import schema_for
 from tests.builders import BIOBANK, COLLECTION, cell_line
@@ -113,8 +115,74 @@ def test_records_can_be_stored_withdrawn_and_reimported_without_change(store):
     again = store.write(data, withdrawn={("cell_line", "L2")})
     assert (again.unchanged, again.created, again.withdrawn) == (4, 0, 0)
     assert store.latest_seq() == 4
-    back = store.write(data)  # no longer withdrawn at the source
-    assert back.updated == 1 and store.get("cell_line", "L2")["name"] == "L2"
+    with pytest.raises(StillWithdrawn, match="cell_line 'L2': withdrawn at this node; restore"):
+        store.write(data)  # no longer withdrawn at the source: only a restore brings it back
+    assert store.get("cell_line", "L2") is None and store.latest_seq() == 4
+    store.restore("cell_line", "L2")
+    assert store.get("cell_line", "L2")["name"] == "L2"
+
+
+def feed(store):
+    return store.changes(0, 1000)
+
+
+def test_a_new_record_reusing_a_withdrawn_id_is_refused_and_the_kept_content_stays(store):
+    store.write(records(cell_line("L1"), cell_line("L2")))
+    store.withdraw("cell_line", "L1")
+    before, kept = feed(store), store.withdrawn("cell_line", "L1")
+    reused = schema_for("cell_line").load(cell_line("L1", name="Someone else's line"))
+    other = schema_for("cell_line").load(cell_line("L3"))
+    with pytest.raises(StillWithdrawn) as refused:
+        store.write([("cell_line", other), ("cell_line", reused)])
+    assert refused.value.keys == [("cell_line", "L1")]
+    assert isinstance(refused.value, ValueError)
+    assert store.get("cell_line", "L1") is None and store.get("cell_line", "L3") is None
+    assert store.withdrawn("cell_line", "L1") == kept and kept["name"] == "L1"
+    assert feed(store) == before  # all or nothing: the other line was not written either
+
+
+def test_withdrawn_again_with_other_content_stays_as_it_was(store):
+    line = schema_for("cell_line").load(cell_line("L1"))
+    store.write([*records(), ("cell_line", line)], withdrawn={("cell_line", "L1")})
+    before = feed(store)
+    changed = schema_for("cell_line").load(cell_line("L1", name="Renamed at the source"))
+    summary = store.write([("cell_line", changed)], withdrawn={("cell_line", "L1")})
+    assert (summary.unchanged, summary.withdrawn, summary.updated) == (1, 0, 0)
+    assert store.withdrawn("cell_line", "L1")["name"] == "L1"
+    assert feed(store) == before
+
+
+def test_a_write_that_withdraws_a_referenced_collection_is_refused(store):
+    store.write(records(cell_line("L1"), cell_line("L2")))
+    before = feed(store)
+    collection = dict(records()[1][1])
+    key = ("collection", "ipsc-disease")
+    with pytest.raises(InUse, match="'ipsc-disease' is still referenced by cell_line L1, cell"):
+        store.write([("collection", collection)], withdrawn={key})
+    line = schema_for("cell_line").load(cell_line("L1"))
+    with pytest.raises(InUse, match="still referenced by cell_line L2$"):  # L1 goes with it
+        store.write(
+            [("collection", collection), ("cell_line", line)], withdrawn={key, line_key("L1")}
+        )
+    assert feed(store) == before and store.get("collection", "ipsc-disease")
+    lines = [("cell_line", schema_for("cell_line").load(cell_line(i))) for i in ("L1", "L2")]
+    summary = store.write(
+        [("collection", collection), *lines], withdrawn={key, line_key("L1"), line_key("L2")}
+    )
+    assert summary.withdrawn == 3 and store.counts()["cell_line"] == 0
+    assert store.withdrawn("collection", "ipsc-disease")["name"] == "Disease iPSC lines"
+
+
+def test_a_write_that_withdraws_a_biobank_checks_its_collections_and_lines(store):
+    store.write(records(cell_line("L1")))
+    biobank = dict(records()[0][1])
+    with pytest.raises(InUse, match="'bb-berlin' is still referenced by cell_line L1, collection"):
+        store.write([("biobank", biobank)], withdrawn={("biobank", "bb-berlin")})
+    assert store.get("biobank", "bb-berlin") is not None
+
+
+def line_key(local_id):
+    return ("cell_line", local_id)
 
 
 def test_feed_entries_carry_the_schema_version_of_their_record(store):

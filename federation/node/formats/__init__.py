@@ -7,7 +7,9 @@
 * ``directory``: a BBMRI-ERIC Directory export, the EMX2 CSV set (directory/).
 
 :func:`convert` picks the format from the files when not told. The conversion is then
-checked and written all or nothing by federation.node.importer.run_import.
+checked and written all or nothing by federation.node.importer.run_import. What a
+conversion may read (bytes, files, rows, cells, nesting) is capped per import
+(formats/limits.py): an import over a limit is refused with the limit and where.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from federation.node.formats import directory, hpscreg, json_catalogue, tabular
+from federation.node.formats.limits import Budget
 from federation.node.formats.report import Conversion, Problem
 from federation.node.formats.sources import Files
 
@@ -38,21 +41,26 @@ def _parse_json(files: Files) -> tuple[dict[str, Any], list[Problem]]:
 
 def detect(files: Files) -> str | None:
     """The format the files are in, or None when they do not say."""
+    return _detect(files)[0]
+
+
+def _detect(files: Files) -> tuple[str | None, tuple[dict[str, Any], list[Problem]] | None]:
+    """The format, and the JSON files decoded when telling needed that (decoded once)."""
     names = [n.lower() for n in files]
     if directory.looks_like(files):
-        return "directory"
+        return "directory", None
     if any(n.endswith(".xlsx") for n in names):
-        return "xlsx"
+        return "xlsx", None
     if names and all(n.endswith(".csv") for n in names):
-        return "csv"
+        return "csv", None
     if names and all(n.endswith(".json") for n in names):
         parsed, problems = _parse_json(files)
         if problems:
-            return "json"  # its conversion reports the parse error
+            return "json", (parsed, problems)  # its conversion reports the parse error
         if all(hpscreg.looks_like(v) for v in parsed.values()):
-            return "hpscreg"
-        return "json"
-    return None
+            return "hpscreg", (parsed, problems)
+        return "json", (parsed, problems)
+    return None, None
 
 
 def convert(files: Files, fmt: str | None = None, **options: Any) -> Conversion:
@@ -62,7 +70,14 @@ def convert(files: Files, fmt: str | None = None, **options: Any) -> Conversion:
     source = ", ".join(sorted(files)) or "(no files)"
     if not files:
         return Conversion(source, fmt or "", problems=[Problem(source, "", "no file given")])
-    fmt = fmt or detect(files)
+    budget = Budget()  # what is read from here on counts against the import's limits
+    for name in sorted(files):
+        problem = budget.take(name, len(files[name]))
+        if problem:
+            return Conversion(source, fmt or "", problems=[problem])
+    decoded = None
+    if fmt is None:
+        fmt, decoded = _detect(files)
     if fmt is None:
         return Conversion(
             source,
@@ -80,10 +95,10 @@ def convert(files: Files, fmt: str | None = None, **options: Any) -> Conversion:
         problem = Problem(source, "", f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
         return Conversion(source, fmt, problems=[problem])
     if fmt in ("xlsx", "csv"):
-        return tabular.convert(files, source, fmt)
+        return tabular.convert(files, source, fmt, budget=budget)
     if fmt == "directory":
-        return directory.convert(files, options.get("pseudonym_key") or "", source)
-    parsed, problems = _parse_json(files)
+        return directory.convert(files, options.get("pseudonym_key") or "", source, budget)
+    parsed, problems = decoded or _parse_json(files)
     if problems:
         return Conversion(source, fmt, problems=problems)
     if fmt == "hpscreg":

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from federation.node.formats import limits as _limits
+from federation.node.formats.limits import size_text, too_deep
 from federation.node.formats.report import CATALOGUE_SECTIONS, Conversion, Problem
 from federation.node.formats.sources import Files
 
@@ -42,8 +44,21 @@ def read_json_file(path: Path) -> tuple[Any, list[Problem]]:
 
 
 def parse_json(raw: bytes, source: str) -> tuple[Any, list[Problem]]:
+    """Decode one JSON file, refused when larger than ``LIMITS.json_bytes`` or nested deeper
+    than ``LIMITS.json_depth`` (federation/node/formats/limits.py)."""
+    limits = _limits.LIMITS
+    if len(raw) > limits.json_bytes:
+        return None, [
+            Problem(
+                source,
+                "",
+                f"the file is larger than {size_text(limits.json_bytes)}, the most an import "
+                "reads in one JSON file: split it",
+            )
+        ]
+    deep = Problem(source, "", f"not valid JSON: nested deeper than {limits.json_depth} levels")
     try:
-        return json.loads(raw.decode("utf-8-sig")), []
+        value = json.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
         return None, [Problem(source, "", f"not UTF-8 text (byte {exc.start})")]
     except json.JSONDecodeError as exc:
@@ -53,4 +68,9 @@ def parse_json(raw: bytes, source: str) -> tuple[Any, list[Problem]]:
             )
         ]
     except RecursionError:
-        return None, [Problem(source, "", "not valid JSON: nested too deeply")]
+        return None, [deep]
+    except ValueError as exc:  # a number of more than 4,300 digits
+        return None, [Problem(source, "", f"not valid JSON: {exc}")]
+    if too_deep(value, limits.json_depth):
+        return None, [deep]
+    return value, []

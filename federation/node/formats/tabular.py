@@ -14,6 +14,31 @@ As CSV, each sheet is a file named after it (``cell_lines.csv``, ``cell_lines.qc
 given as several files, a folder or a zip archive. Problems name the file or sheet, the
 row and the column; the cells are converted by the field's type and left to the schemas
 to judge, so a bad value gets the same message as in any other format.
+
+Reading is held to the import's limits (formats/limits.py): a workbook's parts are counted
+and its XML scanned before openpyxl opens it, a sheet's ``<dimension>`` is ignored (openpyxl
+would pad every row and the sheet up to whatever it claims), and rows, columns, cells and
+text per cell are capped as they are read.
+
+**Formulas in exports** (OWASP, "CSV Injection"). A spreadsheet program runs a cell that
+starts with ``=``, ``+``, ``-`` or ``@`` as a formula, and in a locale whose list separator
+is ``;`` it splits an unquoted ``kolf;=1+1`` into a live ``=1+1`` cell. So:
+
+* XLSX cells holding text are written as text (``t="inlineStr"``, never ``<f>``), so
+  ``=HYPERLINK(...)`` is shown, not run, and reads back as the same text;
+* CSV fields are all quoted, and :func:`defuse` puts one ``'`` before the formula character
+  at the start of the field and of every segment after a ``;``, ``,``, ``|``, tab or line
+  break (after any spaces, and after any ``'`` already there): ``kolf;=1+1`` is written
+  ``kolf;'=1+1``, ``@SUM(1)`` is written ``'@SUM(1)``. Plain numbers (``-12``, ``+3.5e2``) are
+  not formulas and stay as they are.
+
+The rule is reversible, so an export imports back to identical records: :func:`undefuse`,
+applied to every CSV cell read, removes one ``'`` from each such segment. Whether a segment
+gets the ``'`` depends only on what follows its leading spaces and apostrophes, which adding
+or removing one ``'`` does not change, so ``undefuse(defuse(x)) == x`` for every text, a text
+that already starts with ``'=`` included (it is written ``''=``). For a CSV file written by
+hand the rule is Excel's own: a leading ``'`` before a formula character marks it as text
+and is not part of the value (a ``'`` before anything else, as in ``'t Hooft``, is kept).
 """
 
 from __future__ import annotations
@@ -24,13 +49,16 @@ import difflib
 import io
 import re
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
+from xml.parsers import expat
 
 from marshmallow import Schema, fields
 
+from federation.node.formats.limits import Archive, Budget, Limits, TooLarge
 from federation.node.formats.report import CATALOGUE_SECTIONS, Conversion, Problem
 from federation.node.formats.sources import Files, basename
 from schemas import SCHEMA_VERSION, schema_for
@@ -199,9 +227,17 @@ class Table:
     header: list[Any]
 
 
-def _xlsx_tables(name: str, data: bytes) -> tuple[list[Table], list[Problem]]:
+def _xlsx_tables(name: str, data: bytes, budget: Budget) -> tuple[list[Table], list[Problem]]:
     from openpyxl import load_workbook
 
+    archive, problems = budget.archive(name, data, nested=True)
+    if archive is None:
+        if problems and problems[0].message.startswith("not a readable zip"):
+            return [], [Problem(name, "", "not a readable XLSX workbook (not a zip archive)")]
+        return [], problems
+    problem = _scan_workbook(archive, budget.limits)
+    if problem:
+        return [], [problem]
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # any parser failure on untrusted input
@@ -209,10 +245,15 @@ def _xlsx_tables(name: str, data: bytes) -> tuple[list[Table], list[Problem]]:
     tables = []
     try:
         for ws in book.worksheets:
-            rows = ws.iter_rows(values_only=True)
-            header = list(next(rows, ()) or ())
-            body = [(i, list(r)) for i, r in enumerate(rows, start=2) if any(map(_nonempty, r))]
-            tables.append(Table(f"{name}: sheet {ws.title}", ws.title, body, header))
+            source = f"{name}: sheet {ws.title}"
+            if hasattr(ws, "reset_dimensions"):
+                ws.reset_dimensions()  # never trust <dimension>: rows are padded up to it
+            rows = budget.sheet(source, ws.iter_rows(values_only=True))
+            header = next(rows, (1, []))[1]
+            body = [(i, r) for i, r in rows if any(map(_nonempty, r))]
+            tables.append(Table(source, ws.title, body, header))
+    except TooLarge as exc:
+        return [], [exc.problem]
     except Exception as exc:  # likewise: the file is untrusted
         return [], [Problem(name, "", f"not a readable XLSX workbook ({type(exc).__name__})")]
     finally:
@@ -220,36 +261,199 @@ def _xlsx_tables(name: str, data: bytes) -> tuple[list[Table], list[Problem]]:
     return tables, []
 
 
+def _scan_workbook(archive: Archive, limits: Limits) -> Problem | None:
+    """Read every part of a workbook once, streaming, holding nothing (which also proves
+    each part unpacks to the size it declares): refused when a sheet has too many rows,
+    columns or cells, the shared strings are too many, a part that openpyxl reads whole has
+    too many elements, or a part declares a DTD (no workbook does; entity tricks need one)."""
+    name, cells = archive.name, 0
+    for info in archive.members:
+        scan = _PartScan(f"{name}: {info.filename}", info.filename, limits, cells)
+        try:
+            scan.run(archive.chunks(info))
+        except TooLarge as exc:
+            return exc.problem
+        except expat.ExpatError as exc:
+            return Problem(name, "", f"not a readable XLSX workbook ({info.filename}: {exc})")
+        except zlib.error:
+            return Problem(name, "", f"not a readable XLSX workbook ({info.filename})")
+        cells = scan.cells
+    return None
+
+
+def _column_number(ref: str, beyond: int) -> int:
+    """``AB12`` -> 28; stops counting once past ``beyond``."""
+    n = 0
+    for ch in ref.upper():
+        if not "A" <= ch <= "Z" or n > beyond:
+            break
+        n = n * 26 + ord(ch) - 64
+    return n
+
+
+class _PartScan:
+    """One part of a workbook, parsed as a stream of elements with nothing kept.
+
+    A part is a sheet (root ``worksheet``, under ``xl/worksheets/``: openpyxl streams its
+    rows), the shared strings (root ``sst``: openpyxl streams them but keeps every one), or
+    any other part, which openpyxl reads whole into a tree."""
+
+    def __init__(self, source: str, part: str, limits: Limits, cells: int) -> None:
+        self.source = source
+        self.part = part
+        self.limits = limits
+        self.kind = ""
+        self.depth = 0
+        self.item: int | None = None  # the depth of the row (or shared string) we are in
+        self.inner = 0  # elements in it
+        self.outside = 0  # elements outside rows (or shared strings)
+        self.rows = 0
+        self.row_number = 0
+        self.row_cells = 0
+        self.cells = cells
+        self.strings = 0
+
+    def run(self, chunks: Iterator[bytes]) -> None:
+        head = b""
+        for chunk in chunks:  # the first bytes that say whether the part is XML
+            head += chunk
+            if head.strip(b"\xef\xbb\xbf \t\r\n") or len(head) > 4096:
+                break
+        parser = None
+        if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<") or head.startswith(
+            (b"\xff\xfe", b"\xfe\xff")
+        ):
+            parser = expat.ParserCreate()
+            parser.StartElementHandler = self.start
+            parser.EndElementHandler = self.end
+            parser.StartDoctypeDeclHandler = self.doctype
+            parser.Parse(head, False)
+        # else not XML (an image, a printer setting): openpyxl does not parse it, but it is
+        # still read to the end, to prove it unpacks to what it declares
+        for chunk in chunks:
+            if parser is not None:
+                parser.Parse(chunk, False)
+        if parser is not None:
+            parser.Parse(b"", True)
+
+    def refuse(self, where: str, message: str) -> TooLarge:
+        return TooLarge(Problem(self.source, where, message))
+
+    def doctype(self, *_: Any) -> None:
+        raise self.refuse("", "declares a DTD, which no workbook does; not read")
+
+    def start(self, name: str, attrs: dict[str, str]) -> None:
+        local = name.rpartition(":")[2]
+        self.depth += 1
+        limits = self.limits
+        if self.depth == 1:
+            if local == "worksheet" and self.part.startswith("xl/worksheets/"):
+                self.kind = "sheet"
+            elif local == "sst" and self.part.lower() == "xl/sharedstrings.xml":
+                self.kind = "strings"
+            else:
+                self.kind = "part"
+        if self.item is not None:
+            self.inner += 1
+            if self.inner > 64 * limits.columns:
+                raise self.refuse(
+                    f"row {self.row_number}", "too many elements in one row or string"
+                )
+            if self.kind == "sheet" and local == "c" and self.depth == self.item + 1:
+                self.cell(attrs.get("r") or "")
+            return
+        if self.kind == "sheet" and local == "row":
+            self.new_row(attrs.get("r") or "")
+            return
+        if self.kind == "strings" and local == "si" and self.depth == 2:
+            self.strings += 1
+            if self.strings > limits.strings:
+                raise self.refuse(
+                    "",
+                    f"more than {limits.strings:,} shared strings, the most an import reads "
+                    "in one workbook",
+                )
+            self.item, self.inner = self.depth, 0
+            return
+        self.outside += 1
+        if self.outside > limits.xml_elements:
+            where = "outside the rows of the sheet" if self.kind == "sheet" else ""
+            raise self.refuse(
+                where,
+                f"more than {limits.xml_elements:,} XML elements, the most an import reads "
+                "in one part of a workbook",
+            )
+
+    def new_row(self, ref: str) -> None:
+        limits = self.limits
+        self.rows += 1
+        self.row_number = int(ref) if ref.isdigit() and len(ref) < 12 else self.row_number + 1
+        if self.rows > limits.sheet_rows or self.row_number > limits.sheet_rows:
+            raise self.refuse(
+                f"row {self.row_number}",
+                f"the sheet has more than {limits.sheet_rows:,} rows, the most an import "
+                "reads in one sheet: split it (or delete the empty rows below the data)",
+            )
+        self.item, self.inner, self.row_cells = self.depth, 0, 0
+
+    def cell(self, ref: str) -> None:
+        limits = self.limits
+        self.row_cells += 1
+        column = max(self.row_cells, _column_number(ref, limits.columns))
+        if column > limits.columns:
+            raise self.refuse(
+                f"row {self.row_number}",
+                f"has a cell beyond column {limits.columns}, the widest row an import reads",
+            )
+        self.cells += 1
+        if self.cells > limits.cells:
+            raise self.refuse(
+                f"row {self.row_number}",
+                f"the workbook has more than {limits.cells:,} cells, the most an import "
+                "reads: import it in smaller parts",
+            )
+
+    def end(self, _name: str) -> None:
+        if self.item is not None and self.depth == self.item:
+            self.item = None
+        self.depth -= 1
+
+
 def _nonempty(value: Any) -> bool:
     return not _empty(value)
 
 
-def _csv_table(name: str, data: bytes) -> tuple[list[Table], list[Problem]]:
+def _csv_table(name: str, data: bytes, budget: Budget) -> tuple[list[Table], list[Problem]]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         return [], [Problem(name, "", f"not UTF-8 text (byte {exc.start}); save it as CSV UTF-8")]
-    first_line = text.split("\n", 1)[0]
+    first_line = text[: budget.limits.line_chars].split("\n", 1)[0]
     delimiter = max(",;\t", key=first_line.count)  # Excel in many locales writes ';'
+    reader = csv.reader(budget.lines(name, text), delimiter=delimiter)
     try:
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-        header = next(reader, [])
-        body = [(i, r) for i, r in enumerate(reader, start=2) if any(map(_nonempty, r))]
+        rows = budget.sheet(name, ([undefuse(cell) for cell in row] for row in reader))
+        header = next(rows, (1, []))[1]
+        body = [(i, r) for i, r in rows if any(map(_nonempty, r))]
+    except TooLarge as exc:
+        return [], [exc.problem]
     except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            return [], [budget.long_cell(name, f"line {reader.line_num}")]
         return [], [Problem(name, "", f"not readable as CSV: {exc}")]
     sheet = basename(name)[: -len(".csv")]
     return [Table(name, sheet, body, header)], []
 
 
-def _tables(files: Files) -> tuple[list[Table], list[Problem]]:
+def _tables(files: Files, budget: Budget) -> tuple[list[Table], list[Problem]]:
     tables: list[Table] = []
     problems: list[Problem] = []
     for name, data in files.items():
         lower = name.lower()
         if lower.endswith(".xlsx"):
-            found, trouble = _xlsx_tables(name, data)
+            found, trouble = _xlsx_tables(name, data, budget)
         elif lower.endswith(".csv"):
-            found, trouble = _csv_table(name, data)
+            found, trouble = _csv_table(name, data, budget)
         else:
             found, trouble = [], [Problem(name, "", "not a spreadsheet: expected .xlsx or .csv")]
         tables += found
@@ -280,7 +484,9 @@ def _row_values(
     """Each row as {column name: cell}, the header checked first."""
     known = {c.name for c in sheet.columns} | ({sheet.kind} if sheet.is_part else set())
     names: list[str | None] = []
-    for i, raw in enumerate(table.header):
+    width = max([len(table.header), *(len(r) for _, r in table.rows)])
+    header = [*table.header, *[None] * (width - len(table.header))]
+    for i, raw in enumerate(header):
         name = str(raw).strip() if not _empty(raw) else None
         if name is not None and name not in known:
             problems.append(
@@ -317,12 +523,15 @@ def _fill(
     return problems
 
 
-def convert(files: Files, source: str | None = None, fmt: str = "") -> Conversion:
-    """Read the sheets into a catalogue document; problems point at file, sheet, row, column."""
+def convert(
+    files: Files, source: str | None = None, fmt: str = "", budget: Budget | None = None
+) -> Conversion:
+    """Read the sheets into a catalogue document; problems point at file, sheet, row, column.
+    The sheets are read within the import's ``budget`` (federation/node/formats/limits.py)."""
     source = source or ", ".join(sorted(files))
     fmt = fmt or ("xlsx" if any(n.lower().endswith(".xlsx") for n in files) else "csv")
     conversion = Conversion(source, fmt, {"schema_version": SCHEMA_VERSION})
-    tables, conversion.problems = _tables(files)
+    tables, conversion.problems = _tables(files, budget or Budget())
     reader = _Reader(conversion)
     seen: dict[str, str] = {}
     # Main sheets first, so the part sheets find the records they belong to.
@@ -452,28 +661,60 @@ def _dig(record: dict[str, Any], path: tuple[str, ...]) -> Any:
 
 
 def to_xlsx(document: dict[str, Any]) -> bytes:
+    """The document as a workbook; every text cell is written as text, never a formula."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    def text_cell(ws: Any, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        cell = WriteOnlyCell(ws, value=value)
+        cell.data_type = "s"  # openpyxl takes a text that starts with "=" for a formula
+        return cell
 
     book = Workbook(write_only=True)
     for name, rows in sheet_rows(document, for_csv=False).items():
         ws = book.create_sheet(name)
         for row in rows:
-            ws.append(row)
+            ws.append([text_cell(ws, value) for value in row])
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
 
 
 def to_csv_zip(document: dict[str, Any]) -> bytes:
-    """One CSV file per sheet that has rows (the four main sheets always), zipped."""
+    """One CSV file per sheet that has rows (the four main sheets always), zipped; every
+    field quoted and defused (:func:`defuse`)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, rows in sheet_rows(document, for_csv=True).items():
             if len(rows) == 1 and name not in CATALOGUE_SECTIONS:
                 continue
             text = io.StringIO()
-            csv.writer(text, lineterminator="\n").writerows(
-                [["" if v is None else v for v in row] for row in rows]
+            csv.writer(text, lineterminator="\n", quoting=csv.QUOTE_ALL).writerows(
+                [["" if v is None else defuse(str(v)) for v in row] for row in rows]
             )
             archive.writestr(f"{name}.csv", text.getvalue())
     return buffer.getvalue()
+
+
+# -- formulas in CSV (see the module docstring) ------------------------------------------
+_SEGMENT_START = r"(?:^|(?<=[;,|\t\r\n]))"
+_FORMULA = re.compile(_SEGMENT_START + r"( *)('*)([=+\-@][^;,|\t\r\n]*)")
+_DEFUSED = re.compile(_SEGMENT_START + r"( *)'('*)([=+\-@][^;,|\t\r\n]*)")
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def defuse(text: str) -> str:
+    """``text`` with a ``'`` before each formula that a spreadsheet would run: at the start,
+    and after each ``;``, ``,``, ``|``, tab or line break (spaces and ``'`` skipped)."""
+    if not any(ch in text for ch in "=+-@"):
+        return text
+    return _FORMULA.sub(lambda m: m[0] if _NUMBER.fullmatch(m[3]) else f"{m[1]}'{m[2]}{m[3]}", text)
+
+
+def undefuse(text: str) -> str:
+    """The way back from :func:`defuse`: one ``'`` less before each such formula."""
+    if "'" not in text:
+        return text
+    return _DEFUSED.sub(lambda m: m[0] if _NUMBER.fullmatch(m[3]) else m[1] + m[2] + m[3], text)

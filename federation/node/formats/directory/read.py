@@ -30,7 +30,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import hmac
-import io
 import re
 from typing import Any
 
@@ -44,6 +43,7 @@ from federation.node.formats.directory.emx2 import (
     TABLES,
     our_disease,
 )
+from federation.node.formats.limits import Budget, TooLarge
 from federation.node.formats.report import Conversion, MappingReport, Problem
 from federation.node.formats.sources import Files, basename
 from schemas import SCHEMA_VERSION
@@ -64,20 +64,33 @@ def looks_like(files: Files) -> bool:
     return any(basename(n) in REQUIRED for n in files)
 
 
-def _tables(files: Files) -> tuple[dict[str, list[dict[str, str]]], list[Problem]]:
+def _tables(files: Files, budget: Budget) -> tuple[dict[str, list[dict[str, str]]], list[Problem]]:
     tables: dict[str, list[dict[str, str]]] = {}
     problems: list[Problem] = []
     for name, data in files.items():
         table = basename(name)
         if table not in TABLES:
             continue
+        reader = None
         try:
             text = data.decode("utf-8-sig")
-            tables[table] = list(csv.DictReader(io.StringIO(text, newline="")))
+            reader = csv.DictReader(budget.lines(name, text))
+            budget.row(name, 1, reader.fieldnames or [])
+            rows = []
+            for number, row in enumerate(reader, start=2):
+                extra = row.get(None) or []  # type: ignore[call-overload]
+                budget.row(name, number, [v for k, v in row.items() if k is not None] + extra)
+                rows.append(row)
+            tables[table] = rows
         except UnicodeDecodeError as exc:
             problems.append(Problem(name, "", f"not UTF-8 text (byte {exc.start})"))
+        except TooLarge as exc:
+            problems.append(exc.problem)
         except csv.Error as exc:
-            problems.append(Problem(name, "", f"not readable as CSV: {exc}"))
+            if "field larger than field limit" in str(exc) and reader is not None:
+                problems.append(budget.long_cell(name, f"line {reader.line_num}"))
+            else:
+                problems.append(Problem(name, "", f"not readable as CSV: {exc}"))
     for table in REQUIRED:
         if table not in tables and not problems:
             problems.append(Problem(table, "", "missing: a Directory export needs it"))
@@ -484,11 +497,14 @@ def _split(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
-def convert(files: Files, pseudonym_key: str, source: str | None = None) -> Conversion:
-    """Map a Directory export onto catalogue records, all of them checked leniently."""
+def convert(
+    files: Files, pseudonym_key: str, source: str | None = None, budget: Budget | None = None
+) -> Conversion:
+    """Map a Directory export onto catalogue records, all of them checked leniently; the
+    tables are read within the import's ``budget`` (federation/node/formats/limits.py)."""
     source = source or "Directory export"
     conversion = Conversion(source, "directory", {"schema_version": SCHEMA_VERSION})
-    tables, conversion.problems = _tables(files)
+    tables, conversion.problems = _tables(files, budget or Budget())
     if conversion.problems:
         return conversion
     mapper = _Mapper(tables, pseudonym_key)
