@@ -52,9 +52,15 @@ from federation.node.exporter import export
 from federation.node.formats import FORMATS as IMPORT_FORMATS
 from federation.node.formats import convert, tabular
 from federation.node.formats.report import CATALOGUE_SECTIONS
-from federation.node.formats.sources import Files, expand
+from federation.node.formats.sources import Files, expand, read_uploads, sweep_staged
 from federation.node.importer import ImportReport, check_catalogue, run_import
-from federation.node.store import InUse, MissingReference, RecordNotFound, current_store
+from federation.node.store import (
+    InUse,
+    MissingReference,
+    RecordNotFound,
+    StillWithdrawn,
+    current_store,
+)
 from federation.web.errors import json_or_page
 from federation.web.login import current_user
 from schemas import KINDS, SCHEMA_VERSION
@@ -277,7 +283,10 @@ def edit(kind: str, local_id: str | None):
         records, found = check_catalogue(document, "edit", store)
         problems += [(p.field, p.message) for p in found]
         if not problems:
-            store.write(records)
+            try:
+                store.write(records)
+            except (StillWithdrawn, InUse) as exc:  # withdrawn since the check above
+                return _edit_page(kind, local_id, text, [("id", str(exc))], 409)
             flash(f"Saved {kind.replace('_', ' ')} {data['id']}.")
             return redirect(url_for("admin.record", kind=kind, local_id=data["id"]))
     return _edit_page(kind, local_id, text, problems, 422)
@@ -345,20 +354,9 @@ def _seal(token: str, meta: dict[str, Any]) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def _sweep(staging: Path) -> None:
-    """Remove staged imports nobody confirmed in time."""
-    stale = time.time() - STAGING_SECONDS
-    for folder in staging.iterdir():
-        try:
-            if folder.stat().st_mtime < stale:
-                shutil.rmtree(folder, ignore_errors=True)
-        except OSError:
-            pass
-
-
 def _stage(files: Files, options: dict[str, Any]) -> str:
     staging = _staging()
-    _sweep(staging)
+    sweep_staged(staging, STAGING_SECONDS)  # imports nobody confirmed in time
     token = secrets.token_urlsafe(24)
     folder = staging / token
     folder.mkdir(mode=0o700)
@@ -387,7 +385,9 @@ def _claim(token: str) -> tuple[Files, dict[str, Any]]:
     gone = "This import is no longer waiting for confirmation; please upload it again."
     if not TOKEN.match(token):
         abort(410, gone)
-    folder = _staging() / token
+    staging = _staging()
+    sweep_staged(staging, STAGING_SECONDS)
+    folder = staging / token
     try:
         stored = json.loads((folder / "meta.json").read_text())
         meta = {key: stored[key] for key in ("holder", "files", "options", "staged")}
@@ -463,12 +463,8 @@ def import_upload():
     if not uploads:
         flash("Choose a file to import.", "error")
         return _import_page(None, 400)
-    files: Files = {}
-    problems = []
-    for upload in uploads:
-        found, trouble = expand(Path(upload.filename).name, upload.read())
-        files.update(found)
-        problems += trouble
+    # One budget for the whole request; an upload is read only when its turn comes.
+    files, problems = read_uploads((Path(u.filename).name, u.read()) for u in uploads)
     options = {
         "format": request.form.get("format", ""),
         "biobank": request.form.get("biobank", "").strip(),
