@@ -192,6 +192,14 @@ DEFAULTS: dict[str, Any] = {
     "ATTACHMENTS_DIR": "instance/attachments",  # outside the web root; random file names
     "ATTACHMENT_MAX_BYTES": 10 * 1024 * 1024,
     "ATTACHMENT_MAX_COUNT": 5,
+    # Retention (portal/access/retention.py): a request's files are deleted, their names,
+    # types, sizes and hashes kept, this many days after its last part reached a final state
+    # (rejected, withdrawn, fulfilled); None keeps them for good.
+    "ATTACHMENT_RETENTION_DAYS": 365,
+    # ... and this many days after the broker gave up delivering a part that never reached
+    # its node (failed, and no operator retry since); None: only the rule above.
+    "ATTACHMENT_RETENTION_UNDELIVERED_DAYS": 30,
+    "ATTACHMENT_RETENTION_INTERVAL": 3600,  # seconds between the portal worker's passes
     "CART_MAX_ITEMS": 50,
     "DELIVERY_INTERVAL": 2,  # seconds between outbox passes
     "DELIVERY_TIMEOUT": 10,
@@ -251,6 +259,16 @@ def _whole(value: Any) -> int:
     if isinstance(number, float) and not number.is_integer():
         raise _Invalid("a whole number")
     return int(number)
+
+
+def _days(value: Any) -> int:
+    try:
+        days = _whole(value)
+    except _Invalid:
+        days = -1
+    if days < 0:
+        raise _Invalid("a whole number of days, 0 or more (or nothing: keep for good)")
+    return days
 
 
 def _seconds(value: Any) -> int | float:
@@ -335,6 +353,7 @@ _SECONDS = (
     "DELIVERY_TIMEOUT",
     "DELIVERY_MAX_BACKOFF",
     "READY_TIMEOUT",
+    "ATTACHMENT_RETENTION_INTERVAL",
 )
 
 # Settings whose default's type does not say it all: URLs, durations, and those that
@@ -352,6 +371,8 @@ _KINDS: dict[str, Kind] = {
     "PORTAL_URL": _url,
     "INDEXER_POKE_URL": _optional(_url),
     "NODE_URL": _optional(_url),
+    "ATTACHMENT_RETENTION_DAYS": _optional(_days),
+    "ATTACHMENT_RETENTION_UNDELIVERED_DAYS": _optional(_days),
     **{key: _seconds for key in _SECONDS},
 }
 

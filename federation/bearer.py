@@ -8,7 +8,14 @@ from typing import Any
 
 from flask import current_app, g, jsonify, request
 
-from federation.trust import IssuerUnavailable, Principal, TokenError, TokenVerifier, bearer_token
+from federation.trust import (
+    MACHINE_ROLES,
+    IssuerUnavailable,
+    Principal,
+    TokenError,
+    TokenVerifier,
+    bearer_token,
+)
 
 
 def _refuse(status: int, error: str, detail: str):
@@ -25,10 +32,16 @@ def require_token(
     verifier: Callable[[], TokenVerifier],
     audience: Callable[[], str | Collection[str]],
     clients: Callable[[], Collection[str]],
+    machine: bool = True,
 ) -> Callable[[Callable], Callable]:
     """Accept only a trusted token for ``audience`` issued to one of ``clients`` (its
     ``azp``); the principal is put in ``g.principal``. Each argument is called per request,
-    so the values come from the app's config."""
+    so the values come from the app's config.
+
+    ``machine`` (the default: every API behind this is called by a service): the token must
+    also be the client's own, from the client-credentials grant, not a token a person got by
+    logging in through that client (same ``azp``); see :func:`federation.trust.machine_problem`.
+    The service accounts' realm roles are ``OIDC_MACHINE_ROLES`` (default: MACHINE_ROLES)."""
 
     def decorate(view: Callable) -> Callable:
         @functools.wraps(view)
@@ -52,6 +65,11 @@ def require_token(
                 return _refuse(
                     403, "client_not_allowed", f"client {principal.client_id!r} may not call this"
                 )
+            if machine:
+                roles = current_app.config.get("OIDC_MACHINE_ROLES") or MACHINE_ROLES
+                problem = principal.machine_problem(roles)
+                if problem is not None:
+                    return _refuse(403, "machine_token_required", problem)
             g.principal = principal
             return view(*args, **kwargs)
 

@@ -3,6 +3,12 @@
 Transient failures (connection errors, timeouts, 429, 5xx) are retried with exponential
 backoff and full jitter, honouring Retry-After; everything else fails at once with a
 message that says what the node did wrong.
+
+Every request goes through :mod:`federation.http`: a redirect is refused (never followed),
+bodies are capped (``max_bytes``, decoded), timeouts always apply. A :class:`FeedError`'s
+message is stored as the node's ``last_error`` and published on the health pages, so it is
+made of our words and safe facts only (status, media type, sizes, schema paths our schemas
+know), never of what the node sent.
 """
 
 from __future__ import annotations
@@ -15,10 +21,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError
 
+from federation.http import (
+    FEED_MAX_BYTES,
+    AnswerTooSlow,
+    UnsafeAnswer,
+    describe,
+    error_code,
+    identifier,
+    json_body,
+    safe_session,
+    schema_problems,
+)
 from federation.registry import Member
-from schemas import FeedPageSchema, NodeDescriptorSchema, format_errors
+from schemas import FeedPageSchema, NodeDescriptorSchema
 
 TokenSource = Callable[[bool], str]
 """Returns a bearer token for the node; called with True to force a fresh one after a 401."""
@@ -66,23 +83,32 @@ class FeedPage:
 def _retry_after(resp: requests.Response) -> float | None:
     raw = resp.headers.get("Retry-After", "")
     try:
-        return max(0.0, float(raw))
+        value = float(raw)
     except ValueError:
         return None
+    return max(0.0, value) if value == value else None  # NaN: as if absent
 
 
 class FeedClient:
+    """Reads one node's descriptor and feed pages.
+
+    ``session``: a :class:`federation.http.SafeSession` to share (a plain requests session is
+    wrapped in one that shares its connection pools; None: a new one). ``max_bytes``: the
+    largest decoded answer read (a feed page of 5,000 records is a few MB)."""
+
     def __init__(
         self,
         member: Member,
-        session: requests.Session,
+        session: requests.Session | None = None,
         timeout: float = 10,
         retry: RetryPolicy | None = None,
         token: TokenSource | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        max_bytes: int = FEED_MAX_BYTES,
     ) -> None:
         self.member = member
-        self.session = session
+        self.session = safe_session(session, timeout=timeout, max_bytes=max_bytes)
+        self.max_bytes = max_bytes
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.token = token
@@ -96,63 +122,73 @@ class FeedClient:
         for attempt in range(self.retry.attempts):
             last = attempt == self.retry.attempts - 1
             try:
-                resp = self.session.get(
-                    url, params=params, timeout=self.timeout, headers=self._headers(fresh_token)
+                resp = self.session.request(
+                    "GET",
+                    url,
+                    params=params,
+                    timeout=self.timeout,
+                    headers=self._headers(fresh_token),
+                    max_bytes=self.max_bytes,
                 )
+            except AnswerTooSlow as exc:
+                problem, wait = f"{url} {exc}", None
+            except UnsafeAnswer as exc:  # a redirect, too large, undecodable: not transient
+                raise FeedError(f"{url} {exc}") from None
             except requests.Timeout:
                 problem, wait = f"{url} did not answer within {self.timeout:g}s", None
-            except requests.ConnectionError as exc:
+            except requests.RequestException as exc:
                 problem, wait = f"{url} is unreachable: {exc.__class__.__name__}", None
             else:
                 if resp.status_code == 200:
                     try:
-                        return resp.json()
-                    except ValueError:
-                        raise FeedError(
-                            f"{url} answered malformed JSON: {resp.text[:120]!r}"
-                        ) from None
-                if resp.status_code == 410 and _json_error(resp) == "resync_required":
-                    body = resp.json()
+                        return json_body(resp)
+                    except UnsafeAnswer as exc:
+                        raise FeedError(f"{url} {exc}") from None
+                if resp.status_code == 410 and error_code(resp) == "resync_required":
+                    body = json_body(resp)
                     after = (params or {}).get("after", 0)
-                    reset = isinstance(body.get("latest_seq"), int) and after > body["latest_seq"]
-                    raise ResyncRequired(f"{url}: {body.get('detail', 'resync required')}", reset)
+                    latest = body.get("latest_seq")
+                    reset = isinstance(latest, int) and after > latest
+                    raise ResyncRequired(
+                        f"{url}: the node cannot serve changes after {after}; read it again from 0",
+                        reset,
+                    )
                 if resp.status_code == 401 and self.token and not fresh_token:
                     fresh_token = True  # one fresh token, then give up: no loop on bad tokens
                     continue
                 if resp.status_code not in (429, 502, 503, 504):
-                    raise FeedError(f"{url} answered HTTP {resp.status_code}: {resp.text[:200]}")
+                    raise FeedError(f"{url} answered {describe(resp)}")
                 problem, wait = f"{url} answered HTTP {resp.status_code}", _retry_after(resp)
             if last:
                 break
             self.sleep(self.retry.delay(attempt, wait))
         raise FeedError(f"{problem} (after {self.retry.attempts} attempts)")
 
-    def descriptor(self) -> dict[str, Any]:
-        data = self._get_json(self.member.descriptor_url)
+    def _load(self, schema: Schema, data: Any, url: str, what: str) -> dict[str, Any]:
         try:
-            return NodeDescriptorSchema().load(data)
+            return schema.load(data)
         except ValidationError as exc:
-            problems = "; ".join(format_errors(exc.messages))
-            raise FeedError(f"{self.member.descriptor_url}: {problems}") from None
+            problems = "; ".join(schema_problems(exc.messages, schema))
+            raise FeedError(f"{url}: {what}: {problems}") from None
+
+    def descriptor(self) -> dict[str, Any]:
+        url = self.member.descriptor_url
+        return self._load(NodeDescriptorSchema(), self._get_json(url), url, "not a node descriptor")
 
     def page(self, after: int, limit: int, snapshot: bool = False) -> FeedPage:
         params: dict[str, Any] = {"after": after, "limit": limit}
         if snapshot:
             params["snapshot"] = "true"
-        data = self._get_json(self.member.feed_url, params)
-        try:
-            page = FeedPageSchema().load(data)
-        except ValidationError as exc:
-            raise FeedError(
-                f"{self.member.feed_url}: not a feed page: {'; '.join(format_errors(exc.messages))}"
-            ) from None
+        url = self.member.feed_url
+        page = self._load(FeedPageSchema(), self._get_json(url, params), url, "not a feed page")
         if page["node_id"] != self.member.id:
+            claimed = identifier(page["node_id"])
+            named = f"node {claimed!r}" if claimed else "another node"
             raise FeedError(
-                f"{self.member.feed_url} says it is node {page['node_id']!r}, "
-                f"but the registry lists it as {self.member.id!r}"
+                f"{url} says it is {named}, but the registry lists it as {self.member.id!r}"
             )
         if page["after"] != after or page["next_cursor"] < after:
-            raise FeedError(f"{self.member.feed_url}: cursor went backwards or was ignored")
+            raise FeedError(f"{url}: cursor went backwards or was ignored")
         return FeedPage(**page)
 
     def pages(self, after: int, limit: int) -> Iterator[FeedPage]:
@@ -174,11 +210,3 @@ class FeedClient:
                 yield page
                 if done:
                     return
-
-
-def _json_error(resp: requests.Response) -> str | None:
-    try:
-        body = resp.json()
-    except ValueError:
-        return None
-    return body.get("error") if isinstance(body, dict) else None

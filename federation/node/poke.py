@@ -1,7 +1,8 @@
 """Tell the indexer "this node changed", so the change is searchable within seconds.
 
 Fire and forget, from a background thread, coalescing bursts: a failed poke costs only
-freshness, because the indexer polls every node anyway.
+freshness, because the indexer polls every node anyway. Sent through federation.http: no
+redirect is followed (a poke carries the node's token), the answer is capped and not kept.
 """
 
 from __future__ import annotations
@@ -11,6 +12,10 @@ import threading
 from collections.abc import Callable
 
 import requests
+
+from federation import http
+
+POKE_ANSWER_MAX_BYTES = 64 * 1024  # the indexer answers a few bytes of JSON
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +46,13 @@ class Poker:
     def _send(self) -> None:
         while True:
             try:
-                requests.post(self.url, headers=self.headers(), timeout=self.timeout)
+                http.request(
+                    "POST",
+                    self.url,
+                    headers=self.headers(),
+                    timeout=self.timeout,
+                    max_bytes=POKE_ANSWER_MAX_BYTES,
+                ).close()
             except requests.RequestException as exc:
                 log.info(
                     "poke to %s failed (%s); the indexer's polling will catch up",

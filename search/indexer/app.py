@@ -8,7 +8,13 @@ from typing import Any
 from flask import Flask, Response, abort, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from federation.trust import IssuerUnavailable, TokenError, TokenVerifier, bearer_token
+from federation.trust import (
+    MACHINE_ROLES,
+    IssuerUnavailable,
+    TokenError,
+    TokenVerifier,
+    bearer_token,
+)
 from federation.web.errors import json_error
 from search.health import node_health, prometheus_text
 from search.indexer.daemon import SyncDaemon
@@ -19,10 +25,12 @@ PokeAuth = Callable[[str | None, str], None]
 
 def node_poke_auth(config: Mapping[str, Any]) -> PokeAuth | None:
     """With INDEXER_CLIENT_SECRET set, a poke must carry a token of the poking node's own
-    client (any alliance member could otherwise make us pull another node early)."""
+    client (any alliance member could otherwise make us pull another node early), from the
+    client-credentials grant (a person's login at that node is not the node)."""
     if not config.get("INDEXER_CLIENT_SECRET"):
         return None
     verifier = TokenVerifier.from_config(config)
+    machine_roles = config.get("OIDC_MACHINE_ROLES") or MACHINE_ROLES
 
     def check(header: str | None, node_id: str) -> None:
         raw = bearer_token(header)
@@ -34,6 +42,9 @@ def node_poke_auth(config: Mapping[str, Any]) -> PokeAuth | None:
             raise PermissionError(f"the token is not trusted: {exc}") from None
         if principal.client_id != node_id:
             raise PermissionError(f"client {principal.client_id!r} may not poke {node_id!r}")
+        problem = principal.machine_problem(machine_roles)
+        if problem is not None:
+            raise PermissionError(problem)
 
     return check
 

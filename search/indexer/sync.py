@@ -8,6 +8,12 @@ bulk. Cursors are kept per concrete index, so a rebuild into a new index runs be
 live sync. A node that answers "resync required" is read again from 0 and reconciled: what
 its snapshot no longer lists is removed. A node that is down or answers garbage is
 reported; the other nodes go on.
+
+What is stored in a node's health (``last_error``, the quarantine reasons) is published on
+the portal's /federation page, /api/v1/nodes and the metrics, so it is made of our words and
+safe facts only: the feed client's messages (see federation/client.py), schema paths our
+schemas know (federation.http.schema_problems), ids that match the id pattern, error types of
+the engine. Never text a node sent, nor the engine's echo of it.
 """
 
 from __future__ import annotations
@@ -23,22 +29,25 @@ import requests
 from marshmallow import Schema, ValidationError
 
 from federation.client import FeedClient, FeedError, FeedPage, ResyncRequired
+from federation.http import FEED_MAX_BYTES, identifier, safe_session, schema_problems
 from federation.protocol import content_hash
 from federation.registry import Member
 from federation.tokens import ClientCredentials, TokenUnavailable
 from schemas import (
+    KINDS,
     READABLE_SCHEMA_VERSIONS,
     FeedEntrySchema,
-    format_errors,
     per_thread,
     schema_for,
 )
 from schemas.fastload import fast_load
 from search.aliases import catalogue_alias, ensure_indices, state_index, write_index
 from search.engine import SearchEngine
+from search.health import ERROR_FORMAT
 from search.indexer.documents import to_document, uid
 
 QUARANTINE_KEPT = 200
+ID_MAX = 255  # the id pattern's own bound (schemas.validators.LOCAL_ID)
 
 
 class SyncError(RuntimeError):
@@ -47,6 +56,9 @@ class SyncError(RuntimeError):
 
 @dataclass
 class Quarantined:
+    """An entry that was not indexed. ``kind`` and ``id`` are the entry's own only when they
+    are a known kind and a well-formed id (else None); ``reason`` is our text."""
+
     kind: str | None
     id: str | None
     seq: int | None
@@ -103,7 +115,7 @@ def node_tokens(credentials: ClientCredentials, scope_pattern: str) -> NodeToken
             credentials.invalidate(scope)
         try:
             return credentials.token(scope)
-        except TokenUnavailable as exc:
+        except TokenUnavailable as exc:  # its message is ours (federation/tokens.py)
             raise FeedError(f"no token to read {member.id}: {exc}") from None
 
     return token
@@ -124,6 +136,25 @@ def cursor_id(index: str, node_id: str) -> str:
     return f"cursor:{index}:{node_id}"
 
 
+def _problems(exc: ValidationError, schema: Schema) -> str:
+    """A quarantine reason: our messages at the paths our schema knows (see
+    federation.http.schema_problems); a field the node made up is counted, not named."""
+    return "; ".join(schema_problems(exc.messages, schema)) or "not valid"
+
+
+def _engine_error(exc: Exception) -> str:
+    """The engine failure in safe terms: the client's exception class, the HTTP status and
+    the engine's error type. Not its reason text, which can quote a document."""
+    status = getattr(exc, "status_code", None)
+    kind = identifier(getattr(exc, "error", None))
+    facts = [exc.__class__.__name__]
+    if isinstance(status, int):
+        facts.append(f"HTTP {status}")
+    if kind:
+        facts.append(kind)
+    return ", ".join(facts)
+
+
 class Indexer:
     def __init__(
         self,
@@ -136,6 +167,7 @@ class Indexer:
         token: NodeTokens | None = None,
         now: Callable[[], str] = utcnow_iso,
         replicas: int = 0,
+        max_bytes: int = FEED_MAX_BYTES,
     ) -> None:
         self.engine = engine
         self.members = members
@@ -144,7 +176,8 @@ class Indexer:
         self.state_index = state_index(prefix)
         self.page_size = page_size
         self.timeout = timeout
-        self.session = session or requests.Session()
+        self.max_bytes = max_bytes
+        self.session = safe_session(session, timeout=timeout, max_bytes=max_bytes)
         self.token = token
         self.now = now
         self.replicas = replicas
@@ -170,6 +203,7 @@ class Indexer:
             timeout=config["SYNC_TIMEOUT"],
             token=token,
             replicas=config["INDEX_REPLICAS"],
+            max_bytes=config.get("SYNC_MAX_BYTES") or FEED_MAX_BYTES,
         )
 
     def prepare(self) -> None:
@@ -183,7 +217,15 @@ class Indexer:
         reset, so its new, lower sequence numbers still win over what was indexed before.
         """
         doc = self.engine.get(self.state_index, cursor_id(index, node_id))
-        return (int(doc["cursor"]), int(doc.get("version_base", 0))) if doc else (0, 0)
+        if not doc:
+            return 0, 0
+        try:
+            return int(doc["cursor"]), int(doc.get("version_base", 0))
+        except (KeyError, TypeError, ValueError):
+            raise SyncError(
+                f"the saved cursor of {node_id} in {self.state_index} is unreadable; delete "
+                f"document {cursor_id(index, node_id)!r} there to read the node again from 0"
+            ) from None
 
     def save_cursor(
         self, index: str, node_id: str, cursor: int, latest_seq: int, version_base: int = 0
@@ -220,7 +262,9 @@ class Indexer:
         report = SyncReport(member.id, index=index or "")
         mint = self.token
         token = (lambda fresh: mint(member, fresh)) if mint else None
-        client = FeedClient(member, self.session, self.timeout, token=token)
+        client = FeedClient(
+            member, self.session, self.timeout, token=token, max_bytes=self.max_bytes
+        )
         try:
             target = index or self._live_index()
             report.index = target
@@ -236,7 +280,7 @@ class Indexer:
         except (FeedError, SyncError) as exc:
             report.ok, report.error = False, str(exc)
         except self.engine.errors.TransportError as exc:
-            report.ok, report.error = False, f"search engine error: {exc}"
+            report.ok, report.error = False, f"search engine error: {_engine_error(exc)}"
         report.seconds = time.monotonic() - started
         if live:
             self._record_health(report)
@@ -280,7 +324,16 @@ class Indexer:
     def _record_health(self, report: SyncReport) -> None:
         try:
             health = self.health(report.node_id)
-            health.update(type="node", last_attempt=self.now(), index=report.index)
+            if health.get("error_format") != ERROR_FORMAT:
+                # Written by an older indexer, whose texts could be a node's: not kept.
+                health.pop("last_error", None)
+                health.pop("quarantined", None)
+            health.update(
+                type="node",
+                last_attempt=self.now(),
+                index=report.index,
+                error_format=ERROR_FORMAT,
+            )
             if report.ok:
                 health.update(
                     last_success=self.now(),
@@ -359,10 +412,15 @@ class Indexer:
         result = self.engine.bulk(actions)
         report.stale += result.stale
         if result.errors:
+            # The engine's reason may quote the document ("Preview of field's value: ..."),
+            # i.e. the node's text: keep the id and the error type only.
             first = result.errors[0]
+            error = first.get("error")
+            kind = error.get("type") if isinstance(error, dict) else None
             raise SyncError(
                 f"the engine refused {len(result.errors)} of {len(actions)} writes; first: "
-                f"{first.get('_id')}: {first.get('error')}"
+                f"{identifier(first.get('_id'), 600) or 'a document'} "
+                f"({identifier(kind) or 'unknown error'})"
             )
 
     def _reconcile(self, node_id: str, target: str, seen: set[int], version: int) -> int:
@@ -389,28 +447,30 @@ class Indexer:
     def _check_entry(self, raw: Any) -> tuple[dict[str, Any] | None, Quarantined | None]:
         """Validate an entry and its record; a problem quarantines this entry only."""
         hint = raw if isinstance(raw, dict) else {}
-        seq = hint.get("seq") if isinstance(hint.get("seq"), int) else None
+        seq = hint.get("seq") if type(hint.get("seq")) is int else None
         kind = hint.get("kind") if isinstance(hint.get("kind"), str) else None
-        rid = hint.get("id") if isinstance(hint.get("id"), str) else None
+        kind = kind if kind in KINDS else None
+        rid = identifier(hint.get("id"), ID_MAX)
+        schema: Schema = per_thread(FeedEntrySchema)
         try:
-            entry = _load(per_thread(FeedEntrySchema), raw if isinstance(raw, dict) else {})
+            entry = _load(schema, raw if isinstance(raw, dict) else {})
         except ValidationError as exc:
-            return None, Quarantined(kind, rid, seq, "; ".join(format_errors(exc.messages)))
+            return None, Quarantined(kind, rid, seq, _problems(exc, schema))
         if entry["schema_version"] not in READABLE_SCHEMA_VERSIONS:
             known = ", ".join(sorted(READABLE_SCHEMA_VERSIONS))
-            reason = (
-                f"schema version {entry['schema_version']!r} is not one this indexer reads "
-                f"({known})"
-            )
+            version = identifier(entry["schema_version"], 20)
+            named = f"schema version {version!r}" if version else "its schema version"
+            reason = f"{named} is not one this indexer reads ({known})"
             return None, Quarantined(kind, rid, seq, reason)
         if entry["op"] == "delete":
             return entry, None
         if content_hash(entry["record"]) != entry["hash"]:
             return None, Quarantined(kind, rid, seq, "content hash does not match the record")
+        schema = schema_for(entry["kind"])
         try:
-            record = _load(schema_for(entry["kind"]), entry["record"])
+            record = _load(schema, entry["record"])
         except ValidationError as exc:
-            return None, Quarantined(kind, rid, seq, "; ".join(format_errors(exc.messages)))
+            return None, Quarantined(kind, rid, seq, _problems(exc, schema))
         if record["id"] != entry["id"]:
             return None, Quarantined(kind, rid, seq, "record id differs from the entry's id")
         return entry, None

@@ -12,11 +12,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
-from flask import Flask, jsonify
+from flask import Flask, jsonify, redirect
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, RSAKey
 
 from cellfed.serve import serve_in_thread
+from federation.bearer import principal, require_token
 from federation.trust import (
     BadSignature,
     ExpiredToken,
@@ -39,6 +40,8 @@ class Issuer:
     jwks_requests: int = 0
     other_requests: list[str] = field(default_factory=list)
     claimed_issuer: str | None = None
+    redirect_discovery: int | None = None  # answer discovery with this redirect status
+    redirect_jwks: int | None = None
 
     def publish(self, *keys) -> None:
         self.keys = list(keys)
@@ -74,11 +77,22 @@ def issuer() -> Iterator[Issuer]:
 
     @app.get("/realms/test/.well-known/openid-configuration")
     def discovery():
+        if state.redirect_discovery:
+            return redirect(server.url + "/elsewhere/discovery", state.redirect_discovery)
         return jsonify(issuer=state.claimed_issuer or state.url, jwks_uri=state.url + "/certs")
 
     @app.get("/realms/test/certs")
     def certs():
         state.jwks_requests += 1
+        if state.redirect_jwks:
+            return redirect(server.url + "/elsewhere/certs", state.redirect_jwks)
+        return jsonify(KeySet(state.keys).as_dict(private=False))
+
+    @app.get("/elsewhere/<what>")
+    def elsewhere(what):  # what a redirect would reach: a look-alike with its own keys
+        state.other_requests.append(what)
+        if what == "discovery":
+            return jsonify(issuer=state.url, jwks_uri=server.url + "/elsewhere/certs")
         return jsonify(KeySet(state.keys).as_dict(private=False))
 
     @app.get("/attacker/certs")
@@ -231,7 +245,7 @@ def test_id_tokens_and_access_tokens_are_not_interchangeable(issuer):
 
 def test_a_look_alike_discovery_document_is_refused(issuer):
     issuer.claimed_issuer = "https://idp.example/realms/test"
-    with pytest.raises(IssuerUnavailable, match="names issuer"):
+    with pytest.raises(IssuerUnavailable, match="names an issuer other than"):
         verifier(issuer).verify(issuer.sign(issuer.claims()))
 
 
@@ -260,3 +274,132 @@ def test_bearer_header_parsing():
     assert bearer_token("Basic dXNlcjpwYXNz") is None
     assert bearer_token("Bearer ") is None
     assert bearer_token(None) is None
+
+
+# -- redirects are refused (H2) ------------------------------------------------------------
+@pytest.mark.parametrize("status", [302, 307, 308])
+def test_a_redirected_discovery_document_is_refused(issuer, status):
+    issuer.redirect_discovery = status
+    with pytest.raises(IssuerUnavailable, match=f"HTTP {status}, a redirect"):
+        verifier(issuer).verify(issuer.sign(issuer.claims()))
+    assert issuer.other_requests == []
+
+
+@pytest.mark.parametrize("status", [302, 307, 308])
+def test_a_redirected_key_set_is_refused(issuer, status):
+    issuer.redirect_jwks = status
+    with pytest.raises(IssuerUnavailable, match=f"HTTP {status}, a redirect"):
+        verifier(issuer).verify(issuer.sign(issuer.claims()))
+    assert issuer.jwks_requests == 1 and issuer.other_requests == []
+
+
+def test_a_failed_discovery_is_not_retried_within_the_cooldown(issuer):
+    clock = Clock()
+    issuer.redirect_discovery = 302
+    v = verifier(issuer, clock=clock, jwks_cooldown=10)
+    for _ in range(3):
+        with pytest.raises(IssuerUnavailable):
+            v.verify(issuer.sign(issuer.claims()))
+    issuer.redirect_discovery = None
+    with pytest.raises(IssuerUnavailable):  # still within the cooldown
+        v.verify(issuer.sign(issuer.claims()))
+    clock.now += 11
+    assert v.verify(issuer.sign(issuer.claims()))["sub"] == "user-1"
+
+
+# -- machine tokens (L12) ------------------------------------------------------------------
+def machine_claims(issuer: Issuer, client: str = "portal", **overrides) -> dict:
+    """What Keycloak puts in a client-credentials token (seen from the alliance realm): no
+    ``sid`` or ``auth_time``, the service account's user name and realm role."""
+    claims = {
+        "azp": client,
+        "sub": "775a4674-d434-51a5-b2d6-d6c88fa00072",
+        "preferred_username": f"service-account-{client}",
+        "roles": ["offline_access", "alliance-service", "default-roles-alliance"],
+        "scope": "email profile",
+    }
+    return issuer.claims(**{**claims, **overrides})
+
+
+def person_claims(issuer: Issuer, client: str = "portal", **overrides) -> dict:
+    """A person's access token through the same client: same azp and audience."""
+    claims = {
+        "azp": client,
+        "sub": "5b5a8ea0-9cbd-5fbd-87ea-4353eba8cc3a",
+        "sid": "HHZrLZFl3AKxK-nNKZ_fT7I0",
+        "auth_time": int(time.time()),
+        "preferred_username": "alice",
+        "email": "alice@example.org",
+        "roles": ["researcher", "offline_access", "default-roles-alliance"],
+        "scope": "openid email profile",
+    }
+    return issuer.claims(**{**claims, **overrides})
+
+
+@pytest.fixture
+def machine_api(issuer):
+    """A JSON API that only the portal's service may call, as the nodes' access API is."""
+    app = Flask("api")
+    app.config["OIDC_ROLES_CLAIM"] = "roles"
+    trusted = TokenVerifier(issuer.url, "alliance-api")
+
+    @app.get("/parts")
+    @require_token(lambda: trusted, lambda: "alliance-api", lambda: {"portal", "indexer"})
+    def parts():
+        return jsonify(client=principal().client_id)
+
+    def call(claims: dict):
+        token = issuer.sign(claims)
+        return app.test_client().get("/parts", headers={"Authorization": f"Bearer {token}"})
+
+    return call
+
+
+def test_a_client_credentials_token_is_accepted(issuer, machine_api):
+    assert machine_api(machine_claims(issuer)).json == {"client": "portal"}
+    # The indexer's token has no profile scope, so no user name: its realm role says it.
+    indexer = machine_claims(issuer, "indexer", preferred_username=None, scope="node-x")
+    assert machine_api(indexer).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {},  # alice through the portal client: sid, her name, her roles
+        {"roles": ["researcher", "alliance-service"]},  # a person given a machine role
+        {"sid": None, "auth_time": None},  # no session claims, still a person's name
+        {"sid": None, "preferred_username": None, "roles": ["researcher"]},  # no sign at all
+    ],
+)
+def test_a_persons_token_is_refused_where_a_machine_is_expected(issuer, machine_api, claims):
+    resp = machine_api(person_claims(issuer, **claims))
+    assert resp.status_code == 403
+    assert resp.json["error"] == "machine_token_required"
+
+
+def test_a_session_claim_makes_any_token_a_persons(issuer, machine_api):
+    resp = machine_api(machine_claims(issuer, session_state="abc"))
+    assert resp.status_code == 403 and resp.json["error"] == "machine_token_required"
+    other = machine_claims(issuer, client_id="indexer")  # client_id and azp disagree
+    assert machine_api(other).status_code == 403
+
+
+def test_a_nodes_person_cannot_poke_in_the_nodes_name(issuer):
+    from search.indexer.app import node_poke_auth
+
+    config = {
+        "INDEXER_CLIENT_SECRET": "x",
+        "OIDC_ISSUER": issuer.url,
+        "OIDC_AUDIENCE": "alliance-api",
+        "OIDC_ALGORITHMS": ["RS256"],
+        "OIDC_LEEWAY": 30,
+        "OIDC_JWKS_TTL": 600,
+        "OIDC_JWKS_COOLDOWN": 10,
+        "OIDC_TIMEOUT": 5,
+    }
+    check = node_poke_auth(config)
+    node = machine_claims(issuer, "uk-hipsci", roles=["member-node"])
+    check(f"Bearer {issuer.sign(node)}", "uk-hipsci")
+    dave = person_claims(issuer, "uk-hipsci", preferred_username="dave", roles=["biobank-admin"])
+    with pytest.raises(PermissionError, match="person"):
+        check(f"Bearer {issuer.sign(dave)}", "uk-hipsci")
