@@ -12,13 +12,12 @@ from collections.abc import Callable
 import requests
 from marshmallow import ValidationError
 
-from federation.http import response_detail
+from federation.http import UnsafeAnswer, json_body, response_detail, schema_problems
 from federation.outbox import OutboxMixin, Refused, Retry
 from federation.registry import Member
 from federation.tokens import ClientCredentials, TokenUnavailable
 from portal.access.service import AccessService, ForgedEvent, RequestNotFound
 from schemas.access import EventSchema
-from schemas.errors import format_errors
 
 PERMANENT = (400, 404, 409, 410, 422)
 
@@ -48,6 +47,10 @@ class NodeClient:
             resp = self.credentials.request(method, url, scope=scope, json=body)
         except TokenUnavailable as exc:
             raise Retry(str(exc)) from exc
+        except (
+            UnsafeAnswer
+        ) as exc:  # a redirect (never followed), an oversized or undecodable answer
+            raise Retry(f"node {node_id} {exc}") from exc
         except requests.RequestException as exc:
             raise Retry(f"node {node_id} is not reachable: {exc.__class__.__name__}") from exc
         if resp.status_code in PERMANENT:
@@ -61,13 +64,15 @@ class NodeClient:
 
 def _events(resp: requests.Response, key: str) -> list[dict]:
     try:
-        body = resp.json()
+        body = json_body(resp)
         raw = body[key] if isinstance(body[key], list) else [body[key]]
         return [EventSchema().load(e) for e in raw]
+    except UnsafeAnswer as exc:
+        raise Retry(f"the node {exc}") from exc
     except (ValueError, KeyError, TypeError) as exc:
-        raise Retry(f"the node's answer is not readable: {exc}") from exc
+        raise Retry(f"the node's answer is not readable: no '{key}' event list") from exc
     except ValidationError as exc:
-        problems = "; ".join(format_errors(exc.messages))
+        problems = "; ".join(schema_problems(exc.messages, EventSchema()))
         raise Retry(f"the node's answer is not valid: {problems}") from exc
 
 

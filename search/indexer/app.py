@@ -16,6 +16,9 @@ from federation.trust import (
     bearer_token,
 )
 from federation.web.errors import json_error
+from federation.web.headers import API_CSP, init_headers
+from federation.web.health import init_health
+from federation.web.logging import init_request_log
 from search.health import node_health, prometheus_text
 from search.indexer.daemon import SyncDaemon
 
@@ -53,6 +56,9 @@ def create_app(config: Mapping[str, Any], daemon: SyncDaemon, auth: PokeAuth | N
     app = Flask(__name__)
     app.config.update(config)
     app.register_error_handler(HTTPException, json_error)  # an API only: errors are JSON
+    init_headers(app, csp=API_CSP)
+    init_request_log(app)
+    init_health(app, {"engine": daemon.indexer.engine.ping})
     auth = auth or node_poke_auth(config)
     engine, prefix = daemon.indexer.engine, daemon.indexer.prefix
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from federation.http import response_detail
+from federation.http import UnsafeAnswer, response_detail
 from federation.outbox import OutboxMixin, Refused, Retry
 from federation.tokens import ClientCredentials, TokenUnavailable
 
@@ -23,8 +23,10 @@ class PortalReporter:
             resp = self.credentials.request("POST", self.url, json=message.payload)
         except TokenUnavailable as exc:
             raise Retry(str(exc)) from exc
+        except UnsafeAnswer as exc:
+            raise Retry(f"the portal {exc}") from exc
         except requests.RequestException as exc:
-            raise Retry(f"the portal is not reachable: {exc}") from exc
+            raise Retry(f"the portal is not reachable: {exc.__class__.__name__}") from exc
         if resp.status_code in (200, 201):
             return
         detail = response_detail(resp)
