@@ -571,9 +571,8 @@ class RestoreReport:
                 and self.manifest.latest_seq < self.replaced_seq
             ):
                 lines.append(
-                    "harvesters whose cursor is beyond it are told to read the node again "
-                    "from 0: run `cellfed index sync` before changing the catalogue, or "
-                    "changes made first can hide the reset from them"
+                    "the node starts a new epoch: harvesters read it again from 0 and drop "
+                    "what it no longer holds"
                 )
         if self.manifest.kind == "portal":
             lines.append(f"{self.attachments_written} attachment files written")
@@ -684,6 +683,8 @@ def restore(
             _sqlite_copy(database, target.sqlite_path(), progress, "Restoring the database")
         else:
             _pg_restore(database, target, work_path, progress)
+    if manifest.kind == "node":
+        _renew_epoch(target)
     return RestoreReport(
         manifest,
         replaced.revision if replaced else None,
@@ -691,6 +692,18 @@ def restore(
         target.tree.heads(),
         written,
     )
+
+
+def _renew_epoch(target: Target) -> None:
+    """A restored node starts a new epoch, so every harvester reads it again from 0 even
+    after new changes pass the cursor it holds (federation/node/store.py)."""
+    from federation.node.store import CatalogueStore
+
+    store = CatalogueStore(target.url)
+    try:
+        store.renew_epoch()
+    finally:
+        store.dispose()
 
 
 def _extract(

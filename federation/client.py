@@ -78,6 +78,7 @@ class FeedPage:
     latest_seq: int
     has_more: bool
     entries: list[Any]
+    epoch: int | None = None  # None from nodes that do not say
 
 
 def _retry_after(resp: requests.Response) -> float | None:

@@ -41,6 +41,8 @@ class FeedPageSchema(Schema):
     next_cursor = fields.Int(required=True, strict=True, validate=validate.Range(min=0))
     latest_seq = fields.Int(required=True, strict=True, validate=validate.Range(min=0))
     has_more = fields.Bool(required=True)
+    # The store's life: a new one means its sequence numbers started over (a restore).
+    epoch = fields.Int(load_default=None, allow_none=True, strict=True)
     # Entries are checked one by one by the harvester, so a bad one is skipped, not fatal.
     entries = fields.List(fields.Raw(), required=True)
 
@@ -54,4 +56,5 @@ class NodeDescriptorSchema(Schema):
     schema_versions = fields.List(fields.Str(), required=True)
     feed_url = fields.Str(required=True)
     latest_seq = fields.Int(required=True)
+    epoch = fields.Int(load_default=None, allow_none=True, strict=True)
     counts = fields.Dict(keys=fields.Str(), values=fields.Int())

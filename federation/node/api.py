@@ -51,6 +51,7 @@ def node():
         schema_versions=[SCHEMA_VERSION],
         feed_url=url_for("api.feed", _external=True),
         latest_seq=store.latest_seq(),
+        epoch=store.epoch(),
         counts=store.counts(),
     )
 
@@ -86,6 +87,7 @@ def feed():
         after=after,
         next_cursor=next_cursor,
         latest_seq=latest,
+        epoch=store.epoch(),
         has_more=next_cursor < latest,
         entries=entries,
     )

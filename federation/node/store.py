@@ -15,6 +15,7 @@ that stays published still names it.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,9 @@ STORE_KEY = "cellfed.store"
 
 SEQUENCE = "changes"
 HORIZON = "purged"  # the highest sequence of a tombstone purged so far
+# Which life of the store this is: drawn at random when the store is made, drawn again when
+# it is restored from a backup, so harvesters know its sequence numbers started over.
+EPOCH = "epoch"
 
 
 @dataclass
@@ -120,6 +124,25 @@ class CatalogueStore:
             for name in (SEQUENCE, HORIZON):
                 if session.get(Counter, name) is None:
                     session.add(Counter(name=name, value=0))
+            if session.get(Counter, EPOCH) is None:
+                session.add(Counter(name=EPOCH, value=_new_epoch()))
+
+    def renew_epoch(self) -> int:
+        """Start a new life of the store (after a restore): its feed then tells harvesters to
+        read it again from 0, even once new changes pass the cursors they hold."""
+        epoch = _new_epoch()
+        with self.sessions.begin() as session:
+            counter = session.get(Counter, EPOCH)
+            if counter is None:
+                session.add(Counter(name=EPOCH, value=epoch))
+            else:
+                counter.value = epoch
+        return epoch
+
+    def epoch(self) -> int | None:
+        with self.sessions() as session:
+            counter = session.get(Counter, EPOCH)
+            return counter.value if counter else None
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -504,6 +527,10 @@ def _entry(row: Record) -> dict[str, Any]:
         "modified": modified.isoformat(),
         "record": row.payload,
     }
+
+
+def _new_epoch() -> int:
+    return secrets.randbelow(2**31 - 2) + 1  # fits the counter column on every database
 
 
 def store_of(app: Flask) -> CatalogueStore:

@@ -216,11 +216,21 @@ class Indexer:
         Engine versions are ``base + sequence``; the base grows when a node's store was
         reset, so its new, lower sequence numbers still win over what was indexed before.
         """
+        cursor, base, _ = self.state(index, node_id)
+        return cursor, base
+
+    def state(self, index: str, node_id: str) -> tuple[int, int, int | None]:
+        """(cursor, version base, the store epoch the cursor belongs to) of a node."""
         doc = self.engine.get(self.state_index, cursor_id(index, node_id))
         if not doc:
-            return 0, 0
+            return 0, 0, None
         try:
-            return int(doc["cursor"]), int(doc.get("version_base", 0))
+            epoch = doc.get("epoch")
+            return (
+                int(doc["cursor"]),
+                int(doc.get("version_base", 0)),
+                epoch if isinstance(epoch, int) else None,
+            )
         except (KeyError, TypeError, ValueError):
             raise SyncError(
                 f"the saved cursor of {node_id} in {self.state_index} is unreadable; delete "
@@ -228,7 +238,13 @@ class Indexer:
             ) from None
 
     def save_cursor(
-        self, index: str, node_id: str, cursor: int, latest_seq: int, version_base: int = 0
+        self,
+        index: str,
+        node_id: str,
+        cursor: int,
+        latest_seq: int,
+        version_base: int = 0,
+        epoch: int | None = None,
     ) -> None:
         self.engine.put(
             self.state_index,
@@ -240,6 +256,7 @@ class Indexer:
                 "cursor": cursor,
                 "latest_seq": latest_seq,
                 "version_base": version_base,
+                "epoch": epoch,
                 "saved": self.now(),
             },
         )
@@ -268,10 +285,10 @@ class Indexer:
         try:
             target = index or self._live_index()
             report.index = target
-            cursor, base = self.cursor(target, member.id)
+            cursor, base, epoch = self.state(target, member.id)
             report.cursor_before = report.cursor_after = cursor
             try:
-                self._pull(client, member, target, cursor, base, report)
+                self._pull(client, member, target, cursor, base, report, epoch)
             except ResyncRequired as exc:
                 report.resynced = True
                 if exc.reset:
@@ -303,6 +320,7 @@ class Indexer:
         start: int,
         base: int,
         report: SyncReport,
+        epoch: int | None = None,
     ) -> None:
         # Reading from 0 is a full snapshot: remember what it lists, to drop what it doesn't.
         # An index without documents of this node has nothing to reconcile (a first sync or
@@ -311,9 +329,14 @@ class Indexer:
         if start == 0 and self.engine.count(target, {"query": {"term": {"node_id": member.id}}}):
             seen = set()
         for page in client.pages(start, self.page_size):
+            if start and None not in (epoch, page.epoch) and page.epoch != epoch:
+                # Restored from a backup: its numbers started over, whatever the cursor says.
+                raise ResyncRequired("the node's store was restored (a new epoch)", reset=True)
             self._apply_page(member.id, target, page, base, report, seen)
             # The engine has acknowledged every write of this page: now the cursor moves.
-            self.save_cursor(target, member.id, page.next_cursor, page.latest_seq, base)
+            self.save_cursor(
+                target, member.id, page.next_cursor, page.latest_seq, base, page.epoch
+            )
             report.cursor_after, report.latest_seq = page.next_cursor, page.latest_seq
         if seen is not None:
             version = base + max(report.latest_seq, report.cursor_after)

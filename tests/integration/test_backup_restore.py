@@ -56,3 +56,34 @@ def test_a_node_restored_from_its_backup_is_resynced_and_the_index_ends_equal_to
     [next_change] = indexer.sync_all()
     assert next_change.ok and next_change.indexed == 1 and next_change.stale == 0
     assert_index_equals_node(search_engine, index_prefix, node)
+
+
+def test_changes_made_right_after_a_restore_do_not_hide_it_from_the_indexer(
+    start_node, search_engine, index_prefix, tmp_path
+):
+    """The restored store has a new epoch, so the indexer reads it again from 0 even when
+    new changes have already carried its sequence past the indexer's cursor."""
+    node = start_node("epoch", catalogue(cell_line("L1"), cell_line("L2")))
+    target = Target("node", node.store.engine.url.render_as_string(), node_id="epoch")
+    indexer = Indexer(search_engine, [node.member], index_prefix, page_size=2, timeout=5)
+    epoch = node.store.epoch()
+    assert epoch is not None
+    backup(target, tmp_path / "epoch.tar.gz")
+    assert import_catalogue(
+        node.store, catalogue(*(cell_line(f"L{i}") for i in range(1, 5))), "more.json"
+    ).ok
+    [before] = indexer.sync_all()
+    assert before.ok, before.summary()
+
+    restore(target, tmp_path / "epoch.tar.gz")
+    assert node.store.epoch() not in (None, epoch)
+    # Enough new changes to pass the indexer's cursor before it syncs again.
+    many = catalogue(*(cell_line(f"N{i}") for i in range(1, 8)))
+    assert import_catalogue(node.store, many, "after-restore.json").ok
+    cursor, _ = indexer.cursor(before.index, "epoch")
+    assert node.store.latest_seq() > cursor  # the cursor alone would not tell
+
+    [resync] = indexer.sync_all()
+    assert resync.ok and resync.resynced, resync.summary()
+    assert resync.reconciled == 2  # L3 and L4, which the restored store never had
+    assert_index_equals_node(search_engine, index_prefix, node)
