@@ -13,8 +13,10 @@ from flask import Flask
 
 from federation.web.csrf import init_csrf
 from federation.web.login import init_login, secure_session
+from federation.web.sessions import LoginSessions
 from portal.access import api, views
 from portal.access.context import ACCESS_KEY, AccessContext, Lookup, access_of
+from portal.access.models import PortalLoginSession
 
 
 def init_access(app: Flask, lookup: Lookup) -> None:
@@ -26,7 +28,12 @@ def init_access(app: Flask, lookup: Lookup) -> None:
 
     secure_session(app, config["PORTAL_URL"], "cellfed_portal")
     init_csrf(app)
-    init_login(app, config.get("OIDC_CLIENT_ID") or "portal", home_endpoint="views.search_page")
+    init_login(
+        app,
+        config.get("OIDC_CLIENT_ID") or "portal",
+        home_endpoint="views.search_page",
+        sessions=LoginSessions(lambda: access_of(app).sessions, PortalLoginSession),
+    )
     app.register_blueprint(api.bp, url_prefix="/api/v1/access")
     app.register_blueprint(views.bp)
 

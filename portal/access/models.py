@@ -10,6 +10,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from federation.database import utcnow
 from federation.outbox import OutboxMixin
+from federation.web.sessions import LoginSessionMixin
 
 
 class PortalBase(DeclarativeBase):
@@ -90,6 +91,9 @@ class Attachment(PortalBase):
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The file was deleted under the retention rule (portal/access/retention.py; migration
+    # 0003); the row stays, so pages and nodes can say what it was and when it went.
+    removed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     request: Mapped[AccessRequest] = relationship(back_populates="attachments")
 
@@ -111,3 +115,9 @@ class PortalOutbox(OutboxMixin, PortalBase):
     """Parts and researchers' actions on their way to the nodes, and e-mails."""
 
     __tablename__ = "access_outbox"
+
+
+class PortalLoginSession(LoginSessionMixin, PortalBase):
+    """A login at the portal (federation/web/sessions.py; migration 0002)."""
+
+    __tablename__ = "login_sessions"

@@ -59,11 +59,12 @@ def realm(idp):
     admin.delete(f"{base}/admin/realms/{name}", timeout=60)
 
 
-def portal_token(issuer: str) -> str:
+def node_token(issuer: str) -> str:
+    """A member node's own token: the central audience (the portal's carry only nodes')."""
     resp = requests.post(
         f"{issuer}/protocol/openid-connect/token",
         data={"grant_type": "client_credentials"},
-        auth=("portal", demo_secret("portal")),
+        auth=("cn-nsccr", demo_secret("cn-nsccr")),
         timeout=30,
     )
     resp.raise_for_status()
@@ -74,8 +75,8 @@ def test_a_rotated_signing_key_is_picked_up(realm):
     admin, admin_url, issuer = realm
     clock = Clock()
     verifier = TokenVerifier(issuer, "alliance-api", clock=clock, jwks_cooldown=10, jwks_ttl=600)
-    before = portal_token(issuer)
-    assert verifier.verify(before)["azp"] == "portal"
+    before = node_token(issuer)
+    assert verifier.verify(before)["azp"] == "cn-nsccr"
     assert verifier.keys.fetches == 1
 
     realm_id = admin.get(admin_url, timeout=30).json()["id"]
@@ -104,11 +105,11 @@ def test_a_rotated_signing_key_is_picked_up(realm):
         timeout=30,
     )
     assert created.status_code == 201, created.text
-    after = portal_token(issuer)
+    after = node_token(issuer)
     assert kid_of(after) != kid_of(before)
 
     clock.now += 11  # past the refetch cooldown
-    assert verifier.verify(after)["azp"] == "portal"
+    assert verifier.verify(after)["azp"] == "cn-nsccr"
     assert verifier.keys.fetches == 2  # one refetch, for the unknown kid
     assert verifier.verify(before)  # the old key is still published: its tokens stay valid
 

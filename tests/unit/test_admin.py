@@ -10,7 +10,7 @@ import pytest
 from federation.node.app import create_app
 from federation.node.exporter import catalogue_document
 from federation.node.store import store_of
-from federation.web.login import SESSION_USER
+from federation.web.login import SESSION_ID, User, open_session
 from tests.builders import catalogue, cell_line
 
 
@@ -52,13 +52,18 @@ def test_admin_pages_are_for_this_nodes_biobank_admins_only(tmp_path):
     def signed_in(biobanks: list[str]):
         client = closed.test_client()
         with client.session_transaction() as session:
-            session[SESSION_USER] = {
-                "iss": "https://idp.example",
-                "sub": "u1",
-                "name": "U",
-                "roles": ["biobank-admin"],
-                "biobanks": biobanks,
-            }
+            session[SESSION_ID] = open_session(  # a login kept server-side
+                closed,
+                User.from_session(
+                    {
+                        "iss": "https://idp.example",
+                        "sub": "u1",
+                        "name": "U",
+                        "roles": ["biobank-admin"],
+                        "biobanks": biobanks,
+                    }
+                ),
+            )
         return client
 
     elsewhere = signed_in(["other-node:bb-1"]).get("/admin/")

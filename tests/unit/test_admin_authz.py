@@ -24,7 +24,7 @@ from federation.node import admin
 from federation.node.app import create_app
 from federation.node.importer import import_catalogue
 from federation.node.store import store_of
-from federation.web.login import SESSION_USER
+from federation.web.login import SESSION_ID, User, open_session
 
 NODE = "test-node"
 NETWORK = {"id": "net-1", "name": "Stem Cell Network"}
@@ -94,13 +94,18 @@ def store(app):
 def signed_in(app, sub: str, roles=("biobank-admin",), biobanks=(f"{NODE}:bank-a",)):
     client = app.test_client()
     with client.session_transaction() as session:
-        session[SESSION_USER] = {
-            "iss": "https://idp.example",
-            "sub": sub,
-            "name": sub.capitalize(),
-            "roles": list(roles),
-            "biobanks": list(biobanks),
-        }
+        session[SESSION_ID] = open_session(  # a login kept server-side
+            app,
+            User.from_session(
+                {
+                    "iss": "https://idp.example",
+                    "sub": sub,
+                    "name": sub.capitalize(),
+                    "roles": list(roles),
+                    "biobanks": list(biobanks),
+                }
+            ),
+        )
     return client
 
 

@@ -16,7 +16,7 @@ from flask import Flask
 from federation.mail import SmtpSender
 from federation.node.identity import identity_of
 from federation.node.inbox import api, views
-from federation.node.inbox.models import NodeOutbox
+from federation.node.inbox.models import NodeLoginSession, NodeOutbox
 from federation.node.inbox.reporter import PortalReporter
 from federation.node.inbox.service import INBOX_KEY, Inbox, inbox_of
 from federation.node.store import CatalogueStore
@@ -24,6 +24,7 @@ from federation.outbox import Outbox
 from federation.registry import RegistryError, load_members
 from federation.web.csrf import init_csrf
 from federation.web.login import init_login, secure_session
+from federation.web.sessions import LoginSessions
 
 
 def node_url(config: dict[str, Any]) -> str | None:
@@ -59,7 +60,8 @@ def init_inbox(app: Flask, store: CatalogueStore) -> None:
     cookie = "cellfed_node_" + re.sub(r"[^A-Za-z0-9_]", "_", config["NODE_ID"])
     secure_session(app, public or "", cookie)
     init_csrf(app)
-    init_login(app, identity.client_id, home_endpoint="views.overview")
+    logins = LoginSessions(lambda: store.sessions, NodeLoginSession)
+    init_login(app, identity.client_id, home_endpoint="views.overview", sessions=logins)
     app.register_blueprint(api.bp, url_prefix="/api/v1/access")
     app.register_blueprint(views.bp)
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from federation.database import utcnow
 from federation.node.models import Base
 from federation.outbox import OutboxMixin
+from federation.web.sessions import LoginSessionMixin
 
 
 class InboxPart(Base):
@@ -61,3 +62,9 @@ class NodeOutbox(OutboxMixin, Base):
     """Events on their way to the portal, and e-mails to the node's contact."""
 
     __tablename__ = "access_outbox"
+
+
+class NodeLoginSession(LoginSessionMixin, Base):
+    """A login at this node's pages (federation/web/sessions.py; migration 0004)."""
+
+    __tablename__ = "login_sessions"
