@@ -685,6 +685,7 @@ def restore(
             _pg_restore(database, target, work_path, progress)
     if manifest.kind == "node":
         _renew_epoch(target)
+    _end_logins(target)
     return RestoreReport(
         manifest,
         replaced.revision if replaced else None,
@@ -692,6 +693,18 @@ def restore(
         target.tree.heads(),
         written,
     )
+
+
+def _end_logins(target: Target) -> None:
+    """Nobody stays signed in across a restore: the backup holds sessions revoked since, and
+    administrators' refresh tokens (federation/web/sessions.py)."""
+    engine = database_engine(target.url)
+    try:
+        if inspect(engine).has_table("login_sessions"):
+            with engine.begin() as connection:
+                connection.execute(text("DELETE FROM login_sessions"))
+    finally:
+        engine.dispose()
 
 
 def _renew_epoch(target: Target) -> None:

@@ -73,7 +73,7 @@ def test_a_node_restored_from_its_backup_is_as_it_was_and_its_sequence_goes_back
     assert "later" not in sa.inspect(store.engine).get_table_names()
     assert store.withdrawn("cell_line", "L2")["name"] == "L2"  # kept content comes back too
     assert report.replaced_seq > before[0] and report.manifest.latest_seq == before[0]
-    assert any("read the node again from 0" in line for line in report.lines())
+    assert any("read it again from 0" in line for line in report.lines())
 
 
 def test_the_manifest_says_what_the_backup_holds(store, tmp_path):
