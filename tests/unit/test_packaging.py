@@ -55,4 +55,12 @@ def test_the_console_script_is_cellfed_cli_main():
     assert scripts == "cellfed = cellfed.cli:main"
     from cellfed.cli import main
 
-    assert sorted(main.commands) == ["demo", "engine", "idp", "index", "node", "portal"]
+    assert sorted(main.commands) == [
+        "alliance",
+        "demo",
+        "engine",
+        "idp",
+        "index",
+        "node",
+        "portal",
+    ]
