@@ -91,7 +91,11 @@ def index_verify(members_file: str | None) -> None:
     from search.indexer.audit import audit
 
     indexer, config = _indexer(members_file)
-    reports = audit(indexer.engine, config["INDEX_PREFIX"], indexer.members)
+    reports = []
+    mint = indexer.token
+    for member in indexer.members:  # each feed read with a token minted for that node
+        token = (lambda fresh, m=member: mint(m, fresh)) if mint else None
+        reports += audit(indexer.engine, config["INDEX_PREFIX"], [member], token=token)
     for report in reports:
         click.echo(report.summary())
         for label, ids in (
