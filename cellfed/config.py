@@ -95,6 +95,9 @@ DEFAULTS: dict[str, Any] = {
     "LOG_LEVEL": "INFO",  # DEBUG, INFO, WARNING or ERROR: for the JSON logs
     "WEB_WORKERS": 4,  # gunicorn worker processes of `cellfed portal|node serve` in production
     "READY_TIMEOUT": 3,  # seconds each readiness check of /readyz may take
+    "LOGIN_LIFETIME": 28800,  # seconds a researcher's login lasts (server-side session)
+    "LOGIN_ADMIN_LIFETIME": 3600,  # seconds an administrator's login lasts
+    "LOGIN_RECHECK": 300,  # seconds between re-reads of an administrator's roles (token refresh)
     # Behind a reverse proxy: how many proxies' X-Forwarded-For/-Proto to trust (0: none, so
     # HSTS and per-IP limits see the proxy itself; set it to 1 behind one nginx).
     "PROXY_HOPS": 0,
@@ -354,6 +357,9 @@ _SECONDS = (
     "DELIVERY_MAX_BACKOFF",
     "READY_TIMEOUT",
     "ATTACHMENT_RETENTION_INTERVAL",
+    "LOGIN_LIFETIME",
+    "LOGIN_ADMIN_LIFETIME",
+    "LOGIN_RECHECK",
 )
 
 # Settings whose default's type does not say it all: URLs, durations, and those that

@@ -4,7 +4,9 @@ The web processes answer requests and nothing else (in production gunicorn runs 
 no background threads); what runs on a clock lives here, one registry per app (``JOBS``):
 
 * ``portal``: ``outbox``, the request broker's deliveries (parts and actions to the nodes,
-  e-mail), every ``DELIVERY_INTERVAL`` seconds;
+  e-mail), every ``DELIVERY_INTERVAL`` seconds; ``attachment-retention``, the deletion of
+  attachments under the retention rule (portal/access/retention.py), every
+  ``ATTACHMENT_RETENTION_INTERVAL`` seconds;
 * ``node``: ``outbox``, the node's events to the portal and its e-mail.
 
 A later clock-driven job is one function, registered with :func:`job`::
@@ -120,6 +122,13 @@ def _node_outbox(app: Any, stop: threading.Event, seconds: float) -> None:
 
 JOBS["portal"].jobs.append(Job("outbox", "DELIVERY_INTERVAL", _portal_outbox))
 JOBS["node"].jobs.append(Job("outbox", "DELIVERY_INTERVAL", _node_outbox))
+
+
+@job("portal", "attachment-retention", "ATTACHMENT_RETENTION_INTERVAL")
+def _attachment_retention(app: Any) -> Any:
+    from portal.access.retention import retention_pass
+
+    return retention_pass(app)
 
 
 # -- the worker lock ---------------------------------------------------------------------

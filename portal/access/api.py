@@ -1,9 +1,11 @@
 """The portal's access API for member nodes: report events, fetch attachments. Each call
-needs the node's own client-credentials token; a node reaches only its own parts."""
+needs the node's own client-credentials token; a node reaches only its own parts. An
+attachment removed under the retention rule (portal/access/retention.py) is 410 Gone."""
 
 from __future__ import annotations
 
 import json
+import os
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -13,6 +15,8 @@ from marshmallow import ValidationError
 
 from federation.bearer import principal, require_token
 from portal.access.context import current_access
+from portal.access.models import Attachment
+from portal.access.retention import removed_notice
 from portal.access.service import ForgedEvent, RequestNotFound
 from schemas.access import EventSchema
 from schemas.errors import format_errors
@@ -60,17 +64,23 @@ def attachment(part_id: str, attachment_id: str):
     return send_attachment(found)
 
 
-def send_attachment(found):
-    path = current_access().service.files.path(found.stored_name)
-    if not path.is_file():
+def send_attachment(found: Attachment):
+    """The file as a download; 410 Gone when it was removed under the retention rule (or
+    went missing), saying so."""
+    notice = removed_notice(found)
+    if notice:
+        abort(410, f"{found.filename} was {notice}")
+    handle = current_access().service.files.open(found.stored_name)
+    if handle is None:  # also a file deleted between reading the row and opening it
         abort(410, "the attachment's file is gone from the portal's storage")
     resp = send_file(
-        path,
+        handle,
         mimetype=found.content_type,
         as_attachment=True,
         download_name=found.filename,
         max_age=0,
     )
+    resp.content_length = os.fstat(handle.fileno()).st_size
     resp.headers["X-Content-Type-Options"] = "nosniff"
     resp.headers["Cache-Control"] = "private, no-store"
     return resp

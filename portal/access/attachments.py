@@ -2,7 +2,8 @@
 
 The type is decided from the file's first bytes, never from the name or the browser's claim;
 the file is stored under a random name with owner-only permissions, and is only ever sent
-back as a download (Content-Disposition: attachment, nosniff).
+back as a download (Content-Disposition: attachment, nosniff). Files are not kept for good:
+portal/access/retention.py deletes them under the retention rule and keeps their rows.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import re
 import secrets
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -116,5 +118,22 @@ class AttachmentStore:
             raise ValueError(f"not a stored attachment name: {stored_name!r}")
         return self.directory / stored_name
 
+    def open(self, stored_name: str) -> BinaryIO | None:
+        """The file for reading, or None when it is not there (deleted meanwhile)."""
+        try:
+            return self.path(stored_name).open("rb")
+        except FileNotFoundError:
+            return None
+
     def delete(self, stored_name: str) -> None:
         self.path(stored_name).unlink(missing_ok=True)
+
+    def names(self) -> Iterator[str]:
+        """The stored names of the files kept now (anything else in the directory is not ours)."""
+        try:
+            entries = list(os.scandir(self.directory))
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            if STORED_NAME.match(entry.name) and entry.is_file(follow_symlinks=False):
+                yield entry.name

@@ -4,13 +4,15 @@ Every object is reached through its owner: a researcher's requests by their (iss
 node's parts by the node's client id. Anything else reads as "not found", so ids cannot be
 probed. Writes that must reach a node go through the outbox in the same transaction, as
 payloads built through the node's own schemas (``schemas.access.to_wire``): one the node
-would refuse raises ValidationError here, and nothing is stored or queued.
+would refuse is :class:`SubmissionInvalid` here, naming the field in the researcher's words
+(:func:`wire_problems`), and nothing is stored or queued.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +43,7 @@ from schemas.access import (
     ProjectSchema,
     to_wire,
 )
-from schemas.errors import format_errors
+from schemas.errors import error_items, format_errors
 from schemas.lifecycle import INITIAL, Actor, State, TransitionRefused, check
 
 RESEARCHER_NEWS = {
@@ -64,7 +66,11 @@ class ForgedEvent(ValueError):
 
 
 class SubmissionInvalid(ValueError):
+    """A request or action refused before anything is stored; ``problems`` say why, one
+    line each, in the researcher's words."""
+
     def __init__(self, problems: list[str]) -> None:
+        problems = list(dict.fromkeys(problems))  # one line per problem, in order
         super().__init__("; ".join(problems))
         self.problems = problems
 
@@ -147,6 +153,11 @@ class AccessService:
         """Check everything first; then store the request, one part per biobank, and queue
         each part for its node, all in one transaction. Returns the request id."""
         problems: list[str] = []
+        if not user.email:  # the biobanks decide on who asks: only a verified address (M6)
+            problems.append(
+                "your e-mail address is not verified at the identity provider, so biobanks "
+                "could not reach you: ask its administrators to verify it, then log in again"
+            )
         try:
             project = ProjectSchema().load(project)
         except ValidationError as exc:
@@ -169,16 +180,28 @@ class AccessService:
         if problems:
             raise SubmissionInvalid(problems)
 
-        request_id = new_id()
+        # Every part as its node will read it, before anything is saved.
+        request_id, now = new_id(), utcnow()
+        refs = [(new_id(), f) for f in files]
+        attachments = [_attachment_ref(attachment_id, f) for attachment_id, f in refs]
+        parts: list[_Part] = []
+        for group in groups:
+            try:
+                parts.append(_Part.build(request_id, user, project, group, attachments, now))
+            except SubmissionInvalid as exc:
+                problems.extend(exc.problems)
+        if problems:
+            raise SubmissionInvalid(problems)
+
         stored: list[str] = []
         try:
-            refs = []
-            for f in files:
+            saved = []
+            for attachment_id, f in refs:
                 stored_name = self.files.save(f.data)
                 stored.append(stored_name)
-                refs.append((new_id(), stored_name, f))
+                saved.append((attachment_id, stored_name, f))
             with self.sessions.begin() as session:
-                self._store_request(session, user, request_id, project, groups, refs)
+                self._store_request(session, user, request_id, project, parts, saved, now)
         except BaseException:
             for name in stored:  # nothing half-stored: the files go with the failed write
                 self.files.delete(name)
@@ -192,10 +215,10 @@ class AccessService:
         user: User,
         request_id: str,
         project: dict[str, Any],
-        groups: list[CartGroup],
-        refs: list[tuple[str, str, CheckedFile]],
+        parts: list[_Part],
+        saved: list[tuple[str, str, CheckedFile]],
+        now: dt.datetime,
     ) -> None:
-        now = utcnow()
         session.add(
             AccessRequest(
                 id=request_id,
@@ -207,15 +230,15 @@ class AccessService:
                 created_at=now,
             )
         )
-        attachments = self._add_attachments(session, request_id, refs, now)
-        for group in groups:
-            self._add_part(session, user, request_id, project, group, attachments, now)
+        self._add_attachments(session, request_id, saved, now)
+        for part in parts:
+            self._add_part(session, user, request_id, part, now)
         self._notify(
             session,
             user.iss,
             user.sub,
             user.email,
-            f"Your request “{project['title']}” was submitted to {len(groups)} biobank(s).",
+            f"Your request “{project['title']}” was submitted to {len(parts)} biobank(s).",
             request_id,
         )
 
@@ -223,12 +246,11 @@ class AccessService:
     def _add_attachments(
         session: Session,
         request_id: str,
-        refs: list[tuple[str, str, CheckedFile]],
+        saved: list[tuple[str, str, CheckedFile]],
         now: dt.datetime,
-    ) -> list[dict[str, Any]]:
-        """Store the files' rows; returns the references every part carries to its node."""
-        attachments = []
-        for attachment_id, stored_name, f in refs:
+    ) -> None:
+        """Store the files' rows."""
+        for attachment_id, stored_name, f in saved:
             session.add(
                 Attachment(
                     id=attachment_id,
@@ -241,34 +263,12 @@ class AccessService:
                     created_at=now,
                 )
             )
-            attachments.append(
-                {
-                    "id": attachment_id,
-                    "filename": f.filename,
-                    "content_type": f.content_type,
-                    "size": f.size,
-                    "sha256": f.sha256,
-                }
-            )
-        return attachments
 
     def _add_part(
-        self,
-        session: Session,
-        user: User,
-        request_id: str,
-        project: dict[str, Any],
-        group: CartGroup,
-        attachments: list[dict[str, Any]],
-        now: dt.datetime,
+        self, session: Session, user: User, request_id: str, part: _Part, now: dt.datetime
     ) -> None:
         """One biobank's part, its "submit" event, and its delivery to the node."""
-        part_id = new_id()
-        items = [
-            {"uid": ln.uid, "kind": ln.kind, "id": ln.local_id, "name": ln.name}
-            for ln in group.lines
-        ]
-        wire = _part_payload(part_id, request_id, user, project, group, items, attachments, now)
+        part_id, group = part.id, part.group
         session.add(
             RequestPart(
                 id=part_id,
@@ -277,7 +277,7 @@ class AccessService:
                 biobank_id=group.biobank_id,
                 biobank_name=group.biobank_name,
                 state=INITIAL.value,
-                items=items,
+                items=part.items,
                 updated_at=now,
             )
         )
@@ -295,7 +295,7 @@ class AccessService:
                 state=INITIAL.value,
             )
         )
-        self.outbox.enqueue(session, "deliver_part", group.node_id, wire, key=part_id)
+        self.outbox.enqueue(session, "deliver_part", group.node_id, part.wire, key=part_id)
 
     # -- reading -----------------------------------------------------------------------
     def requests_of(self, user: User) -> list[AccessRequest]:
@@ -351,7 +351,8 @@ class AccessService:
     # -- the researcher acts -----------------------------------------------------------
     def act(self, user: User, request_id: str, part_id: str, event_type: str, text: str) -> None:
         """Withdraw, answer or write: checked here against the mirrored state, recorded as
-        pending, and relayed to the node, which has the last word."""
+        pending, and relayed to the node, which has the last word. An action the node would
+        refuse (say, a name longer than it keeps) is :class:`SubmissionInvalid`."""
         with self.sessions.begin() as session:
             part = self._own_part(session, user, request_id, part_id)
             self._check_action(session, part, event_type, text)
@@ -582,6 +583,146 @@ class AccessService:
             )
 
 
+@dataclass(frozen=True)
+class _Part:
+    """One biobank's part, built and checked before anything is stored."""
+
+    id: str
+    group: CartGroup
+    items: list[dict[str, Any]]  # as the portal keeps them: with each record's uid
+    wire: dict[str, Any]  # as the node reads it
+
+    @classmethod
+    def build(
+        cls,
+        request_id: str,
+        user: User,
+        project: dict[str, Any],
+        group: CartGroup,
+        attachments: list[dict[str, Any]],
+        now: dt.datetime,
+    ) -> _Part:
+        part_id = new_id()
+        items = [
+            {"uid": ln.uid, "kind": ln.kind, "id": ln.local_id, "name": ln.name}
+            for ln in group.lines
+        ]
+        wire = _part_payload(part_id, request_id, user, project, group, items, attachments, now)
+        return cls(part_id, group, items, wire)
+
+
+def _attachment_ref(attachment_id: str, f: CheckedFile) -> dict[str, Any]:
+    """An attachment as every part carries it to its node."""
+    return {
+        "id": attachment_id,
+        "filename": f.filename,
+        "content_type": f.content_type,
+        "size": f.size,
+        "sha256": f.sha256,
+    }
+
+
+# What the researcher knows each wire field as (wire_problems).
+IDENTITY_FIELDS = {
+    "iss": "the address of your identity provider",
+    "sub": "your account id at the identity provider",
+    "name": "your name as the identity provider gives it",
+    "email": "your e-mail address as the identity provider gives it",
+}
+ITEM_FIELDS = {"id": "id", "name": "name", "kind": "kind"}
+BIOBANK_FIELDS = {
+    "node_id": "the node id",
+    "biobank_id": "the biobank id",
+    "biobank_name": "the name",
+}
+LENGTH = re.compile(
+    r"Longer than maximum length (?P<max>\d+)\.|Shorter than minimum length (?P<min>\d+)\."
+    r"|Length must be between (?P<lo>\d+) and (?P<hi>\d+)\."
+)
+
+
+def _value_at(data: Any, path: str) -> Any:
+    """The value at an error path (``items[1].id``) of ``data``, or None."""
+    for key in re.findall(r"[^.\[\]]+", path):
+        if isinstance(data, Mapping):
+            data = data.get(key)
+        elif isinstance(data, list) and key.isdigit() and int(key) < len(data):
+            data = data[int(key)]
+        else:
+            return None
+    return data
+
+
+def _what_is_wrong(message: str, value: Any) -> str:
+    """A marshmallow message as the end of a sentence about the value."""
+    found = LENGTH.fullmatch(message)
+    if found:
+        low = found["min"] or found["lo"]
+        high = found["max"] or found["hi"]
+        size = len(value) if isinstance(value, str | list) else None
+        unit = "characters" if isinstance(value, str) else "entries"
+        if high is not None and (size is None or size > int(high)):
+            return f"is longer than {high} {unit}"
+        if size == 0:
+            return "is empty"
+        if low is not None:
+            return f"is shorter than {low} {unit}"
+    if message in ("Missing data for required field.", "Field may not be null."):
+        return "is missing"
+    if message == "Not a valid email address.":
+        return "is not a valid e-mail address"
+    return f"is not accepted: {message[:1].lower()}{message[1:].rstrip('.')}"
+
+
+def wire_problems(
+    exc: ValidationError, data: Mapping[str, Any], describe: Callable[[str], str]
+) -> list[str]:
+    """The errors of a payload the receiver would refuse, one line each, saying which field
+    in words the researcher knows (``describe(path)``) and what is wrong with it."""
+    return [
+        f"{describe(path)} {_what_is_wrong(message, _value_at(data, path))}"
+        for path, message in error_items(exc.messages)
+    ]
+
+
+def _checked_wire(schema: Any, data: dict[str, Any], describe: Callable[[str], str]) -> dict:
+    try:
+        return to_wire(schema, data)
+    except ValidationError as exc:
+        raise SubmissionInvalid(wire_problems(exc, data, describe)) from exc
+
+
+def _describe_part(
+    group: CartGroup, items: list[dict[str, Any]], attachments: list[dict[str, Any]]
+) -> Callable[[str], str]:
+    def describe(path: str) -> str:
+        head, _, rest = path.partition(".")
+        index = re.fullmatch(r"(\w+)\[(\d+)\]", head)
+        if head == "researcher" and rest in IDENTITY_FIELDS:
+            return IDENTITY_FIELDS[rest]
+        if index and index[1] == "items" and int(index[2]) < len(items):
+            item = items[int(index[2])]
+            return f"the {ITEM_FIELDS.get(rest, rest or 'entry')} of {item['uid']} in the catalogue"
+        if index and index[1] == "attachments" and int(index[2]) < len(attachments):
+            what = "name" if rest == "filename" else (rest or "entry")
+            return f"the {what} of the attachment {attachments[int(index[2])]['filename']}"
+        if head in BIOBANK_FIELDS:
+            return f"{BIOBANK_FIELDS[head]} of {group.biobank_name} in the catalogue"
+        if head == "project" and rest:
+            return f"the project's {rest.replace('_', ' ')}"
+        return f"the request's {path or 'content'} for {group.biobank_name}"
+
+    return describe
+
+
+def _describe_action(path: str) -> str:
+    if path in ("actor_name", "actor_sub"):
+        return IDENTITY_FIELDS[path.removeprefix("actor_")]
+    if path == "text":
+        return "your text"
+    return f"the action's {path or 'content'}"
+
+
 def _part_payload(
     part_id: str,
     request_id: str,
@@ -592,8 +733,8 @@ def _part_payload(
     attachments: list[dict[str, Any]],
     now: dt.datetime,
 ) -> dict[str, Any]:
-    """The part as the node reads it (PartSchema); ValidationError if it would refuse it."""
-    return to_wire(
+    """The part as the node reads it (PartSchema); SubmissionInvalid if it would refuse it."""
+    return _checked_wire(
         PartSchema(),
         {
             "id": part_id,
@@ -612,14 +753,15 @@ def _part_payload(
             "items": [{k: i[k] for k in ("kind", "id", "name")} for i in items],
             "attachments": attachments,
         },
+        _describe_part(group, items, attachments),
     )
 
 
 def _action_payload(
     event_id: str, event_type: str, text: str, user: User, now: dt.datetime
 ) -> dict[str, Any]:
-    """The action as the node reads it (ActionSchema); ValidationError if it would refuse it."""
-    return to_wire(
+    """The action as the node reads it (ActionSchema); SubmissionInvalid if it would refuse it."""
+    return _checked_wire(
         ActionSchema(),
         {
             "id": event_id,
@@ -629,6 +771,7 @@ def _action_payload(
             "actor_sub": user.sub,
             "at": now.isoformat(),
         },
+        _describe_action,
     )
 
 

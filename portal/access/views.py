@@ -23,6 +23,7 @@ from portal.access import cart
 from portal.access.api import send_attachment
 from portal.access.attachments import ALLOWED_TYPES, AttachmentRejected, check_upload
 from portal.access.context import current_access
+from portal.access.retention import removed_notice
 from portal.access.service import RequestNotFound, SubmissionInvalid
 from schemas.access import DISEASE_SPECIFIC, INTENDED_USES
 from schemas.lifecycle import (
@@ -170,6 +171,7 @@ def _request_page(request_id: str, error: str | None = None, status: int = 200):
         pending=pending,
         buttons=RESEARCHER_BUTTONS,
         transitions=TRANSITIONS,
+        removed={a.id: removed_notice(a) for a in found.attachments},
         error=error,
     ), status
 
@@ -193,6 +195,8 @@ def act(request_id: str, part_id: str, event: str):
         abort(404, str(exc))
     except TransitionRefused as exc:
         return _request_page(request_id, f"Not done: {exc}. Nothing was changed.", 409)
+    except SubmissionInvalid as exc:  # the node would refuse it as built
+        return _request_page(request_id, f"Not sent: {exc}. Nothing was changed.", 400)
     flash("Sent to the biobank. Its confirmation will show in the history.")
     return redirect(url_for("access.request_page", request_id=request_id) + f"#part-{part_id}")
 

@@ -1,4 +1,6 @@
-"""Attachments are judged by their bytes and stored safely; e-mail reaches a real SMTP server."""
+"""Attachments are judged by their bytes and stored safely; a request or action the node
+would refuse is a 400 naming the field, with nothing stored; e-mail reaches a real SMTP
+server."""
 
 from __future__ import annotations
 
@@ -7,9 +9,12 @@ import os
 import stat
 
 import pytest
+from sqlalchemy import func, select
 
 from federation.mail import SmtpSender, email_payload
 from federation.outbox import OutboxMixin, Retry
+from federation.web.csrf import FIELD
+from federation.web.login import User
 from portal.access.attachments import (
     AttachmentRejected,
     AttachmentStore,
@@ -17,6 +22,16 @@ from portal.access.attachments import (
     clean_filename,
     sniff,
 )
+from portal.access.models import (
+    AccessRequest,
+    Attachment,
+    Notification,
+    PartEvent,
+    PortalOutbox,
+    RequestPart,
+)
+from portal.access.service import SubmissionInvalid
+from tests.unit.test_retention import ALICE, PROJECT, Portal
 
 PDF = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
@@ -83,6 +98,87 @@ def test_files_are_stored_privately_under_random_names(tmp_path):
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     with pytest.raises(ValueError):
         store.path("../../etc/passwd")
+
+
+def test_the_store_opens_and_lists_only_its_own_files(tmp_path):
+    store = AttachmentStore(tmp_path / "files")
+    assert list(store.names()) == []  # no directory yet
+    kept = store.save(PDF)
+    (store.directory / "notes.txt").write_text("not a stored name")
+    (store.directory / ("0" * 32)).mkdir()  # a directory, not a file
+    assert list(store.names()) == [kept]
+    with store.open(kept) as fh:
+        assert fh.read() == PDF
+    store.delete(kept)
+    store.delete(kept)  # twice: nothing to do
+    assert store.open(kept) is None and list(store.names()) == []
+
+
+# -- a request or action the node would refuse ------------------------------------------
+LONG_NAME = User(
+    ALICE.iss, ALICE.sub, "A" * 201, ALICE.email, frozenset({"researcher"}), frozenset()
+)
+TABLES = (AccessRequest, Attachment, RequestPart, PartEvent, Notification, PortalOutbox)
+
+
+def stored(portal: Portal) -> dict[str, int]:
+    """How many rows each portal table holds, and how many attachment files are kept."""
+    with portal.service.sessions() as session:
+        rows = {
+            t.__tablename__: session.scalar(select(func.count()).select_from(t)) for t in TABLES
+        }
+    return {**rows, "files": len(list(portal.service.files.names()))}
+
+
+@pytest.fixture
+def portal(tmp_path):
+    portal = Portal(tmp_path)
+    yield portal
+    portal.access.engine.dispose()
+
+
+def test_a_request_the_node_would_refuse_is_a_400_naming_the_field(portal):
+    client = portal.client(LONG_NAME)
+    with client.session_transaction() as session:
+        session["cart"] = ["n1:cell_line:L1", "n1:cell_line:L2"]  # two biobanks: one line
+        token = session["_csrf"]
+    form = {**PROJECT, FIELD: token, "attachments": (io.BytesIO(PDF), "ethics.pdf")}
+    resp = client.post("/requests", data=form, content_type="multipart/form-data")
+    assert resp.status_code == 400
+    problem = "your name as the identity provider gives it is longer than 200 characters"
+    assert resp.text.count(f"<li>{problem}</li>") == 1
+    assert set(stored(portal).values()) == {0}  # no request, part, event, message or file
+    with client.session_transaction() as session:
+        assert session["cart"] == ["n1:cell_line:L1", "n1:cell_line:L2"]  # kept to try again
+
+
+def test_an_action_the_node_would_refuse_is_a_400_naming_the_field(portal):
+    request_id = portal.submit()
+    part = portal.parts(request_id)["bb1"]
+    before = stored(portal)
+    client = portal.client(LONG_NAME)  # the identity provider now gives a longer name
+    with client.session_transaction() as session:
+        token = session["_csrf"]
+    url = f"/requests/{request_id}/parts/{part.id}/withdraw"
+    resp = client.post(url, data={FIELD: token})
+    assert resp.status_code == 400
+    assert (
+        "Not sent: your name as the identity provider gives it is longer than 200 characters. "
+        "Nothing was changed."
+    ) in resp.text
+    assert stored(portal) == before
+    assert [e.type for e in portal.parts(request_id)["bb1"].events] == ["submit"]
+
+
+def test_each_refused_field_is_named_in_the_researchers_words(portal):
+    odd = User(ALICE.iss, "s" * 256, ALICE.name, "alice@", frozenset(), frozenset())
+    with pytest.raises(SubmissionInvalid) as caught:
+        portal.submit(user=odd)
+    assert caught.value.problems == [
+        "your account id at the identity provider is longer than 255 characters",
+        "your e-mail address as the identity provider gives it is not a valid e-mail address",
+    ]
+    assert set(stored(portal).values()) == {0}
 
 
 class Message(OutboxMixin):

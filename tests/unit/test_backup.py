@@ -107,8 +107,9 @@ def test_the_portal_database_and_its_attachments_round_trip(tmp_path):
         )
         conn.execute(
             sa.text(
-                "INSERT INTO access_attachments VALUES ('f1', 'r1', 'ethics.pdf', :name, "
-                "'application/pdf', 24, 'x', CURRENT_TIMESTAMP)"
+                "INSERT INTO access_attachments (id, request_id, filename, stored_name, "
+                "content_type, size, sha256, created_at) VALUES ('f1', 'r1', 'ethics.pdf', "
+                ":name, 'application/pdf', 24, 'x', CURRENT_TIMESTAMP)"
             ),
             {"name": "a" * 32},
         )

@@ -19,7 +19,6 @@ from federation.migrate import (
     MigrationError,
     MigrationRefused,
     auto_migrate_allowed,
-    baseline_columns,
     downgrade,
 )
 from federation.node import migrate as node_migrate
@@ -89,10 +88,10 @@ def test_portal_migrations_build_exactly_what_the_models_declare(portal_engine):
 
 def _portal_made_by_create_all(engine) -> None:
     """What ``PortalBase.metadata.create_all`` made before the portal had migrations: the
-    tables of the first revision."""
-    first = baseline_columns(portal_migrations.TREE)
-    tables = [t for t in PortalBase.metadata.sorted_tables if t.name in first]
-    PortalBase.metadata.create_all(engine, tables=tables)
+    tables of the first revision, without the columns later revisions add to them."""
+    with engine.begin() as conn:
+        command.upgrade(portal_migrations.TREE.config(conn), portal_migrations.BASELINE)
+        conn.execute(sa.text("DROP TABLE alembic_version"))
 
 
 def test_a_portal_database_made_by_create_all_is_stamped_and_keeps_its_rows(portal_engine):
