@@ -119,6 +119,8 @@ def act(part_id: str, event: str):
     if event not in BUTTONS:
         abort(404, f"there is no action {event!r}")
     user = current_user()
+    if user is None:  # login_required lets no one else in
+        abort(401, "Please log in first.")
     try:
         current_inbox().decide(
             part_id,
@@ -158,6 +160,9 @@ def attachment(part_id: str, attachment_id: str):
         upstream = credentials.request("GET", url, stream=True)
     except (TokenUnavailable, OSError) as exc:
         abort(503, f"the portal cannot be reached for the attachment: {exc}")
+    if upstream.status_code == 410:  # removed under the portal's retention rule
+        upstream.close()
+        abort(410, "The portal no longer keeps this file: it was removed under its retention rule.")
     if upstream.status_code != 200:
         abort(502, f"the portal answered {upstream.status_code} for this attachment")
     ref = refs[attachment_id]
