@@ -241,3 +241,9 @@ def test_a_role_checks_nothing_in_development_and_must_be_known_in_production():
     assert load_config(env={}, role="node")["PSEUDONYM_KEY"] == DEFAULTS["PSEUDONYM_KEY"]
     with pytest.raises(ValueError, match="role must be one of"):
         load_config({"ENV": "production"}, env={}, role="gateway")
+
+
+def test_every_setting_is_documented_in_the_readme():
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    undocumented = [key for key in DEFAULTS if f"`{key}`" not in readme]
+    assert not undocumented, f"settings missing from README's Configuration table: {undocumented}"
