@@ -49,7 +49,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TextIO
 
 from sqlalchemy import inspect, make_url, text
 from sqlalchemy.engine import Connection
@@ -818,7 +818,7 @@ def _restore_attachments(manifest: Manifest, extracted: Mapping[str, Path], targ
 class ProgressBars:
     """A click progress bar per step, on stderr: pass as ``progress``; ``close()`` at the end."""
 
-    def __init__(self, file: IO[str] | None = None) -> None:
+    def __init__(self, file: TextIO | None = None) -> None:
         self.file = file or sys.stderr
         self.step: str | None = None
         self.done = 0

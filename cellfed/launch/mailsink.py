@@ -28,7 +28,7 @@ class MailSink:
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd API)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.deliver(list(envelope.rcpt_tos), message)  # type: ignore[arg-type]
+        self.deliver(list(envelope.rcpt_tos), message)
         return "250 OK"
 
     def start(self) -> MailSink:

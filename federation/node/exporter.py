@@ -23,7 +23,7 @@ from typing import Any
 
 from federation.node.formats import directory, tabular
 from federation.node.formats.report import CATALOGUE_SECTIONS
-from federation.node.store import CatalogueStore
+from federation.node.store import RecordReader
 from schemas import SCHEMA_VERSION
 
 FORMATS = {
@@ -45,7 +45,7 @@ class Export:
     counts: dict[str, int]
 
 
-def catalogue_document(store: CatalogueStore, withdrawn: bool = False) -> dict[str, Any]:
+def catalogue_document(store: RecordReader, withdrawn: bool = False) -> dict[str, Any]:
     """The node's records as a catalogue document; withdrawn ones too when asked."""
     document: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
     for section, kind in CATALOGUE_SECTIONS.items():
@@ -56,7 +56,7 @@ def catalogue_document(store: CatalogueStore, withdrawn: bool = False) -> dict[s
     return document
 
 
-def withdrawn_ids(store: CatalogueStore) -> set[tuple[str, str]]:
+def withdrawn_ids(store: RecordReader) -> set[tuple[str, str]]:
     return {
         (kind, r["id"])
         for kind in CATALOGUE_SECTIONS.values()
@@ -64,7 +64,7 @@ def withdrawn_ids(store: CatalogueStore) -> set[tuple[str, str]]:
     }
 
 
-def export(store: CatalogueStore, fmt: str) -> Export:
+def export(store: RecordReader, fmt: str) -> Export:
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
     filename, mimetype = FORMATS[fmt]

@@ -37,4 +37,4 @@ def identity_of(app: Flask) -> NodeIdentity:
 
 
 def current_identity() -> NodeIdentity:
-    return identity_of(current_app)  # type: ignore[arg-type]
+    return identity_of(current_app)

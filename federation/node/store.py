@@ -18,7 +18,7 @@ import datetime as dt
 import secrets
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from flask import Flask, current_app
 from sqlalchemy import func, select, tuple_, update
@@ -105,6 +105,13 @@ def _in_use(kind: str, local_id: str, users: list[str]) -> InUse:
     )
 
 
+class RecordReader(Protocol):
+    """The read an export makes: a :class:`CatalogueStore`, or the part of one a person may
+    see (federation.node.authz.ScopedCatalogue)."""
+
+    def records(self, kind: str, withdrawn: bool = False) -> list[dict[str, Any]]: ...
+
+
 class CatalogueStore:
     """All reads and writes of one node's catalogue. Writes happen in one transaction each."""
 
@@ -186,7 +193,7 @@ class CatalogueStore:
                     summary.unchanged += 1
                     continue
                 canonical = schemas[kind].dump(record)
-                digest = content_hash(canonical)
+                digest: str | None = content_hash(canonical)
                 row = rows.get(key)
                 if key in withdrawn:
                     summary.withdrawn += 1
@@ -261,6 +268,7 @@ class CatalogueStore:
     def _rows(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], Record]:
         """The stored rows of these (kind, id) keys: looked up one by one for a few, read in
         one pass for an import."""
+        found: Iterable[Record]
         if len(keys) > 500:
             found = session.execute(select(Record)).scalars()
         else:
@@ -311,7 +319,7 @@ class CatalogueStore:
             select(Record).where(Record.kind.in_(DEPENDENTS[kind]), Record.deleted.is_(False))
         ).scalars()
         order = list(KINDS)  # collections before the lines that name them
-        embedding = [r for r in rows if r.payload.get(kind) in local_ids]
+        embedding = [r for r in rows if (r.payload or {}).get(kind) in local_ids]
         seq = self._reserve(session, len(embedding))
         for row in sorted(embedding, key=lambda r: (order.index(r.kind), r.seq)):
             seq += 1
@@ -334,7 +342,7 @@ class CatalogueStore:
                         Record.kind.in_(DEPENDENTS.get(kind, ())), Record.deleted.is_(False)
                     )
                 ).scalars()
-                if r.payload.get(kind) == local_id
+                if (r.payload or {}).get(kind) == local_id
             ]
             if users:
                 raise _in_use(kind, local_id, users)
@@ -412,7 +420,10 @@ class CatalogueStore:
     # -- reads -------------------------------------------------------------------------
     def latest_seq(self) -> int:
         with self.sessions() as session:
-            return session.get(Counter, SEQUENCE).value
+            counter = session.get(Counter, SEQUENCE)
+            if counter is None:
+                raise RuntimeError("the store has no change counter: create_schema() first")
+            return counter.value
 
     def counts(self) -> dict[str, int]:
         with self.sessions() as session:
@@ -452,10 +463,12 @@ class CatalogueStore:
                 .where(Record.kind == kind, Record.deleted.is_(withdrawn))
                 .order_by(Record.local_id)
             ).scalars()
+            # A row holds one of the two (published: payload; withdrawn: the kept content),
+            # and a tombstone whose content is gone has neither.
             return [
-                r.withdrawn_payload if withdrawn else r.payload
+                content
                 for r in rows
-                if r.payload or r.withdrawn_payload
+                if (content := r.withdrawn_payload if withdrawn else r.payload)
             ]
 
     def withdrawn_counts(self) -> dict[str, int]:
@@ -540,4 +553,4 @@ def store_of(app: Flask) -> CatalogueStore:
 
 def current_store() -> CatalogueStore:
     """The store of the node app handling this request."""
-    return store_of(current_app)  # type: ignore[arg-type]
+    return store_of(current_app)

@@ -24,11 +24,11 @@ refused before its body is read.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, request
 from flask_limiter import Limiter
 from limits import parse_many
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -99,6 +99,11 @@ def init_limits(
     return limiter
 
 
+def _outside(endpoints: frozenset[str]) -> Callable[[], bool]:
+    """Whether this request's endpoint is none of ``endpoints`` (exempt from their limit)."""
+    return lambda: request.endpoint not in endpoints
+
+
 def _rate_limits(app: Flask, rules: list[RateRule]) -> Limiter:
     limiter = Limiter(
         client_key,
@@ -113,6 +118,10 @@ def _rate_limits(app: Flask, rules: list[RateRule]) -> Limiter:
         if not value:
             continue
         blueprint = app.blueprints[rule.blueprint]
+        # Flask types its blueprints by the sansio base class; Flask-Limiter limits a whole
+        # blueprint only when it is a flask.Blueprint (anything else it takes for a view).
+        if not isinstance(blueprint, Blueprint):
+            raise TypeError(f"{rule.setting}: {rule.blueprint!r} is not a flask.Blueprint")
         if rule.endpoints:
             missing = [e for e in rule.endpoints if e not in app.view_functions]
             if missing:
@@ -122,7 +131,7 @@ def _rate_limits(app: Flask, rules: list[RateRule]) -> Limiter:
                 value,
                 scope=rule.setting.lower(),
                 error_message=_message(value),
-                exempt_when=lambda covered=covered: request.endpoint not in covered,
+                exempt_when=_outside(covered),
             )
         else:
             limit = limiter.limit(value, error_message=_message(value))

@@ -334,9 +334,7 @@ class Indexer:
                 raise ResyncRequired("the node's store was restored (a new epoch)", reset=True)
             self._apply_page(member.id, target, page, base, report, seen)
             # The engine has acknowledged every write of this page: now the cursor moves.
-            self.save_cursor(
-                target, member.id, page.next_cursor, page.latest_seq, base, page.epoch
-            )
+            self.save_cursor(target, member.id, page.next_cursor, page.latest_seq, base, page.epoch)
             report.cursor_after, report.latest_seq = page.next_cursor, page.latest_seq
         if seen is not None:
             version = base + max(report.latest_seq, report.cursor_after)

@@ -291,7 +291,7 @@ class _Line:
             passage = _passage(self.raw.get(f"{key}_passage_number"))
             self.used.add(f"{key}_passage_number")
             if tested:
-                item = {
+                item: dict[str, Any] = {
                     "attribute": "PLURIPOTENCY_MARKERS",
                     "method": method,
                     "result": "pass" if positive else "fail",

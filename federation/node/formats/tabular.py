@@ -601,6 +601,8 @@ class _Reader:
         if message:
             self.conversion.problems.append(Problem(table.source, where, message, sheet.kind))
             return
+        if owner is None:
+            raise AssertionError("orphan() lets no part row without an owner through")
         item: dict[str, Any] = {}
         self.conversion.problems += _fill(item, values, sheet, table.source, where)
         i = self.index[sheet.section][owner]
@@ -653,11 +655,12 @@ def sheet_rows(document: dict[str, Any], for_csv: bool) -> dict[str, list[list[A
 
 
 def _dig(record: dict[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = record
     for key in path:
-        if not isinstance(record, dict):
+        if not isinstance(value, dict):
             return None
-        record = record.get(key)
-    return record
+        value = value.get(key)
+    return value
 
 
 def to_xlsx(document: dict[str, Any]) -> bytes:

@@ -53,6 +53,9 @@ class Acting:
 
 def event_wire(event: InboxEvent) -> dict[str, Any]:
     """The event as the portal reads it (EventSchema); ValidationError if it would refuse it."""
+    at = as_aware(event.at)
+    if at is None:
+        raise ValueError(f"inbox event {event.id} has no time")
     return to_wire(
         EventSchema(),
         {
@@ -63,7 +66,7 @@ def event_wire(event: InboxEvent) -> dict[str, Any]:
             "actor": event.actor,
             "actor_name": event.actor_name,
             "actor_sub": event.actor_sub,
-            "at": as_aware(event.at).isoformat(),
+            "at": at.isoformat(),
             "state": event.state,
             "text": event.text,
             "conditions": list(event.conditions or []),
@@ -286,4 +289,4 @@ def inbox_of(app: Flask) -> Inbox:
 
 def current_inbox() -> Inbox:
     """The inbox of the node app handling this request."""
-    return inbox_of(current_app)  # type: ignore[arg-type]
+    return inbox_of(current_app)

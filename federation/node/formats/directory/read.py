@@ -47,7 +47,7 @@ from federation.node.formats.limits import Budget, TooLarge
 from federation.node.formats.report import Conversion, MappingReport, Problem
 from federation.node.formats.sources import Files, basename
 from schemas import SCHEMA_VERSION
-from schemas.vocabularies import vocabulary
+from schemas.vocabularies import Term, vocabulary
 
 PSEUDONYM_DOMAIN = "pseudonymised.invalid"
 ROLE_MAILBOX = re.compile(
@@ -78,7 +78,9 @@ def _tables(files: Files, budget: Budget) -> tuple[dict[str, list[dict[str, str]
             budget.row(name, 1, reader.fieldnames or [])
             rows = []
             for number, row in enumerate(reader, start=2):
-                extra = row.get(None) or []  # type: ignore[call-overload]
+                # DictReader puts the cells beyond the header in a list under the key None.
+                rest = row.get(None)
+                extra: list[str] = rest if isinstance(rest, list) else []
                 budget.row(name, number, [v for k, v in row.items() if k is not None] + extra)
                 rows.append(row)
             tables[table] = rows
@@ -254,8 +256,8 @@ class _Mapper:
             if code is None:
                 self.report.drop("Collections.diagnosis_available", "not ICD-10 or ORPHA", value)
                 continue
-            label = self.labels.get(value) or vocabulary("diseases").get(code)
-            label = label.label if hasattr(label, "label") else label
+            found = self.labels.get(value) or vocabulary("diseases").get(code)
+            label = found.label if isinstance(found, Term) else found
             if not label:
                 self.report.note("diseases without a label in DiseaseTypes.csv carry their code")
                 label = code
@@ -275,7 +277,8 @@ class _Mapper:
 
     # -- records -----------------------------------------------------------------------
     def network(self, row: dict) -> dict[str, Any]:
-        t, rec = "Networks", {}
+        t = "Networks"
+        rec: dict[str, Any] = {}
         for col, target in (
             ("id", "id"),
             ("name", "name"),
@@ -302,7 +305,8 @@ class _Mapper:
         return rec
 
     def biobank(self, row: dict) -> dict[str, Any]:
-        t, rec = "Biobanks", {}
+        t = "Biobanks"
+        rec: dict[str, Any] = {}
         for col, target in (
             ("id", "id"),
             ("pid", "pid"),
@@ -347,7 +351,8 @@ class _Mapper:
         return rec
 
     def collection(self, row: dict) -> dict[str, Any]:
-        t, rec = "Collections", {}
+        t = "Collections"
+        rec: dict[str, Any] = {}
         for col, target in (
             ("id", "id"),
             ("name", "name"),

@@ -14,6 +14,7 @@ import csv
 import hashlib
 import io
 import zipfile
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from federation.node.formats.directory.emx2 import QUALITY_TABLES, directory_disease
@@ -148,7 +149,7 @@ class _Writer:
     country), the withdrawn ids, and the side tables the rows point at, filled as the rows
     are built (a Persons row per contact, quality labels per owner, disease labels)."""
 
-    def __init__(self, document: dict[str, Any], withdrawn: set[tuple[str, str]]) -> None:
+    def __init__(self, document: dict[str, Any], withdrawn: Collection[tuple[str, str]]) -> None:
         self.withdrawn = withdrawn
         self.biobanks = {b["id"]: b for b in document.get("biobanks", [])}
         self.country_of = {
@@ -207,7 +208,7 @@ def _b(value: Any) -> str:
     return "" if value is None else ("true" if value else "false")
 
 
-def _join(values: list[Any]) -> str:
+def _join(values: Iterable[Any]) -> str:
     return ",".join(str(v) for v in values)
 
 
@@ -346,7 +347,7 @@ def _disease_rows(w: _Writer) -> list[dict[str, Any]]:
 
 
 def export(
-    document: dict[str, Any], withdrawn: set[tuple[str, str]] = frozenset()
+    document: dict[str, Any], withdrawn: Collection[tuple[str, str]] = frozenset()
 ) -> dict[str, str]:
     """The Directory's CSV tables (file name -> text) for a catalogue document. Cell lines
     have no place in the Directory model and are left out (export JSON or XLSX for them)."""
@@ -367,7 +368,9 @@ def export(
     return tables
 
 
-def export_zip(document: dict[str, Any], withdrawn: set[tuple[str, str]] = frozenset()) -> bytes:
+def export_zip(
+    document: dict[str, Any], withdrawn: Collection[tuple[str, str]] = frozenset()
+) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, text in export(document, withdrawn).items():
