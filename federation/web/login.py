@@ -42,7 +42,7 @@ from flask import (
 )
 
 from federation.trust import IssuerUnavailable, TokenError, TokenVerifier, claim_at, string_set
-from federation.web.sessions import SESSION_ID, LoginSessions
+from federation.web.sessions import SESSION_ID, LoginSessionMixin, LoginSessions
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ class Login:
     @property
     def provider(self) -> Any:
         """authlib's client for the alliance's provider."""
-        return self.oauth.alliance  # type: ignore[attr-defined]
+        return self.oauth.alliance
 
     def user_from(self, claims: Mapping[str, Any]) -> User:
         return User.from_claims(claims, self.roles_claim, self.biobanks_claim)
@@ -149,7 +149,7 @@ def login_of(app: Flask) -> Login:
 
 
 def current_login() -> Login:
-    return login_of(current_app)  # type: ignore[arg-type]
+    return login_of(current_app)
 
 
 # -- who is logged in ------------------------------------------------------------------
@@ -157,6 +157,15 @@ def current_user() -> User | None:
     if "current_user" not in g:
         g.current_user = _session_user()
     return g.current_user
+
+
+def signed_in_user() -> User:
+    """The user of a view behind :func:`login_required` (or :func:`role_required`), which
+    has turned away everyone else; 401 should it be called where no one is logged in."""
+    user = current_user()
+    if user is None:
+        abort(401, "Please log in first.")
+    return user
 
 
 def _session_user() -> User | None:
@@ -170,11 +179,11 @@ def _session_user() -> User | None:
         return None
     user = User.from_session(row.identity)
     if user.is_admin and login.sessions.claim_check(raw, login.recheck):
-        user = _recheck(login, raw, row, user)
+        return _recheck(login, raw, row, user)
     return user
 
 
-def _recheck(login: Login, raw: str, row: Any, user: User) -> User | None:
+def _recheck(login: Login, raw: str, row: LoginSessionMixin, user: User) -> User | None:
     """Re-read an administrator's roles from a refreshed token; end the session when the
     provider no longer refreshes it (logged out, disabled, idle). A provider that cannot be
     reached leaves the session as it is, until its (short) expiry."""
@@ -189,10 +198,12 @@ def _recheck(login: Login, raw: str, row: Any, user: User) -> User | None:
         return user
     except (AuthlibBaseError, TokenError, KeyError, TypeError, ValueError) as exc:
         log.info("ended the session of %s: the provider did not refresh it (%s)", user.sub, exc)
-        return _end(login, raw)
+        _end(login, raw)
+        return None
     fresh = login.user_from(claims)
     if (fresh.iss, fresh.sub) != (user.iss, user.sub):
-        return _end(login, raw)
+        _end(login, raw)
+        return None
     login.sessions.renew(raw, fresh.as_session(), token.get("id_token"), token.get("refresh_token"))
     return fresh
 
@@ -200,7 +211,6 @@ def _recheck(login: Login, raw: str, row: Any, user: User) -> User | None:
 def _end(login: Login, raw: str) -> None:
     login.sessions.revoke(raw)
     session.pop(SESSION_ID, None)
-    return None
 
 
 def open_session(

@@ -20,9 +20,21 @@ import datetime as dt
 import hashlib
 import secrets
 from collections.abc import Callable, Mapping
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import JSON, DateTime, String, Text, delete, select, update
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    CursorResult,
+    DateTime,
+    String,
+    Text,
+    delete,
+    select,
+    update,
+)
+from sqlalchemy.engine import Result
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from federation.database import utcnow
@@ -48,20 +60,32 @@ class LoginSessionMixin:
     checked_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
+    if TYPE_CHECKING:
+        # The declarative base the mixin is combined with gives the keyword constructor.
+        def __init__(self, **kw: Any) -> None: ...
+
 
 def digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _rowcount(result: Result[Any]) -> int:
+    """The rows an UPDATE matched. ``Session.execute`` is typed as returning a ``Result``;
+    for an UPDATE it is the ``CursorResult`` that has the count."""
+    return cast(CursorResult[Any], result).rowcount or 0
 
 
 class LoginSessions:
     """One app's login sessions. ``sessions`` returns the app's sessionmaker when first
     needed (the portal migrates its database on first use)."""
 
-    def __init__(self, sessions: Callable[[], sessionmaker[Session]], model: type) -> None:
+    def __init__(
+        self, sessions: Callable[[], sessionmaker[Session]], model: type[LoginSessionMixin]
+    ) -> None:
         self._sessions = sessions
         self.model = model
 
-    def _begin(self):
+    def _begin(self) -> AbstractContextManager[Session]:
         return self._sessions().begin()
 
     def open(
@@ -95,7 +119,7 @@ class LoginSessions:
             )
         return raw
 
-    def active(self, raw: str, now: dt.datetime | None = None) -> Any | None:
+    def active(self, raw: str, now: dt.datetime | None = None) -> LoginSessionMixin | None:
         """The session's row if it is neither revoked nor expired, else None."""
         model = self.model
         with self._begin() as session:
@@ -126,7 +150,7 @@ class LoginSessions:
             return self._revoke((model.iss == iss) & (model.sub == sub), now)
         return 0
 
-    def _revoke(self, which: Any, now: dt.datetime | None) -> int:
+    def _revoke(self, which: ColumnElement[bool], now: dt.datetime | None) -> int:
         model = self.model
         with self._begin() as session:
             result = session.execute(
@@ -134,7 +158,7 @@ class LoginSessions:
                 .where(which, model.revoked_at.is_(None))
                 .values(revoked_at=now or utcnow(), refresh_token=None)
             )
-            return result.rowcount or 0  # type: ignore[attr-defined]
+            return _rowcount(result)
 
     def claim_check(self, raw: str, interval: float, now: dt.datetime | None = None) -> bool:
         """True for the one caller that may re-check the session now (it was last checked
@@ -151,7 +175,7 @@ class LoginSessions:
                 )
                 .values(checked_at=now)
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            return bool(_rowcount(result))
 
     def renew(
         self, raw: str, user: Mapping[str, Any], id_token: str | None, refresh_token: str | None

@@ -30,6 +30,14 @@ nodes_only = require_token(
 )
 
 
+def _node_id() -> str:
+    """The calling node's member id (its token's client id, which ``nodes_only`` checked)."""
+    client_id = principal().client_id
+    if client_id is None:
+        raise AssertionError("nodes_only let a token without a client id through")
+    return client_id
+
+
 @bp.post("/events")
 @nodes_only
 def post_event():
@@ -42,9 +50,7 @@ def post_event():
     except ValidationError as exc:
         abort(400, "; ".join(format_errors(exc.messages)))
     try:
-        new = current_access().service.apply_events(
-            principal().client_id, event["part_id"], [event]
-        )
+        new = current_access().service.apply_events(_node_id(), event["part_id"], [event])
     except RequestNotFound as exc:
         abort(404, str(exc))
     except ForgedEvent as exc:
@@ -56,9 +62,7 @@ def post_event():
 @nodes_only
 def attachment(part_id: str, attachment_id: str):
     try:
-        found = current_access().service.attachment_for_node(
-            principal().client_id, part_id, attachment_id
-        )
+        found = current_access().service.attachment_for_node(_node_id(), part_id, attachment_id)
     except RequestNotFound as exc:
         abort(404, str(exc))
     return send_attachment(found)

@@ -16,7 +16,7 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 ALLOWED_TYPES = {
     "application/pdf": "PDF",
@@ -76,7 +76,7 @@ def clean_filename(name: str | None) -> str:
     return name[:200] or "attachment"
 
 
-def check_upload(stream: BinaryIO, filename: str | None, max_bytes: int) -> CheckedFile:
+def check_upload(stream: IO[bytes], filename: str | None, max_bytes: int) -> CheckedFile:
     """Read an upload (at most ``max_bytes`` + 1 bytes) and check its size and type."""
     shown = clean_filename(filename)
     data = stream.read(max_bytes + 1)

@@ -97,4 +97,4 @@ def access_of(app: Flask) -> AccessContext:
 
 def current_access() -> AccessContext:
     """The access context of the portal app handling this request."""
-    return access_of(current_app)  # type: ignore[arg-type]
+    return access_of(current_app)

@@ -432,7 +432,7 @@ class AccessService:
             part = session.get(RequestPart, part_id, with_for_update=True)
             if part is None or part.node_id != node_id:
                 raise RequestNotFound(f"no part {part_id} for node {node_id}")
-            request = session.get(AccessRequest, part.request_id)
+            request = _request_of(session, part)
             for event in sorted(events, key=lambda e: e["seq"]):
                 new += self._apply_one(session, part, request, event)
             part.delivery = "delivered"
@@ -494,7 +494,7 @@ class AccessService:
                 if part is None:
                     return
                 part.delivery, part.delivery_error = "failed", reason
-                request = session.get(AccessRequest, part.request_id)
+                request = _request_of(session, part)
                 self._notify(
                     session,
                     request.owner_iss,
@@ -509,8 +509,8 @@ class AccessService:
                 if event is None:
                     return
                 event.status, event.refusal = "refused", reason
-                part = session.get(RequestPart, event.part_id)
-                request = session.get(AccessRequest, part.request_id)
+                part = _part_of(session, event)
+                request = _request_of(session, part)
                 self._notify(
                     session,
                     request.owner_iss,
@@ -581,6 +581,22 @@ class AccessService:
                 .where(Notification.user_iss == user.iss, Notification.user_sub == user.sub)
                 .values(read=True)
             )
+
+
+def _request_of(session: Session, part: RequestPart) -> AccessRequest:
+    """The request of a stored part (a part is only ever stored with its request)."""
+    request = session.get(AccessRequest, part.request_id)
+    if request is None:
+        raise AssertionError(f"part {part.id} has no request {part.request_id} in the database")
+    return request
+
+
+def _part_of(session: Session, event: PartEvent) -> RequestPart:
+    """The part of a stored event (an event is only ever stored for a part it has)."""
+    part = session.get(RequestPart, event.part_id)
+    if part is None:
+        raise AssertionError(f"event {event.id} has no part {event.part_id} in the database")
+    return part
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,16 @@ from flask import (
     request,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 
 from federation.web.filters import when
-from federation.web.login import current_user, login_required, role_required, safe_next
+from federation.web.login import (
+    current_user,
+    login_required,
+    role_required,
+    safe_next,
+    signed_in_user,
+)
 from portal.access import cart
 from portal.access.api import send_attachment
 from portal.access.attachments import ALLOWED_TYPES, AttachmentRejected, check_upload
@@ -108,8 +115,8 @@ def cart_page():
 # -- requests ----------------------------------------------------------------------------
 @bp.post("/requests")
 @role_required("researcher", "Only researchers can submit access requests.")
-def submit():
-    form = {k: request.form.get(k, "").strip() for k in PROJECT_FIELDS}
+def submit() -> ResponseReturnValue:
+    form: dict[str, str | bool] = {k: request.form.get(k, "").strip() for k in PROJECT_FIELDS}
     form["commercial"] = request.form.get("commercial") == "yes"
     problems: list[str] = []
     uploads = [f for f in request.files.getlist("attachments") if f and f.filename]
@@ -130,7 +137,7 @@ def submit():
     if not problems:
         try:
             request_id = current_access().service.submit(
-                current_user(), project, cart.items(), checked
+                signed_in_user(), project, cart.items(), checked
             )
         except SubmissionInvalid as exc:
             problems = exc.problems
@@ -145,13 +152,13 @@ def submit():
 @login_required
 def requests_page():
     return render_template(
-        "access/requests.html", requests=current_access().service.requests_of(current_user())
+        "access/requests.html", requests=current_access().service.requests_of(signed_in_user())
     )
 
 
 def _request_page(request_id: str, error: str | None = None, status: int = 200):
     try:
-        found = current_access().service.request_of(current_user(), request_id)
+        found = current_access().service.request_of(signed_in_user(), request_id)
     except RequestNotFound as exc:
         abort(404, str(exc))
     pending = {
@@ -189,7 +196,7 @@ def act(request_id: str, part_id: str, event: str):
         abort(404, f"there is no action {event!r}")
     try:
         current_access().service.act(
-            current_user(), request_id, part_id, event, request.form.get("text", "")
+            signed_in_user(), request_id, part_id, event, request.form.get("text", "")
         )
     except RequestNotFound as exc:
         abort(404, str(exc))
@@ -205,7 +212,7 @@ def act(request_id: str, part_id: str, event: str):
 @login_required
 def attachment(request_id: str, attachment_id: str):
     try:
-        found = current_access().service.attachment_of(current_user(), request_id, attachment_id)
+        found = current_access().service.attachment_of(signed_in_user(), request_id, attachment_id)
     except RequestNotFound as exc:
         abort(404, str(exc))
     return send_attachment(found)
@@ -216,14 +223,14 @@ def attachment(request_id: str, attachment_id: str):
 @login_required
 def notifications():
     return render_template(
-        "access/notifications.html", notes=current_access().service.notifications(current_user())
+        "access/notifications.html", notes=current_access().service.notifications(signed_in_user())
     )
 
 
 @bp.post("/notifications/read")
 @login_required
 def notifications_read():
-    current_access().service.mark_read(current_user())
+    current_access().service.mark_read(signed_in_user())
     return redirect(url_for("access.notifications"))
 
 
