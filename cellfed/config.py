@@ -214,6 +214,32 @@ DEFAULTS: dict[str, Any] = {
     "SMTP_PASSWORD": None,
     "SMTP_FROM": "CellFed <cellfed@localhost>",
     "NODE_CONTACT_EMAIL": None,  # where a node sends news of incoming requests
+    # Saved searches (portal/alerts/): seconds between the worker's alert passes (news shows
+    # in the portal and the feeds within one pass), at most one e-mail per saved search per
+    # ALERT_EMAIL_EVERY seconds (later news waits for the next), searches one account keeps.
+    "ALERT_INTERVAL": 60,
+    "ALERT_EMAIL_EVERY": 86400,
+    "SAVED_SEARCH_MAX": 50,
+    # Unmet demand (portal/alerts/demand.py): searches finding at most DEMAND_FEW lines are
+    # counted per ISO week, never who made them; a row shows once it counts DEMAND_MIN_COUNT
+    # searches (k, at least 2). Web processes write their counts every DEMAND_FLUSH_INTERVAL
+    # seconds; the alert job deletes weeks older than DEMAND_KEEP_WEEKS.
+    "DEMAND_FEW": 3,
+    "DEMAND_MIN_COUNT": 5,
+    "DEMAND_FLUSH_INTERVAL": 30,
+    "DEMAND_KEEP_WEEKS": 104,
+    # Beacon v2 at the portal (portal/beacon/, under /api/beacon): who it says it is, and how
+    # much each caller sees: "boolean" (exists), "count" or "record". Anonymous callers never
+    # get records, whatever is set; signed-in users with one of BEACON_MEMBER_ROLES (any
+    # signed-in user when empty) get up to BEACON_GRANULARITY_MEMBERS.
+    "BEACON_ID": "cellfed.beacon",  # a reversed domain of your own, e.g. org.example.beacon
+    "BEACON_NAME": "CellFed Beacon",
+    "BEACON_ORGANIZATION": "CellFed alliance",
+    "BEACON_GRANULARITY_ANONYMOUS": "count",  # also the default granularity of an answer
+    "BEACON_GRANULARITY_MEMBERS": "record",
+    "BEACON_MEMBER_ROLES": ["researcher", "biobank-admin", "alliance-admin"],
+    "BEACON_MAX_LIMIT": 100,  # records in one answer at most (a page)
+    "BEACON_UNFILTERED_RECORD_MAX": 1000,  # a record query without filters over more: refused
 }
 
 
@@ -377,6 +403,8 @@ _KINDS: dict[str, Kind] = {
     "PORTAL_URL": _url,
     "INDEXER_POKE_URL": _optional(_url),
     "NODE_URL": _optional(_url),
+    "BEACON_GRANULARITY_ANONYMOUS": _one_of("boolean", "count"),
+    "BEACON_GRANULARITY_MEMBERS": _one_of("boolean", "count", "record"),
     "ATTACHMENT_RETENTION_DAYS": _optional(_days),
     "ATTACHMENT_RETENTION_UNDELIVERED_DAYS": _optional(_days),
     **{key: _seconds for key in _SECONDS},

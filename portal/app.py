@@ -25,9 +25,10 @@ from federation.web.headers import init_headers, trust_proxy
 from federation.web.health import database_check, init_health
 from federation.web.limits import RateRule, init_limits
 from federation.web.logging import init_request_log
-from portal import api, views
+from portal import api, beacon, views
 from portal.access import init_access
 from portal.access.context import access_of
+from portal.alerts import init_alerts
 from portal.service import SEARCH_KEY, CatalogueSearch, SearchRejected, SearchUnavailable
 from search.engine import SearchEngine
 
@@ -36,6 +37,7 @@ from search.engine import SearchEngine
 # searches and ~25 exports in half a minute); a script hammering the engine is stopped.
 RATE_RULES = (
     RateRule("RATE_LIMIT_API", "300/minute", "api"),  # each JSON API route on its own
+    RateRule("RATE_LIMIT_API", "300/minute", "beacon"),  # and each Beacon route
     RateRule(
         "RATE_LIMIT_EXPORT", "60/minute;600/hour", "api", ("api.export_csv", "api.export_json")
     ),
@@ -64,11 +66,13 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.extensions[SEARCH_KEY] = search
 
     app.register_blueprint(api.bp, url_prefix="/api/v1")
+    app.register_blueprint(beacon.bp, url_prefix="/api/beacon")  # GA4GH Beacon v2
     app.register_blueprint(views.bp)
     app.register_error_handler(HTTPException, json_or_page("error.html"))
     app.register_error_handler(SearchUnavailable, _as_http(ServiceUnavailable))
     app.register_error_handler(SearchRejected, _as_http(BadRequest))
     init_access(app, search.record)  # login, cart, requests
+    init_alerts(app)  # saved searches, alerts, feeds, unmet demand (portal/alerts/)
     init_headers(app)
     trust_proxy(app, int(app.config.get("PROXY_HOPS", 0)))
     uploads = app.config["MAX_CONTENT_LENGTH"]  # the attachments' limit (portal/access)

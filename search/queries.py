@@ -20,32 +20,60 @@ from search.facets import (
     FACETS,
     FACETS_BY_NAME,
     Facet,
+    FlagFacet,
+    HierarchyFacet,
     InvalidQuery,
     Selection,
+    TermsFacet,
     check_text,
     parse_int,
+)
+from search.identifiers import (
+    Identifier,
+    Token,
+    classify,
+    code_like,
+    exact_word,
+    recognise,
 )
 
 # Everything other modules import from here (InvalidQuery is re-exported from search.facets).
 __all__ = [
+    "ALERT_FIELDS",
+    "BEACON_FIELDS",
+    "BEACON_OPEN_FACETS",
+    "BEACON_SOURCE",
     "KNOWN_PARAMS",
     "SEARCH_KINDS",
     "SORTS",
     "SOURCE_FIELDS",
+    "BeaconTerm",
     "InvalidQuery",
     "SearchBodies",
     "SearchParams",
+    "build_beacon_count",
+    "build_beacon_filtering_values",
+    "build_beacon_records",
+    "build_alert_matches",
     "build_biobank_line_count",
+    "build_catalogue_values",
+    "build_changed_lines",
     "build_collection_line_count",
     "build_collections_of",
     "build_export",
     "build_help",
+    "build_identify",
     "build_labels",
     "build_search",
     "build_sources",
     "build_suggest",
     "parse_params",
+    "read_beacon_count",
+    "read_beacon_filtering_values",
+    "read_beacon_records",
+    "read_catalogue_values",
     "read_facets",
+    "read_identify",
     "read_relax",
     "read_suggestion",
     "read_totals",
@@ -100,6 +128,11 @@ class SearchParams:
     page: int = 1
     size: int = DEFAULT_SIZE
     sort: str = "relevance"
+    # Set by the search service, never from the URL: identifiers the index resolved the
+    # query's identifiers and code-like words to (same lines: searched like typed ones), and
+    # the labelled fallback to any word when no line matches all of them.
+    also: tuple[str, ...] = ()
+    any_word: bool = False
 
     @property
     def grouped(self) -> bool:
@@ -163,28 +196,161 @@ def parse_params(args: Any, default_size: int = DEFAULT_SIZE) -> SearchParams:
     return SearchParams(q=q, kind=kind, selections=selections, page=page, size=size, sort=sort)
 
 
-def text_query(q: str) -> dict[str, Any]:
-    """Exact identifiers first (WAe009-A, CVCL_9773, H9), then names, then all text with typos."""
+def _identified(q: str, also: tuple[str, ...] = ()) -> tuple[list[Identifier], list[Token]]:
+    """The query's identifiers (by shape, and the words the service resolved: ``also``,
+    then the identifiers of the same lines) and its other tokens."""
+    ids, rest = recognise(q)
+    resolved = {a.lower() for a in also}
+    words = []
+    for token in rest:
+        if token.text.lower() in resolved:
+            ids.append(classify(token.text) or Identifier("code", token.text))
+        else:
+            words.append(token)
+    if ids:
+        for extra in also:
+            found = classify(extra) or Identifier("code", extra)
+            if found.value not in {i.value for i in ids}:
+                ids.append(found)
+    return ids, words
+
+
+def _word_clause(token: Token) -> dict[str, Any]:
+    """One word (or quoted phrase), in any field: exactly for identifiers, codes and alleles,
+    with typo tolerance for other words."""
+    text = token.text
+    if token.quoted or " " in text:
+        return {"match_phrase": {"all_text": {"query": text}}}
+    match: dict[str, Any] = {"query": text, "operator": "and"}
+    should: list[dict[str, Any]] = [
+        {"term": {"identifiers": {"value": text.lower(), "boost": 10}}},
+        {"term": {"synonyms.exact": {"value": text.lower(), "boost": 8}}},
+        {"match": {"all_text": match}},
+    ]
+    if not exact_word(text):
+        match.update(fuzziness="AUTO", prefix_length=1)
+        if len(text) >= 3:  # the start of a synonym: kolf for kolf_2
+            should.append({"prefix": {"synonyms.exact": {"value": text.lower(), "boost": 2}}})
+    return {"bool": {"should": should, "minimum_should_match": 1}}
+
+
+def _identifier_query(ids: list[Identifier], words: list[Token]) -> dict[str, Any]:
+    """The lines the identifiers name first, then their relations (derivatives, lines of the
+    same donor), and nothing else; other words only order them."""
+    values = sorted({i.value for i in ids})
+    line_ids = sorted({i.line_id for i in ids if i.line_id})
+    exact: list[dict[str, Any]] = [{"terms": {"identifiers": values}}]
+    if line_ids:
+        exact.append({"terms": {"line_ids": line_ids}})
+    found: list[dict[str, Any]] = [
+        {"constant_score": {"filter": {"bool": {"should": exact}}, "boost": 100}}
+    ]
+    for i in ids:
+        # A derivative is named after its parent or mentions it.
+        derived = [{"prefix": {"identifiers": p}} for p in i.derivative_prefixes()]
+        if i.kind != "lot":
+            derived.append({"match_phrase": {"all_text": {"query": i.text}}})
+        if derived:  # (an empty should would match everything)
+            found.append({"constant_score": {"filter": {"bool": {"should": derived}}, "boost": 10}})
+        for pattern in i.donor_patterns():
+            found.append(
+                {"constant_score": {"filter": {"wildcard": {"identifiers": pattern}}, "boost": 5}}
+            )
+    query: dict[str, Any] = {"must": [{"bool": {"should": found, "minimum_should_match": 1}}]}
+    if words:
+        query["should"] = [_word_clause(t) for t in words]
+    return {"bool": query}
+
+
+def text_query(q: str, also: tuple[str, ...] = (), any_word: bool = False) -> dict[str, Any]:
+    """What the words select and how they rank (search/identifiers.py has the rules).
+
+    A query that is, or contains, a registry identifier finds that line, then its relations,
+    and stops. Otherwise every word must match, in any field (``any_word``: at least one),
+    exactly for identifiers, codes and alleles, with typo tolerance for other words; the
+    whole query as a synonym, a name or a phrase ranks first.
+    """
     if not q:
         return {"match_all": {}}
+    ids, words = _identified(q, also)
+    if ids:
+        return _identifier_query(ids, words)
+    if not words:
+        return {"match_all": {}}
+    whole = " ".join(t.text for t in words)
+    ranking = [
+        {"term": {"synonyms.exact": {"value": whole.lower(), "boost": 15}}},
+        {"match_phrase": {"name": {"query": whole, "boost": 5}}},
+        {"match_phrase": {"all_text": {"query": whole, "boost": 2}}},
+    ]
+    each = [_word_clause(t) for t in words]
+    if any_word or len(each) == 1:
+        return {"bool": {"should": [*each, *ranking], "minimum_should_match": 1}}
+    return {"bool": {"must": each, "should": ranking}}
+
+
+def highlight_query(q: str, also: tuple[str, ...] = ()) -> dict[str, Any]:
+    """What highlights mark: the words as typed, and identifiers as phrases. Marking typo
+    variants too costs as much as the search itself; a hit found only through a typo gets a
+    did-you-mean instead."""
+    ids, words = _identified(q, also)
+    if not ids:
+        return {"match": {"all_text": {"query": " ".join(t.text for t in words) or q}}}
+    should: list[dict[str, Any]] = [
+        {"match_phrase": {"all_text": {"query": i.text}}} for i in ids if i.kind != "lot"
+    ]
+    if words:
+        should.append({"match": {"all_text": {"query": " ".join(t.text for t in words)}}})
+    return {"bool": {"should": should or [{"match_phrase": {"all_text": {"query": q}}}]}}
+
+
+def build_identify(q: str, limit: int = 50) -> dict[str, Any] | None:
+    """The records whose identifiers (or synonyms) are the query's identifiers or code-like
+    words, with the registry ids of their lines: what resolving them needs. None when the
+    query has no such word."""
+    ids, rest = recognise(q)
+    words = {i.value for i in ids} | {
+        t.text.lower() for t in rest if not t.quoted and code_like(t.text)
+    }
+    if not words:
+        return None
+    line_ids = sorted({i.line_id for i in ids if i.line_id})
+    match: list[dict[str, Any]] = [
+        {"terms": {"identifiers": sorted(words)}},
+        {"terms": {"synonyms.exact": sorted(words)}},
+    ]
+    if line_ids:
+        match.append({"terms": {"line_ids": line_ids}})
     return {
-        "bool": {
-            "should": [
-                {"term": {"identifiers": {"value": q.lower(), "boost": 20}}},
-                {"term": {"synonyms.exact": {"value": q.lower(), "boost": 15}}},
-                {"match_phrase": {"name": {"query": q, "boost": 5}}},
-                {"match": {"all_text": {"query": q, "operator": "and", "boost": 2}}},
-                {"match": {"all_text": {"query": q, "fuzziness": "AUTO", "prefix_length": 1}}},
-            ],
-            "minimum_should_match": 1,
-        }
+        "size": limit,
+        "track_total_hits": False,
+        "query": {
+            "bool": {
+                "filter": [
+                    {"term": {"kind": "cell_line"}},
+                    {"bool": {"should": match, "minimum_should_match": 1}},
+                ]
+            }
+        },
+        "_source": ["identifiers", "synonyms", "hpscreg_name", "cellosaurus_ac", "biosamples_id"],
     }
 
 
-def highlight_query(q: str) -> dict[str, Any]:
-    """What highlights mark: the words as typed. Marking typo variants too costs as much as
-    the search itself; a hit found only through a typo gets a did-you-mean instead."""
-    return {"match": {"all_text": {"query": q}}}
+def read_identify(q: str, resp: Mapping[str, Any]) -> tuple[str, ...]:
+    """From :func:`build_identify`'s answer: the query's words that are some record's
+    identifier or synonym, and the registry ids of those records' lines (for ``also``)."""
+    ids, rest = recognise(q)
+    wanted = {i.value for i in ids} | {t.text.lower() for t in rest if not t.quoted}
+    out: dict[str, None] = {}
+    for hit in resp.get("hits", {}).get("hits", []):
+        src = hit.get("_source", {})
+        names = [*src.get("identifiers", []), *src.get("synonyms", [])]
+        matched = [n for n in names if n.lower() in wanted]
+        registry = [src.get(k) for k in ("hpscreg_name", "cellosaurus_ac", "biosamples_id")]
+        if matched or any(r and r.lower() in wanted for r in registry):
+            for name in matched + [r for r in registry if r]:
+                out.setdefault(name, None)
+    return tuple(out)
 
 
 def clauses(params: SearchParams, today: dt.date) -> dict[str, dict[str, Any]]:
@@ -214,7 +380,8 @@ def _facet_agg(
 
 
 def base_query(params: SearchParams) -> dict[str, Any]:
-    return {"bool": {"must": [text_query(params.q)], "filter": [{"term": {"kind": params.kind}}]}}
+    text = text_query(params.q, params.also, params.any_word)
+    return {"bool": {"must": [text], "filter": [{"term": {"kind": params.kind}}]}}
 
 
 class SearchBodies(NamedTuple):
@@ -268,7 +435,7 @@ def build_search(params: SearchParams, today: dt.date) -> SearchBodies:
                 "description": {"fragment_size": 200, "number_of_fragments": 1},
             },
             "require_field_match": False,
-            "highlight_query": highlight_query(params.q),
+            "highlight_query": highlight_query(params.q, params.also),
             "pre_tags": ["<mark>"],
             "post_tags": ["</mark>"],
             "encoder": "html",
@@ -431,7 +598,7 @@ def read_facets(
             "type": facet.type,
             "values": facet.read(agg, sel, labels),
         }
-        if getattr(facet, "combinable", False):
+        if isinstance(facet, (TermsFacet, HierarchyFacet)) and facet.combinable:
             entry["op"] = sel.op if sel else facet.op
         if sel and facet.type == "range":
             entry["min"], entry["max"] = sel.low, sel.high
@@ -457,3 +624,277 @@ def read_relax(
             }
         )
     return sorted(out, key=lambda r: -r["count"])
+
+
+# -- saved searches and unmet demand (portal/alerts/) ----------------------------------------
+ALERT_FIELDS = [
+    "uid",
+    "node_id",
+    "local_id",
+    "name",
+    "seq",
+    "modified",
+    "biobank_name",
+    "country",
+    "availability",
+    "cell_type",
+    "hpscreg_name",
+]
+"""What an alert, a notification and an Atom entry say about a line."""
+
+
+def build_changed_lines(
+    node: str, after: int, upto: int, size: int, search_after: list[Any] | None = None
+) -> dict[str, Any]:
+    """One page of a node's cell-line records whose sequence is in (``after``, ``upto``],
+    in sequence order: what the alerts' ledger of lines reads (portal/alerts/jobs.py)."""
+    body: dict[str, Any] = {
+        "size": size,
+        "query": {
+            "bool": {
+                "filter": [
+                    {"term": {"kind": "cell_line"}},
+                    {"term": {"node_id": node}},
+                    {"range": {"seq": {"gt": after, "lte": upto}}},
+                ]
+            }
+        },
+        "sort": [{"seq": "asc"}, {"uid": "asc"}],
+        "_source": ["uid", "node_id", "seq", "availability"],
+        "track_total_hits": False,
+    }
+    if search_after is not None:
+        body["search_after"] = search_after
+    return body
+
+
+def build_alert_matches(params: SearchParams, today: dt.date, uids: list[str]) -> dict[str, Any]:
+    """Which of these records match a saved search now: its words and every filter, as the
+    search page applies them, narrowed to ``uids``; one hit per record (not grouped)."""
+    query = base_query(params)
+    query["bool"]["filter"] += [*clauses(params, today).values(), {"terms": {"uid": list(uids)}}]
+    return {
+        "query": query,
+        "size": len(uids),
+        "sort": [{"uid": "asc"}],
+        "_source": ALERT_FIELDS,
+        "track_total_hits": False,
+    }
+
+
+def build_catalogue_values(biobanks: list[tuple[str, str]], today: dt.date) -> dict[str, Any]:
+    """The facet values the cell lines and collections of these biobanks (``(node, biobank
+    id)`` pairs) hold, per facet: terms facets by value, hierarchies by node (every ancestor
+    too), flags as a count. Range facets have no values to hold. Needs one biobank at least."""
+    if not biobanks:
+        raise ValueError("build_catalogue_values needs at least one biobank")
+    aggs: dict[str, Any] = {}
+    for facet in FACETS:
+        if isinstance(facet, TermsFacet):
+            aggs[facet.name] = {"terms": {"field": facet.field, "size": 1000}}
+        elif isinstance(facet, HierarchyFacet):
+            aggs[facet.name] = {"terms": {"field": facet.nodes_field, "size": 1000}}
+        elif isinstance(facet, FlagFacet):
+            aggs[facet.name] = {"filter": facet.filter(today)}
+    owned = [
+        {"bool": {"filter": [{"term": {"node_id": node}}, {"term": {"biobank_id": biobank}}]}}
+        for node, biobank in biobanks
+    ]
+    return {
+        "size": 0,
+        "track_total_hits": False,
+        "query": {
+            "bool": {
+                "filter": [
+                    {"terms": {"kind": ["cell_line", "collection"]}},
+                    {"bool": {"should": owned, "minimum_should_match": 1}},
+                ]
+            }
+        },
+        "aggs": aggs,
+    }
+
+
+def read_catalogue_values(aggregations: Mapping[str, Any]) -> dict[str, set[str]]:
+    """Facet name -> the values held, from :func:`build_catalogue_values`' answer (a flag
+    facet holds ``"true"`` when any record has it)."""
+    out: dict[str, set[str]] = {}
+    for name, agg in aggregations.items():
+        if "buckets" in agg:
+            out[name] = {str(b.get("key_as_string", b["key"])) for b in agg["buckets"]}
+        elif agg.get("doc_count"):
+            out[name] = {"true"}
+    return out
+
+
+# -- Beacon v2 (portal/beacon/) ----------------------------------------------------------------
+# A Beacon biosample is a cell-line record: one per biobank that holds the line. A Beacon
+# individual is a line's donor. The catalogue has no donor identifier, so an individual is one
+# line (its ``line_key``): the same line held by several biobanks is one donor, and lines with
+# different keys are different donors.
+
+BEACON_FIELDS = {
+    # Exact values a Beacon filter may ask for, besides the facets' selections.
+    "cell_type_code": "cell_type",  # a Cell Ontology term without its descendants
+    "disease_code": "disease_codes",  # a disease term without its descendants
+    "duo_modifier": "duo_modifiers",  # DUO modifiers have no facet
+    "line_key": "line_key",  # one individual
+    "uid": "uid",  # one biosample
+}
+BEACON_SOURCE = [
+    # What a Beacon record is built from: fields the public search API shows, nothing else of
+    # the record (no contacts, lots, QC details or ethnicity) but whether the donor is affected.
+    "uid",
+    "node_id",
+    "local_id",
+    "name",
+    "description",
+    "line_key",
+    "hpscreg_name",
+    "cellosaurus_ac",
+    "biosamples_id",
+    "cell_type",
+    "cell_type_ontology",
+    "tissue_source",
+    "donor_sex",
+    "donor_age_range",
+    "donor_age_low",
+    "donor_age_high",
+    "disease_codes",
+    "disease_labels",
+    "biobank_id",
+    "biobank_name",
+    "country",
+    "availability",
+    "duo_permission",
+    "duo_modifiers",
+    "commercial_use",
+    "qc_passed",
+    "storage_temperatures",
+    "vials_available",
+    "genetically_modified",
+    "modified_genes",
+    "modified",
+    "record.donor.affected",
+]
+BEACON_LINE_RECORDS = 100  # records of one line an individual lists (the engine's inner-hit cap)
+BEACON_OPEN_FACETS = ("disease", "gene", "tissue", "country", "biobank", "network")
+"""Facets whose values are whatever the records hold: their filtering terms come from the index."""
+_INDIVIDUALS = {"cardinality": {"field": "line_key", "precision_threshold": 10_000}}
+
+
+class BeaconTerm(NamedTuple):
+    """One Beacon filter as the index reads it: ``selection`` in the facet named ``facet``, or
+    the exact values of a field of ``BEACON_FIELDS``; ``negate`` for the ``!`` operator."""
+
+    facet: str
+    selection: Selection
+    negate: bool = False
+
+
+def beacon_clause(term: BeaconTerm, today: dt.date) -> dict[str, Any]:
+    """The engine filter of one term; a field term with no values matches nothing."""
+    if term.facet in BEACON_FIELDS:
+        clause = {"terms": {BEACON_FIELDS[term.facet]: list(term.selection.values)}}
+    else:
+        clause = FACETS_BY_NAME[term.facet].clause(term.selection, today)
+    return {"bool": {"must_not": [clause]}} if term.negate else clause
+
+
+def beacon_query(terms: list[BeaconTerm], today: dt.date) -> dict[str, Any]:
+    """Cell-line records matching every term (Beacon filters are AND-ed)."""
+    filters = [{"term": {"kind": "cell_line"}}, *(beacon_clause(t, today) for t in terms)]
+    return {"bool": {"filter": filters}}
+
+
+def build_beacon_count(entry: str, terms: list[BeaconTerm], today: dt.date) -> dict[str, Any]:
+    """How many biosamples (records) or individuals (distinct lines: exact up to 10,000,
+    then within about 1%) match; no hits."""
+    body: dict[str, Any] = {"size": 0, "query": beacon_query(terms, today)}
+    if entry == "individual":
+        body.update(track_total_hits=False, aggs={"individuals": _INDIVIDUALS})
+    else:
+        body["track_total_hits"] = True
+    return body
+
+
+def read_beacon_count(entry: str, resp: Mapping[str, Any]) -> int:
+    """The count of a ``build_beacon_count`` or ``build_beacon_records`` answer."""
+    if entry == "individual":
+        return int(resp.get("aggregations", {}).get("individuals", {}).get("value", 0))
+    return int(resp.get("hits", {}).get("total", {}).get("value", 0))
+
+
+def build_beacon_records(
+    entry: str, terms: list[BeaconTerm], today: dt.date, offset: int, size: int
+) -> dict[str, Any]:
+    """One page of matching biosamples (by uid) or individuals (by line key, each with the
+    records of its line, by uid), with the count of all of them."""
+    query = beacon_query(terms, today)
+    if entry == "individual":
+        return {
+            "query": query,
+            "from": offset,
+            "size": size,
+            "sort": [{"line_key": "asc"}],
+            "collapse": {
+                "field": "line_key",
+                "inner_hits": {
+                    "name": "records",
+                    "size": BEACON_LINE_RECORDS,
+                    "sort": [{"uid": "asc"}],
+                    "_source": BEACON_SOURCE,
+                },
+            },
+            "_source": ["line_key"],
+            "track_total_hits": False,
+            "aggs": {"individuals": _INDIVIDUALS},
+        }
+    return {
+        "query": query,
+        "from": offset,
+        "size": size,
+        "sort": [{"uid": "asc"}],
+        "_source": BEACON_SOURCE,
+        "track_total_hits": True,
+    }
+
+
+def read_beacon_records(
+    entry: str, resp: Mapping[str, Any]
+) -> tuple[int, list[list[dict[str, Any]]]]:
+    """The count and the page of a ``build_beacon_records`` answer: the records of each
+    result (one for a biosample, those of its line for an individual)."""
+    groups = []
+    for hit in resp.get("hits", {}).get("hits", []):
+        if entry == "individual":
+            inner = hit.get("inner_hits", {}).get("records", {}).get("hits", {}).get("hits", [])
+            groups.append([h["_source"] for h in inner])
+        else:
+            groups.append([hit["_source"]])
+    return read_beacon_count(entry, resp), groups
+
+
+def build_beacon_filtering_values() -> dict[str, Any]:
+    """The values cell lines hold in each facet of ``BEACON_OPEN_FACETS`` (diseases: every
+    node of their hierarchy), in order."""
+    aggs = {}
+    for name in BEACON_OPEN_FACETS:
+        facet = FACETS_BY_NAME[name]
+        field = getattr(facet, "nodes_field", "") or getattr(facet, "field", "")
+        size = 10_000 if name == "disease" else 1_000
+        aggs[name] = {"terms": {"field": field, "size": size, "order": {"_key": "asc"}}}
+    return {
+        "size": 0,
+        "track_total_hits": False,
+        "query": {"term": {"kind": "cell_line"}},
+        "aggs": aggs,
+    }
+
+
+def read_beacon_filtering_values(resp: Mapping[str, Any]) -> dict[str, list[str]]:
+    aggs = resp.get("aggregations", {})
+    return {
+        name: [str(b["key"]) for b in aggs.get(name, {}).get("buckets", [])]
+        for name in BEACON_OPEN_FACETS
+    }

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import re
+from dataclasses import replace
 
 import pytest
 from werkzeug.datastructures import MultiDict
@@ -14,10 +15,12 @@ from search.queries import (
     build_collection_line_count,
     build_collections_of,
     build_export,
+    build_identify,
     build_labels,
     build_search,
     parse_params,
     read_facets,
+    read_identify,
     read_relax,
     read_suggestion,
     read_totals,
@@ -167,12 +170,68 @@ def test_counts_are_a_cacheable_request_apart_from_the_hits():
     assert counts["query"]["bool"]["must"] == hits["query"]["bool"]["must"]
 
 
-def test_free_text_prefers_exact_identifiers_and_tolerates_typos():
-    should = build_search(params(q="WAe009-A"), TODAY).hits["query"]["bool"]["must"][0]["bool"][
+def text_of(p):
+    return build_search(p, TODAY).hits["query"]["bool"]["must"][0]
+
+
+def test_an_identifier_finds_its_line_exactly_then_its_relations_and_nothing_else():
+    # Was: the identifier as loose text with typo tolerance ("a" matched almost everything).
+    query = text_of(params(q="WAe009-A"))
+    [found] = query["bool"]["must"]
+    exact, derived, donor = found["bool"]["should"]
+    assert exact["constant_score"]["boost"] == 100
+    assert exact["constant_score"]["filter"]["bool"]["should"] == [
+        {"terms": {"identifiers": ["wae009-a"]}},
+        {"terms": {"line_ids": ["hpscreg:wae009-a"]}},
+    ]
+    assert {"prefix": {"identifiers": "wae009-a-"}} in derived["constant_score"]["filter"]["bool"][
         "should"
     ]
-    assert should[0] == {"term": {"identifiers": {"value": "wae009-a", "boost": 20}}}
-    assert any(c.get("match", {}).get("all_text", {}).get("fuzziness") == "AUTO" for c in should)
+    assert donor["constant_score"]["filter"] == {"wildcard": {"identifiers": "wae009-*"}}
+    assert "fuzziness" not in str(query)
+    # Resolved identifiers of the same line (the service's "also") are searched like typed ones.
+    also = text_of(replace(params(q="CVCL_9773"), also=("CVCL_9773", "WAe009-A")))
+    terms = also["bool"]["must"][0]["bool"]["should"][0]["constant_score"]["filter"]["bool"]
+    assert terms["should"][0] == {"terms": {"identifiers": ["cvcl_9773", "wae009-a"]}}
+
+
+def test_every_word_must_match_with_typos_tolerated_for_words_only():
+    query = text_of(params(q="parkinsn G2019S"))
+    words, allele = query["bool"]["must"]
+    fuzzy = words["bool"]["should"][2]["match"]["all_text"]
+    assert fuzzy["fuzziness"] == "AUTO" and fuzzy["operator"] == "and"
+    assert "fuzziness" not in allele["bool"]["should"][2]["match"]["all_text"]
+    # The labelled fallback: any word.
+    any_word = text_of(replace(params(q="parkinsn G2019S"), any_word=True))
+    assert any_word["bool"]["minimum_should_match"] == 1 and "must" not in any_word["bool"]
+    # A quoted word is a phrase, taken literally.
+    assert text_of(params(q='"female" line'))["bool"]["must"][0] == {
+        "match_phrase": {"all_text": {"query": "female"}}
+    }
+
+
+def test_identifiers_and_code_like_words_are_resolved_by_one_filter_request():
+    body = build_identify("WAe009-A K1P53 neural")
+    should = body["query"]["bool"]["filter"][1]["bool"]["should"]
+    assert should[0] == {"terms": {"identifiers": ["k1p53", "wae009-a"]}}
+    assert should[2] == {"terms": {"line_ids": ["hpscreg:wae009-a"]}}
+    assert build_identify("female parkinson") is None
+    hits = {
+        "hits": {
+            "hits": [
+                {
+                    "_source": {
+                        "identifiers": ["BIONi010-A", "BIONi010-A-L01"],
+                        "synonyms": ["K1P53"],
+                        "hpscreg_name": "BIONi010-A",
+                        "biosamples_id": "SAMEA3105765",
+                    }
+                }
+            ]
+        }
+    }
+    assert read_identify("k1p53 neural", hits) == ("K1P53", "BIONi010-A", "SAMEA3105765")
+    assert read_identify("neural", {"hits": {"hits": []}}) == ()
 
 
 def test_paging_and_sorting():
