@@ -27,6 +27,22 @@ from tests.builders import Idp
 
 
 # -- the real databases ----------------------------------------------------------------
+@pytest.fixture(scope="session", autouse=True)
+def _databases_outside_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Apps a test builds without naming their databases (the defaults are files in the
+    working directory) write them to a temporary folder, never into the checkout."""
+    folder = tmp_path_factory.mktemp("default-databases")
+    defaults = {
+        "CELLFED_PORTAL_DATABASE_URL": f"sqlite:///{folder / 'portal.sqlite3'}",
+        "CELLFED_DATABASE_URL": f"sqlite:///{folder / 'node.sqlite3'}",
+    }
+    added = {key: value for key, value in defaults.items() if key not in os.environ}
+    os.environ.update(added)
+    yield
+    for key in added:
+        os.environ.pop(key, None)
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A real PostgreSQL: CELLFED_TEST_POSTGRES_URL, else a throwaway cluster started from
