@@ -6,7 +6,8 @@ no background threads); what runs on a clock lives here, one registry per app (`
 * ``portal``: ``outbox``, the request broker's deliveries (parts and actions to the nodes,
   e-mail), every ``DELIVERY_INTERVAL`` seconds; ``attachment-retention``, the deletion of
   attachments under the retention rule (portal/access/retention.py), every
-  ``ATTACHMENT_RETENTION_INTERVAL`` seconds;
+  ``ATTACHMENT_RETENTION_INTERVAL`` seconds; ``alerts``, saved searches' alerts and feeds
+  (portal/alerts/jobs.py), every ``ALERT_INTERVAL`` seconds;
 * ``node``: ``outbox``, the node's events to the portal and its e-mail.
 
 A later clock-driven job is one function, registered with :func:`job`::
@@ -129,6 +130,14 @@ def _attachment_retention(app: Any) -> Any:
     from portal.access.retention import retention_pass
 
     return retention_pass(app)
+
+
+@job("portal", "alerts", "ALERT_INTERVAL")
+def _portal_alerts(app: Any) -> None:
+    """Saved searches: announce new and newly available lines (portal/alerts/jobs.py)."""
+    from portal.alerts.jobs import alert_pass
+
+    alert_pass(app)
 
 
 # -- the worker lock ---------------------------------------------------------------------

@@ -31,8 +31,17 @@ def clean_header(value: str) -> str:
     return " ".join(CONTROLS.sub(" ", value).split())
 
 
-def email_payload(to: str, subject: str, body: str) -> dict[str, str]:
-    return {"to": to, "subject": clean_header(subject)[:200], "body": body}
+# Headers a message may add: unsubscribe links (RFC 2369) and their one-click POST (RFC 8058).
+EXTRA_HEADERS = ("List-Unsubscribe", "List-Unsubscribe-Post")
+
+
+def email_payload(
+    to: str, subject: str, body: str, headers: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {"to": to, "subject": clean_header(subject)[:200], "body": body}
+    if headers:
+        payload["headers"] = {k: clean_header(v) for k, v in headers.items() if k in EXTRA_HEADERS}
+    return payload
 
 
 class SmtpSender:
@@ -56,6 +65,9 @@ class SmtpSender:
             mail["Subject"] = clean_header(payload["subject"])  # also for messages queued earlier
             # The outbox id makes the Message-ID stable, so a resend is recognisable as one.
             mail["Message-ID"] = make_msgid(idstring=f"outbox-{message.id}", domain="cellfed")
+            for name, value in (payload.get("headers") or {}).items():
+                if name in EXTRA_HEADERS:
+                    mail[name] = clean_header(value)
             mail.set_content(payload["body"])
         except (ValueError, TypeError, KeyError, MessageError) as exc:
             raise Refused(f"this e-mail cannot be built: {exc}") from exc

@@ -18,6 +18,7 @@ from flask import (
     url_for,
 )
 
+from portal.alerts.demand import record_demand
 from portal.export import csv_chunks, json_chunks
 from portal.openapi import spec
 from portal.service import current_search
@@ -36,7 +37,10 @@ def _params() -> SearchParams:
 
 @bp.get("/search")
 def search():
-    return jsonify(current_search().search(_params()))
+    params = _params()
+    result = current_search().search(params)
+    record_demand(params, result["lines"])  # memory only; never fails the search
+    return jsonify(result)
 
 
 def _export(fmt: str) -> Response:

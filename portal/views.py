@@ -17,6 +17,7 @@ from markupsafe import Markup, escape
 
 from federation.web.filters import when
 from portal import records
+from portal.alerts.demand import record_demand
 from portal.jsonld import jsonld_for, script_json
 from portal.service import SearchRejected, current_search
 from search.queries import SEARCH_KINDS, SORTS, InvalidQuery, SearchParams, parse_params
@@ -120,6 +121,7 @@ def search_page():
     except SearchRejected as exc:
         # Shown on the search form, like an invalid parameter, so the search can be changed.
         return _render_search(params, None, str(exc), 400)
+    record_demand(params, result["lines"])  # memory only; never fails the search
     return _render_search(params, result, None)
 
 

@@ -12,6 +12,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 from portal.access.models import PortalBase
+from portal.alerts import models as _saved_searches  # noqa: F401  (their tables, 0004)
 
 target_metadata = PortalBase.metadata
 
