@@ -8,6 +8,7 @@ the caching, and the engine's errors as ``SearchUnavailable`` (503) or ``SearchR
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import re
@@ -22,6 +23,7 @@ from search.aliases import catalogue_alias
 from search.engine import SearchEngine
 from search.facets import FACETS_BY_NAME
 from search.health import node_health
+from search.identifiers import recognise, tokens
 from search.queries import (
     SOURCE_FIELDS,
     SearchParams,
@@ -30,15 +32,18 @@ from search.queries import (
     build_collections_of,
     build_export,
     build_help,
+    build_identify,
     build_labels,
     build_search,
     build_sources,
     build_suggest,
     read_facets,
+    read_identify,
     read_relax,
     read_suggestion,
     read_totals,
 )
+from search.understanding import KIND_FACETS, Understanding, understand
 
 STATE_TTL = 5.0  # seconds a node's "data as of" may be cached between searches
 LABELS_TTL = 60.0  # seconds network names and disease labels may be cached
@@ -148,8 +153,21 @@ class CatalogueSearch:
     # -- search -----------------------------------------------------------------------
     def search(self, params: SearchParams, today: dt.date | None = None) -> dict[str, Any]:
         today = today or dt.date.today()
-        counts, found = self._msearch(*build_search(params, today))
         labels = self.labels()
+        understanding, run = self._understood(params, labels)
+        counts, found = self._msearch(*build_search(run, today))
+        fallback = None
+        if _may_fall_back(run) and not read_totals(counts.get("aggregations", {}))[0]:
+            # Nothing matches every word: say so, and show what matches any of them.
+            any_word = dataclasses.replace(run, any_word=True)
+            counts_any, found_any = self._msearch(*build_search(any_word, today))
+            if read_totals(counts_any.get("aggregations", {}))[0]:
+                run, counts, found = any_word, counts_any, found_any
+                fallback = {
+                    "label": "No result matches all the words; showing results that match "
+                    "any of them.",
+                    "words": [t.text for t in tokens(run.q)],
+                }
         if "collection" in params.selections:
             # Record pages link to a collection's lines by its uid; show its name instead.
             labels = {**labels, **self._names(list(params.selections["collection"].values))}
@@ -167,6 +185,7 @@ class CatalogueSearch:
             "pages": max(1, -(-lines // params.size)),
             "sort": params.sort,
             "hits": hits,
+            # The panel ticks the URL's filters; words read as filters are the chips below.
             "facets": read_facets(aggs, params, labels),
             "selected": [
                 {
@@ -177,6 +196,18 @@ class CatalogueSearch:
                 }
                 for name, sel in params.selections.items()
             ],
+            "understood": [
+                {
+                    "facet": f.facet,
+                    "label": FACETS_BY_NAME[f.facet].label,
+                    "selection": FACETS_BY_NAME[f.facet].describe(run.selections[f.facet], labels),
+                    "words": f.words,
+                    # Searching the word instead: the same search with the words quoted.
+                    "query": urlencode(params.args(q=understanding.literal(f))),
+                }
+                for f in understanding.filters
+            ],
+            "fallback": fallback,
             "help": None,
             "did_you_mean": None,
         }
@@ -192,6 +223,21 @@ class CatalogueSearch:
                     "query": urlencode(params.args(q=suggestion)),
                 }
         return result
+
+    def _understood(
+        self, params: SearchParams, labels: dict[str, str]
+    ) -> tuple[Understanding, SearchParams]:
+        """The parameters the engine runs: words naming facet values become filters
+        (search/understanding.py), and identifiers and code-like words are resolved to the
+        registry ids of their lines (search/identifiers.py), with one filter-only request."""
+        understanding = understand(
+            params.q, labels, params.selections, facets=KIND_FACETS.get(params.kind)
+        )
+        run = understanding.apply(params)
+        identify = build_identify(run.q)
+        if identify is not None:
+            run = dataclasses.replace(run, also=read_identify(run.q, self._search(identify) or {}))
+        return understanding, run
 
     def _help(
         self, params: SearchParams, today: dt.date, aggs: dict[str, Any], labels: dict[str, str]
@@ -247,8 +293,14 @@ class CatalogueSearch:
         """
         today = today or dt.date.today()
         size = min(page, limit)
+        # The records the search page shows: the same words read the same way.
+        params = self._understood(params, self.labels())[1]
         first = self._search(build_export(params, today, size)) or {}
         total = first.get("hits", {}).get("total", {}).get("value", 0)
+        if not total and _may_fall_back(params):
+            params = dataclasses.replace(params, any_word=True)
+            first = self._search(build_export(params, today, size)) or {}
+            total = first.get("hits", {}).get("total", {}).get("value", 0)
 
         def records() -> Iterator[dict[str, Any]]:
             states = self.node_states()
@@ -318,6 +370,11 @@ class CatalogueSearch:
         """The total hits of a counting request (no index yet counts as none)."""
         resp = self._search(body) or {}
         return resp.get("hits", {}).get("total", {}).get("value", 0)
+
+
+def _may_fall_back(run: SearchParams) -> bool:
+    """Several words and no identifier: when nothing matches all, any word may."""
+    return len(tokens(run.q)) > 1 and not run.also and not recognise(run.q)[0]
 
 
 def current_search() -> CatalogueSearch:

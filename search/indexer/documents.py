@@ -92,7 +92,13 @@ def to_document(
             hpscreg_name=record.get("hpscreg_name"),
             cellosaurus_ac=record.get("cellosaurus_ac"),
             biosamples_id=record.get("biosamples_id"),
-            identifiers=[x for x in (record["id"], record["name"], *identifiers) if x],
+            # Lot numbers too: a query naming a lot finds the line it is a lot of.
+            identifiers=[
+                x
+                for x in (record["id"], record["name"], *identifiers)
+                + tuple(lot.get("lot_id") for lot in record.get("lots", []))
+                if x
+            ],
             synonyms=record.get("synonyms", []),
             cell_type=record["cell_type"],
             tissue_source=record.get("tissue_source"),

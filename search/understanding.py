@@ -1,0 +1,199 @@
+"""Words of a query that name a facet value are understood as that filter.
+
+``iPSC female parkinson`` is the cell type hiPSC, the donor sex female, and the word
+"parkinson". The rules:
+
+* a word, or a run of words, names a value when it is that value's label or a known alias,
+  in any case (``female``, ``hESC``, ``iPSC``, ``Germany``, ``United Kingdom``, ``Sendai``,
+  ``Parkinson disease``, ``Parkinson's disease``); the longest run wins;
+* the facets understood: cell type, donor sex, country, reprogramming vector, and diseases by
+  the labels the nodes publish (a label held by several codes selects them all, OR-ed);
+* a quoted word (``"female"``) is never understood: it is searched as a word. The link
+  "search the word instead" quotes it;
+* a word naming a value of a facet the URL already selects is dropped when that value is
+  selected (the URL's filter says it already: no chip); otherwise it stays a word, so the
+  URL's choice holds;
+* registry identifiers are never understood (search/identifiers.py finds them first);
+* searching collections or biobanks, only countries and diseases are understood (KIND_FACETS).
+
+Pure: the disease labels come from the caller (the index's ``code|label`` pairs).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from schemas.validators import VECTORS
+from schemas.vocabularies import vocabulary
+from search.facets import FACETS_BY_NAME, Selection
+from search.identifiers import Token, classify, join, tokens
+from search.vocab import CELL_TYPE_TREE, SEX_LABELS
+
+MAX_PHRASE = 6  # words in the longest value name looked for
+KIND_FACETS = {"collection": ("country", "disease"), "biobank": ("country",)}
+"""The facets whose values are understood when searching other records than cell lines."""
+
+CELL_TYPE_ALIASES = {
+    "hiPSC": ("ipsc", "ipscs", "hipscs", "ips", "induced pluripotent stem cells"),
+    "hESC": ("hescs", "esc", "escs", "embryonic stem cells", "embryonic stem cell"),
+    "MSC": ("mscs", "mesenchymal stromal cells"),
+    "CARDIOMYOCYTE": ("cardiomyocyte", "cardiomyocytes"),
+    "HEPATOCYTE": ("hepatocyte", "hepatocytes"),
+    "FIBROBLAST": ("fibroblast", "fibroblasts"),
+    "NEURAL": ("neural cells",),
+}
+SEX_ALIASES = {"FEMALE": ("female", "females"), "MALE": ("male", "males")}
+COUNTRY_ALIASES = {"GB": ("uk", "united kingdom", "great britain", "britain"), "US": ("usa",)}
+
+
+def fold(text: str) -> str:
+    """How names are compared: lower case, ``'s`` and punctuation dropped, spaces single."""
+    text = re.sub(r"[’']s\b", "", text.lower())
+    return " ".join(re.sub(r"[^\w\s-]", " ", text).split())
+
+
+@dataclass(frozen=True)
+class Understood:
+    """A run of words read as a facet value: ``words`` as typed, ``values`` selected."""
+
+    facet: str
+    values: tuple[str, ...]
+    words: str
+
+
+@dataclass(frozen=True)
+class Understanding:
+    q: str  # the query as typed
+    rest: str  # what is left to search as words
+    filters: tuple[Understood, ...] = ()
+
+    def apply(self, params: Any) -> Any:
+        """The search parameters with the words replaced by the filters they name."""
+        selections = dict(params.selections)
+        for f in self.filters:
+            if f.facet not in selections:
+                selections[f.facet] = Selection(tuple(sorted(f.values)))
+        return replace(params, q=self.rest, selections=selections)
+
+    def literal(self, understood: Understood) -> str:
+        """The query with these words quoted: searched as words, not as a filter."""
+        out: list[Token] = []
+        done = False
+        parts = tokens(self.q)
+        i = 0
+        n = len(understood.words.split())
+        while i < len(parts):
+            run = parts[i : i + n]
+            text = " ".join(t.text for t in run)
+            if not done and text == understood.words and not any(t.quoted for t in run):
+                out.append(Token(understood.words, quoted=True))
+                i += n
+                done = True
+                continue
+            out.append(parts[i])
+            i += 1
+        return join(out)
+
+
+class _One:
+    """One URL value, as a facet parses it (so a code is checked as the URL's would be)."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def getlist(self, name: str) -> list[str]:
+        return [self.value] if name == "disease" else []
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return default
+
+
+def names(disease_labels: Mapping[str, str] | None = None) -> dict[str, tuple[str, set[str]]]:
+    """Folded value name -> (facet, values) for every facet value that can be named."""
+    table: dict[str, tuple[str, set[str]]] = {}
+
+    def add(name: str, facet: str, value: str) -> None:
+        key = fold(name)
+        if not key:
+            return
+        entry = table.setdefault(key, (facet, set()))
+        if entry[0] == facet:
+            entry[1].add(value)
+
+    for code, (label, _) in CELL_TYPE_TREE.items():
+        if code in ("stem", "differentiated", "OTHER", "somatic_stem"):
+            continue
+        add(code, "cell_type", code)
+        if code in ("pluripotent", "HSPC", "RPE", "CANCER", "NEURAL"):
+            add(label, "cell_type", code)
+    for code, aliases in CELL_TYPE_ALIASES.items():
+        for alias in aliases:
+            add(alias, "cell_type", code)
+    for code in SEX_LABELS:
+        for alias in SEX_ALIASES.get(code, ()):
+            add(alias, "sex", code)
+    countries = vocabulary("countries")
+    for code in countries.codes:
+        add(countries.label(code), "country", code)
+    for code, aliases in COUNTRY_ALIASES.items():
+        for alias in aliases:
+            add(alias, "country", code)
+    for vector in VECTORS:
+        if vector not in ("none", "other"):
+            add(vector, "vector", vector)
+    for code, label in (disease_labels or {}).items():
+        if ":" in code and FACETS_BY_NAME["disease"].parse(_One(code)) is not None:
+            add(label, "disease", code)
+    return table
+
+
+def understand(
+    q: str,
+    disease_labels: Mapping[str, str] | None = None,
+    selections: Mapping[str, Selection] | None = None,
+    table: Mapping[str, tuple[str, set[str]]] | None = None,
+    facets: Collection[str] | None = None,
+) -> Understanding:
+    """Read the words of ``q`` that name facet values (see the module's rules); only values
+    of ``facets`` when given (collections and biobanks have no cell type, sex or vector)."""
+    table = table if table is not None else names(disease_labels)
+    if facets is not None:
+        table = {k: v for k, v in table.items() if v[0] in facets}
+    selections = selections or {}
+    parts = tokens(q)
+    rest: list[Token] = []
+    found: list[Understood] = []
+    i = 0
+    while i < len(parts):
+        hit = None
+        if not parts[i].quoted and not classify(parts[i].text):
+            for n in range(min(MAX_PHRASE, len(parts) - i), 0, -1):
+                run = parts[i : i + n]
+                if any(t.quoted for t in run):
+                    continue
+                entry = table.get(fold(" ".join(t.text for t in run)))
+                if entry and _fits(entry[0], entry[1], selections, found):
+                    hit = Understood(
+                        entry[0], tuple(sorted(entry[1])), " ".join(t.text for t in run)
+                    )
+                    i += n
+                    break
+        if hit:
+            if hit.facet not in selections:  # else the URL's filter says it already
+                found.append(hit)
+        else:
+            rest.append(parts[i])
+            i += 1
+    return Understanding(q, join(rest), tuple(found))
+
+
+def _fits(
+    facet: str, values: set[str], selections: Mapping[str, Selection], found: list[Understood]
+) -> bool:
+    if any(f.facet == facet for f in found):
+        return False  # one value per facet from the words: "male female" stays words
+    sel = selections.get(facet)
+    return sel is None or values <= set(sel.values)
