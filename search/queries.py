@@ -247,7 +247,9 @@ def _identifier_query(ids: list[Identifier], words: list[Token]) -> dict[str, An
     ]
     for i in ids:
         # A derivative is named after its parent or mentions it.
-        derived = [{"prefix": {"identifiers": p}} for p in i.derivative_prefixes()]
+        derived: list[dict[str, Any]] = [
+            {"prefix": {"identifiers": p}} for p in i.derivative_prefixes()
+        ]
         if i.kind != "lot":
             derived.append({"match_phrase": {"all_text": {"query": i.text}}})
         if derived:  # (an empty should would match everything)
