@@ -41,6 +41,9 @@ setting and its fix, with a missing, short or placeholder ``SECRET_KEY``, a demo
 plain ``http://`` off loopback (the issuer, ``PORTAL_URL``, ``NODE_URL``, ``SEARCH_URL``,
 ``INDEXER_POKE_URL``, the member registry's URLs), ``NODE_ADMIN_OPEN`` on,
 ``FEED_REQUIRE_TOKEN`` off, an SMTP login without STARTTLS, or ``IDP_ADMIN_PASSWORD`` "admin".
+Keycloak in production mode (``cellfed idp start --production``, implied by production) also
+needs, whatever ``ENV`` says, its database, hostname and TLS files and no demo credentials
+(:func:`idp_server_problems`).
 
 Defaults that name files of the source checkout (``HOME_FILES``: the member registry, the
 engines' folder, the Keycloak realm) are looked for in the CellFed home, which is
@@ -184,6 +187,19 @@ DEFAULTS: dict[str, Any] = {
     "IDP_HEAP": "512m",
     "IDP_REALM_FILE": str(PROJECT_ROOT / HOME_FILES["IDP_REALM_FILE"]),
     "IDP_ADMIN_PASSWORD": "admin",  # the local Keycloak's bootstrap admin (loopback only)
+    # `cellfed idp start --production` (implied by ENV production): Keycloak on PostgreSQL,
+    # serving HTTPS itself under a fixed public name; checked by idp_server_problems.
+    "IDP_DATABASE_URL": None,  # postgresql://keycloak:<password>@<host>:5432/keycloak
+    "IDP_HOSTNAME": None,  # the public name (idp.example.org) or URL (https://idp.example.org)
+    "IDP_TLS_CERT": None,  # PEM certificate chain
+    "IDP_TLS_KEY": None,  # its unencrypted PEM private key
+    "IDP_TLS_CA": None,  # the CA the launcher checks Keycloak's certificate with; None: system's
+    "IDP_HTTPS_PORT": 8443,  # 443 drops the port from the issuer
+    "IDP_MANAGEMENT_PORT": 9000,  # /health/ready over HTTPS: keep it closed to the outside
+    "IDP_BIND_HOST": "127.0.0.1",  # 0.0.0.0 to serve other machines
+    # TOML, mode 0600: [clients] <client id> = "<secret>", [users] <user name> = "<password>";
+    # these replace the realm file's values at the import. None: the realm file's own.
+    "IDP_SECRETS_FILE": None,
     # Access requests: the portal's own database, attachments, broker and notifications.
     "PORTAL_URL": "http://127.0.0.1:5000",  # public base URL; https makes cookies Secure
     "PORTAL_DATABASE_URL": "sqlite:///portal.sqlite3",
@@ -399,6 +415,7 @@ _KINDS: dict[str, Kind] = {
     "DATABASE_URL": _database_url,
     "AUTO_MIGRATE": _optional(_boolean),
     "PORTAL_DATABASE_URL": _database_url,
+    "IDP_DATABASE_URL": _optional(_database_url),
     "OIDC_ISSUER": _url,
     "PORTAL_URL": _url,
     "INDEXER_POKE_URL": _optional(_url),
@@ -788,4 +805,155 @@ def check_production(config: Mapping[str, Any], role: str) -> None:
         raise ConfigError(
             f"CELLFED_ENV is production, and the {role} will not start until these settings "
             f"are fixed:\n{listed}"
+        )
+
+
+# -- Keycloak in production mode (`cellfed idp start --production`) ----------------------
+def idp_secrets(config: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """``(client secrets, user passwords)`` of ``IDP_SECRETS_FILE`` (both empty when unset).
+
+    The file is TOML with two tables, ``[clients]`` (client id = secret) and ``[users]``
+    (user name = password), readable by its owner only. Raises ConfigError, naming the
+    setting, when it cannot be read, is open to others or holds anything else.
+    """
+    named = config.get("IDP_SECRETS_FILE")
+    if not named:
+        return {}, {}
+    path = Path(str(named))
+    try:
+        mode = path.stat().st_mode & 0o777
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(
+            f"IDP_SECRETS_FILE {path} cannot be read ({type(exc).__name__})"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"IDP_SECRETS_FILE {path} is not TOML: {exc}") from None
+    if mode & 0o077:
+        raise ConfigError(
+            f"IDP_SECRETS_FILE {path} is open to others than its owner (mode {mode:04o}): "
+            f"it holds secrets; chmod 600 {path}"
+        )
+    unknown = sorted(set(data) - {"clients", "users"})
+    tables = [data.get("clients", {}), data.get("users", {})]
+    if unknown or not all(
+        isinstance(t, dict) and all(isinstance(v, str) and v for v in t.values()) for t in tables
+    ):
+        raise ConfigError(
+            f'IDP_SECRETS_FILE {path} must hold only [clients] (client id = "secret") and '
+            '[users] (user name = "password"), each value non-empty text'
+            + (f"; not {', '.join(unknown)}" if unknown else "")
+        )
+    return dict(tables[0]), dict(tables[1])
+
+
+def _idp_database(config: Mapping[str, Any]) -> list[str]:
+    url = str(config.get("IDP_DATABASE_URL") or "")
+    fix = "set postgresql://keycloak:<password>@<host>:5432/keycloak"
+    if not url:
+        return [f"IDP_DATABASE_URL is not set: Keycloak keeps its realm in PostgreSQL; {fix}"]
+    if url.split("://", 1)[0].split("+", 1)[0] not in ("postgresql", "postgres"):
+        return [f"IDP_DATABASE_URL is {_shown(url)}: not PostgreSQL; {fix}"]
+    return []
+
+
+def _idp_hostname(config: Mapping[str, Any]) -> list[str]:
+    name = str(config.get("IDP_HOSTNAME") or "").strip()
+    fix = (
+        "set the public name (idp.example.org; the port is IDP_HTTPS_PORT) or URL "
+        "(https://idp.example.org)"
+    )
+    if not name:
+        return [f"IDP_HOSTNAME is not set: it is the issuer of every token; {fix}"]
+    parts = urlsplit(name) if "://" in name else None
+    if (parts is not None and (parts.scheme != "https" or not parts.hostname)) or (
+        parts is None and any(c in name for c in ":/ ")
+    ):
+        return [f"IDP_HOSTNAME is {name!r}: {fix}"]
+    return []
+
+
+def _idp_tls(config: Mapping[str, Any]) -> list[str]:
+    problems = []
+    for name, what in (("IDP_TLS_CERT", "certificate chain"), ("IDP_TLS_KEY", "private key")):
+        value = config.get(name)
+        if not value:
+            problems.append(
+                f"{name} is not set: Keycloak serves HTTPS itself; set its PEM {what} file"
+            )
+        elif not Path(str(value)).is_file():
+            problems.append(f"{name} names {value}, which is not a file")
+    key = config.get("IDP_TLS_KEY")
+    if key and Path(str(key)).is_file() and Path(str(key)).stat().st_mode & 0o004:
+        problems.append(f"IDP_TLS_KEY {key} is readable by everyone: chmod o-r it")
+    ca = config.get("IDP_TLS_CA")
+    if ca and not Path(str(ca)).is_file():
+        problems.append(f"IDP_TLS_CA names {ca}, which is not a file")
+    return problems
+
+
+def _idp_credentials(config: Mapping[str, Any]) -> list[str]:
+    """No demo credentials reach the realm: neither IDP_SECRETS_FILE's nor, where the file
+    gives none, IDP_REALM_FILE's (``<client>-demo-secret``, a password equal to its user)."""
+    try:
+        clients, users = idp_secrets(config)
+    except ConfigError as exc:
+        return [str(exc)]
+    problems = []
+    demo = [f"client {c}" for c, s in clients.items() if s.endswith(DEMO_SECRET_SUFFIX)]
+    demo += [f"user {u}" for u, p in users.items() if p == u]
+    if demo:
+        problems.append(
+            f"IDP_SECRETS_FILE gives demo credentials ({', '.join(demo)}): use new ones"
+        )
+    path = Path(str(config.get("IDP_REALM_FILE")))
+    try:
+        realm = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        return [*problems, f"IDP_REALM_FILE {path} cannot be read ({type(exc).__name__})"]
+    in_realm = {c.get("clientId"): c for c in realm.get("clients", [])}
+    people = {u.get("username"): u for u in realm.get("users", [])}
+    unknown = sorted(set(clients) - set(in_realm)) + sorted(set(users) - set(people))
+    if unknown:
+        problems.append(f"IDP_SECRETS_FILE names what IDP_REALM_FILE has not: {', '.join(unknown)}")
+    left = [
+        f"client {c}"
+        for c, client in in_realm.items()
+        if c not in clients and str(client.get("secret", "")).endswith(DEMO_SECRET_SUFFIX)
+    ] + [
+        f"user {u}"
+        for u, user in people.items()
+        if u not in users
+        and any(
+            c.get("type") == "password" and c.get("value") == u for c in user.get("credentials", [])
+        )
+    ]
+    if left:
+        problems.append(
+            f"IDP_REALM_FILE would import demo credentials ({', '.join(left)}): give each its "
+            "own in IDP_SECRETS_FILE, or import a realm without them"
+        )
+    return problems
+
+
+IDP_SERVER_CHECKS: tuple[Check, ...] = (_idp_database, _idp_hostname, _idp_tls, _idp_credentials)
+"""What Keycloak in production mode needs besides the ``idp`` role's checks. Not a role of
+PRODUCTION_CHECKS: other commands of the idp role (the admin API) need none of it."""
+
+
+def idp_server_problems(config: Mapping[str, Any]) -> list[str]:
+    """Every setting Keycloak in production mode may not start with (whatever ``ENV`` is)."""
+    return production_problems(config, "idp") + [
+        problem for check in IDP_SERVER_CHECKS for problem in check(config)
+    ]
+
+
+def check_idp_server(config: Mapping[str, Any]) -> None:
+    """Raise ConfigError listing every problem of :func:`idp_server_problems`."""
+    problems = idp_server_problems(config)
+    if problems:
+        listed = "\n".join(f"  - {problem}" for problem in problems)
+        raise ConfigError(
+            f"Keycloak will not start in production mode until these settings are fixed:\n{listed}"
         )
