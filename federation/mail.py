@@ -7,7 +7,10 @@ login when SMTP_USER is set.
 Subjects are made from what people typed (a project title, a biobank's name). A line break in
 a header would let it add headers of its own; the standard library refuses such a value with a
 ``ValueError``, which would leave the message retrying for ever. So subjects lose their control
-characters, and a message that still cannot be built is refused for good (``Refused``).
+characters, and a message that still cannot be built is refused for good (``Refused``). So is
+a message the relay will never take: every recipient refused with a 5xx, our sender refused
+for it with a 5xx, or an address with non-ASCII characters at a relay without SMTPUTF8. A
+relay that cannot be reached, or answers 4xx (or 421), is tried again later (``Retry``).
 """
 
 from __future__ import annotations
@@ -82,7 +85,7 @@ class SmtpSender:
                     smtp.starttls()
                 if self.user:
                     smtp.login(self.user, self.password or "")
-                smtp.send_message(mail)
+                self._send(smtp, mail, payload["to"])
         except smtplib.SMTPAuthenticationError as exc:  # our configuration: retry once fixed
             raise Retry(f"the mail server refused our login: {exc.smtp_code}") from exc
         except smtplib.SMTPRecipientsRefused as exc:
@@ -90,9 +93,29 @@ class SmtpSender:
             if all(code >= 500 for code in codes):
                 raise Refused(f"the mail server refused {payload['to']}: {codes}") from exc
             raise Retry(f"the mail server deferred {payload['to']}: {codes}") from exc
+        except smtplib.SMTPSenderRefused as exc:  # MAIL FROM, with this message's size/options
+            if exc.smtp_code >= 500 and exc.smtp_code != 421:
+                raise Refused(
+                    f"the mail server refused to take this message from us: {exc.smtp_code}"
+                ) from exc
+            raise Retry(f"the mail server deferred the message: {exc.smtp_code}") from exc
         except smtplib.SMTPResponseException as exc:
             if exc.smtp_code >= 500 and exc.smtp_code not in (421,):
                 raise Refused(f"the mail server refused the message: {exc.smtp_code}") from exc
             raise Retry(f"the mail server deferred the message: {exc.smtp_code}") from exc
         except (OSError, smtplib.SMTPException) as exc:
             raise Retry(f"cannot reach the mail server {self.host}:{self.port}: {exc}") from exc
+
+    @staticmethod
+    def _send(smtp: smtplib.SMTP, mail: EmailMessage, to: str) -> None:
+        """Hand ``mail`` over. An address with non-ASCII characters needs a relay offering
+        SMTPUTF8 (RFC 6531); a relay without it never takes the message, so it is refused
+        for good (``SMTPNotSupportedError`` of ``starttls``/``login`` is our configuration,
+        and stays a retry)."""
+        try:
+            smtp.send_message(mail)
+        except smtplib.SMTPNotSupportedError as exc:
+            raise Refused(
+                f"the mail server cannot take the address {to!r}: it has non-ASCII "
+                "characters, and the server does not offer SMTPUTF8"
+            ) from exc

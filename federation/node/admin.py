@@ -19,11 +19,12 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import tempfile
 import time
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import (
     Blueprint,
@@ -331,16 +332,29 @@ def restore(kind: str, local_id: str):
 # same person can confirm, only within STAGING_SECONDS, only if the files are unchanged, and
 # only once; the confirm runs every check again (the person's scope too) before it writes.
 def _staging() -> Path:
+    """The folder of staged imports, made private to this process's account; an existing
+    one must be a folder (not a link), owned by this account, and writable by it alone: a
+    staged import is what the confirm step writes to the catalogue."""
     path = Path(current_app.config.get("IMPORT_STAGING_DIR") or tempfile.gettempdir())
     path = path / f"cellfed-import-{current_app.config['NODE_ID']}"
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if hasattr(os, "getuid") and path.stat().st_uid != os.getuid():
-        abort(
-            500,
-            "The import staging folder belongs to another account on this machine; set "
-            "IMPORT_STAGING_DIR to a folder of the node's own.",
-        )
+    found = path.lstat()
+    if not stat.S_ISDIR(found.st_mode):
+        _unsafe_staging("is not a folder (a symbolic link or a file is in its place)")
+    if hasattr(os, "getuid") and found.st_uid != os.getuid():
+        _unsafe_staging("belongs to another account on this machine")
+    if found.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        _unsafe_staging("may be written by other accounts (group or world writable)")
     return path
+
+
+def _unsafe_staging(why: str) -> NoReturn:
+    abort(
+        500,
+        f"The import staging folder {why}; set IMPORT_STAGING_DIR to a folder of the node's "
+        "own (its cellfed-import-<node id> folder is made private to the node's account), or "
+        "remove that folder.",
+    )
 
 
 def _digest(data: bytes) -> str:

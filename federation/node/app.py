@@ -2,7 +2,8 @@
 
 Every response carries the security headers (federation/web/headers.py), and request bodies
 are capped at ``BODY_MAX_BYTES`` except on the admin import, which takes ``IMPORT_MAX_MB``
-(federation/web/limits.py): the CSRF check parses forms before anyone is authenticated.
+(federation/web/limits.py): the CSRF check parses forms before anyone is authenticated, so
+the import's admin gate runs before it, and a POST without a session token is refused unread.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from cellfed.config import load_config
@@ -52,6 +53,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(admin.bp, url_prefix="/admin")
     node_name = lambda: current_app.config["NODE_NAME"]  # noqa: E731
     app.register_error_handler(HTTPException, json_or_page("node/error.html", node_name=node_name))
+    app.before_request(_admin_before_upload)  # before the CSRF check reads the body
     init_inbox(app, store)  # access-request inbox, its outbox, login and CSRF
     init_headers(app)
     trust_proxy(app, int(app.config.get("PROXY_HOPS", 0)))
@@ -62,6 +64,15 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     init_request_log(app)  # request ids; JSON logs in production
     init_health(app, {"database": database_check(store.engine)})
     return app
+
+
+def _admin_before_upload() -> Any:
+    """The admin import takes IMPORT_MAX_MB: whoever may not import (not signed in, no
+    biobank here) is turned away before the CSRF check parses that body. The admin pages'
+    gate runs again as for every admin page."""
+    if request.endpoint in UPLOAD_ENDPOINTS:
+        return admin.require_admin()
+    return None
 
 
 def _poker(app: Flask) -> Poker:

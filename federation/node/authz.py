@@ -7,7 +7,9 @@ only the records of the biobanks they administer, and a record they save may nam
 biobanks and their collections: nobody can move a record into a biobank, or under a
 collection, that they do not administer. Networks belong to the whole node: everyone at the
 admin pages may read them (biobank records name them), only a node operator may change
-them. A node operator (realm role ``node-operator``) may do everything at the node.
+them. A node operator may do everything at the node: the realm role ``node-operator``
+counts at a node only together with the entry ``<node id>:*`` in the same biobanks claim, so
+the operator of one node has no reach at another (the role alone grants nothing anywhere).
 
 The admin pages answer 404 for a record out of reach, exactly as for a missing id, and 403,
 saying what is allowed, for an action the person may not take.
@@ -25,7 +27,11 @@ from federation.web.login import User
 from schemas import KINDS
 
 NODE_OPERATOR = "node-operator"
-"""The realm role of the people who run a node: every biobank, networks, full exports."""
+"""The realm role of the people who run a node: every biobank, networks, full exports, at
+the nodes their biobanks claim names with :data:`EVERY_BIOBANK` (see :func:`operates`)."""
+
+EVERY_BIOBANK = "*"
+"""In the biobanks claim, ``<node id>:*`` names a node its user operates (with the role)."""
 
 NODE_WIDE_KINDS = frozenset({"network"})
 """Kinds that belong to no biobank: only a node operator changes them."""
@@ -41,6 +47,13 @@ def owner_of(kind: str, record: Mapping[str, Any]) -> str | None:
         return None
     value = record.get("id") if kind == "biobank" else record.get("biobank")
     return value if isinstance(value, str) else None
+
+
+def operates(user: User, node_id: str) -> bool:
+    """Is ``user`` this node's operator? The role ``node-operator`` and ``<node id>:*`` in
+    the biobanks claim, both: the realm role is the same at every node, the claim's entry
+    says which nodes."""
+    return user.has_role(NODE_OPERATOR) and f"{node_id}:{EVERY_BIOBANK}" in user.biobanks
 
 
 def _ids(values: Iterable[str]) -> str:
@@ -62,7 +75,7 @@ class Scope:
         return cls(
             node_id,
             user.biobanks_at(node_id),
-            user.has_role(NODE_OPERATOR),
+            operates(user, node_id),
             f"user {user.iss} {user.sub}",
             user.name,
         )
@@ -97,7 +110,8 @@ class Scope:
             f"You administer {_ids(self.biobanks)} at node {self.node_id!r}: you may see and "
             "change the records of those biobanks (the biobank, its collections and its cell "
             "lines). Networks and the records of other biobanks are changed by a node operator "
-            f"(role {NODE_OPERATOR!r})."
+            f"(role {NODE_OPERATOR!r} with {f'{self.node_id}:{EVERY_BIOBANK}'!r} among the "
+            "biobanks of the account)."
         )
 
     def node_wide_only(self, kind: str) -> str:

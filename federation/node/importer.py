@@ -123,7 +123,7 @@ def check_catalogue(
     problems += _check_withdrawn_here(rows, store, withdrawn, locate)
     problems += _check_references(rows, known, withdrawn, locate)
     problems += _check_withdrawals(rows, store, live, withdrawn, locate)
-    problems += _check_placement(rows, locate)
+    problems += _check_placement(rows, store, locate)
     return rows.valid, problems
 
 
@@ -286,21 +286,59 @@ def _check_withdrawals(
     return problems
 
 
-def _check_placement(rows: _Rows, locate: Locate) -> list[Problem]:
-    """A cell line's collection (when in the file) belongs to the line's biobank."""
+def _check_placement(rows: _Rows, store: CatalogueStore, locate: Locate) -> list[Problem]:
+    """A cell line's collection belongs to the line's biobank: the collection as the file
+    has it, else as stored at this node. And a collection the file moves to another biobank
+    leaves no stored line (one the file does not hold) behind in the old one."""
     problems = []
-    collections = {r["id"]: r for k, r in rows.valid if k == "collection"}
+    stored = {c["id"]: c.get("biobank") for c in store.records("collection")}
+    owners = {**stored, **{r["id"]: r["biobank"] for k, r in rows.valid if k == "collection"}}
+    moved = {cid for cid, owner in owners.items() if cid in stored and stored[cid] != owner}
+    if moved:
+        problems += _left_behind(rows, store, moved, owners, locate)
     for kind, record in rows.valid:
-        collection = collections.get(record.get("collection") or "")
-        if kind == "cell_line" and collection and collection["biobank"] != record["biobank"]:
+        if kind != "cell_line":
+            continue
+        cid = record.get("collection")
+        owner = owners.get(cid) if isinstance(cid, str) else None
+        if owner is not None and owner != record["biobank"]:
             i, section = rows.at[kind][record["id"]]
             problems.append(
                 _problem(
                     locate(section, i, record["id"], "collection"),
-                    f"{collection['id']!r} belongs to biobank {collection['biobank']!r}, not "
-                    f"{record['biobank']!r}",
+                    f"{cid!r} belongs to biobank {owner!r}, not {record['biobank']!r}",
                 )
             )
+    return problems
+
+
+def _left_behind(
+    rows: _Rows,
+    store: CatalogueStore,
+    moved: set[str],
+    owners: dict[str, Any],
+    locate: Locate,
+) -> list[Problem]:
+    """Stored cell lines, not in the file, under a collection the file moves elsewhere."""
+    behind: dict[str, list[str]] = {}
+    for record in store.records("cell_line"):
+        cid = record.get("collection")
+        in_file = record["id"] in rows.first_seen["cell_line"]
+        if cid in moved and not in_file and record.get("biobank") != owners[cid]:
+            behind.setdefault(cid, []).append(record["id"])
+    problems = []
+    for cid, lines in sorted(behind.items()):
+        i, section = rows.at["collection"][cid]
+        shown = ", ".join(repr(lid) for lid in sorted(lines)[:5])
+        more = f" and {len(lines) - 5} more" if len(lines) > 5 else ""
+        problems.append(
+            _problem(
+                locate(section, i, cid, "biobank"),
+                f"moves the collection to biobank {owners[cid]!r}, but the cell lines {shown}"
+                f"{more} at this node stay under it in another biobank; move them in this "
+                "import too, or leave the collection where it is",
+            )
+        )
     return problems
 
 

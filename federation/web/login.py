@@ -73,11 +73,15 @@ class User:
         return bool(self.roles & ADMIN_ROLES)
 
     def biobanks_at(self, node_id: str) -> frozenset[str]:
-        """The biobanks this user administers at one node (needs the biobank-admin role)."""
+        """The biobanks this user administers at one node (needs the biobank-admin role).
+        ``<node id>:*`` is no biobank: it marks a node its operator runs
+        (federation/node/authz.py)."""
         if "biobank-admin" not in self.roles:
             return frozenset()
         prefix = f"{node_id}:"
-        return frozenset(b[len(prefix) :] for b in self.biobanks if b.startswith(prefix))
+        return frozenset(
+            b[len(prefix) :] for b in self.biobanks if b.startswith(prefix) and b != f"{prefix}*"
+        )
 
     def as_session(self) -> dict[str, Any]:
         return {

@@ -332,11 +332,12 @@ def describe(filters: str) -> str:
 
 
 def administered(user: User) -> list[tuple[str, str]]:
-    """(node, biobank id) of each biobank a biobank admin administers."""
+    """(node, biobank id) of each biobank a biobank admin administers (a node operator's
+    `<node>:*` names no biobank)."""
     if not user.has_role("biobank-admin"):
         return []
     pairs = [value.partition(":") for value in sorted(user.biobanks)]
-    return [(node, biobank) for node, sep, biobank in pairs if sep and node and biobank]
+    return [(node, bank) for node, sep, bank in pairs if sep and node and bank and bank != "*"]
 
 
 def weeks_back(today: dt.date, weeks: int) -> str:

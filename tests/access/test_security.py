@@ -157,6 +157,17 @@ def test_an_admin_of_another_node_gets_nothing_here(alliance, alices_request):
     assert alice.get(f"{uk}/inbox/{part}", timeout=30).status_code == 403
 
 
+def test_the_alliance_operator_runs_each_demo_nodes_admin_pages_and_dave_one_biobank(alliance):
+    """node-operator counts at a node with ``<node>:*`` in the biobanks claim: the realm gives
+    carol one for every demo node; dave (a biobank admin) stays an admin of his biobank."""
+    for node_id, node in alliance.nodes.items():
+        page = login(node.url, "carol").get(f"{node.url}/admin/", timeout=30)
+        assert page.status_code == 200 and "node operator" in page.text, node_id
+    uk = alliance.nodes["uk-hipsci"].url
+    page = login(uk, "dave").get(f"{uk}/admin/", timeout=30)
+    assert page.status_code == 200 and "administrator of uk-pscbank" in page.text
+
+
 def test_a_node_reaches_only_its_own_parts_at_the_portal(alliance, alices_request):
     portal = alliance.portal_url
     de_part = alices_request["parts"]["de-ipsc-bank"]

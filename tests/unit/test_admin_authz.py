@@ -117,7 +117,8 @@ def dave(app):
 
 @pytest.fixture
 def operator(app):
-    return signed_in(app, "olga", roles=("node-operator",), biobanks=())
+    """This node's operator: the role, and ``<this node>:*`` in the biobanks claim."""
+    return signed_in(app, "olga", roles=("node-operator",), biobanks=(f"{NODE}:*",))
 
 
 def csrf(client, path="/admin/import") -> str:
@@ -446,6 +447,21 @@ def test_a_node_operator_does_node_wide_actions(operator, store):
     assert {b["id"] for b in exported["biobanks"]} == {"bank-a", "bank-b"}
 
 
+@pytest.mark.parametrize(
+    ("roles", "biobanks"),
+    [
+        (("node-operator",), ()),  # the realm role alone names no node
+        (("node-operator",), ("other-node:*",)),  # the operator of another node
+        (("biobank-admin",), (f"{NODE}:*",)),  # the node's entry without the role
+    ],
+)
+def test_the_operator_role_counts_only_with_this_nodes_entry(app, store, roles, biobanks):
+    someone = signed_in(app, "otto", roles=roles, biobanks=biobanks)
+    assert someone.get("/admin/").status_code == 403
+    assert someone.get("/admin/records/cell_line/LB1").status_code == 403
+    assert store.get("cell_line", "LB1") is not None
+
+
 def test_without_a_biobank_here_or_the_operator_role_the_pages_are_closed(app):
     outsider = signed_in(app, "erin", roles=("researcher", "biobank-admin"), biobanks=())
     response = outsider.get("/admin/")
@@ -510,6 +526,46 @@ def test_staged_imports_expire_and_are_removed(app, dave, store, monkeypatch):
     time.sleep(0.01)
     assert confirm(dave, first).status_code == 410
     assert not (folder / first).exists() and store.get("cell_line", "LA2") is None
+
+
+@pytest.mark.parametrize("mode", [0o770, 0o702, 0o777])
+def test_a_staging_folder_others_may_write_is_refused(app, dave, store, mode):
+    folder = staging_dir(app)
+    folder.mkdir(parents=True)
+    folder.chmod(mode)
+    seq = store.latest_seq()
+    response = upload(dave, document(line("LA2", "bank-a", "coll-a")))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 500 and "IMPORT_STAGING_DIR" in page, page[:500]
+    assert "group or world writable" in page and 'name="token"' not in page
+    assert list(folder.iterdir()) == [] and store.latest_seq() == seq
+
+
+def test_a_staging_folder_of_another_account_is_refused(app, dave, monkeypatch):
+    staging_dir(app).mkdir(parents=True, mode=0o700)
+    ours = os.getuid()
+    monkeypatch.setattr(admin.os, "getuid", lambda: ours + 1)  # the node runs as another account
+    response = upload(dave, document(line("LA2", "bank-a", "coll-a")))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 500 and "IMPORT_STAGING_DIR" in page
+    assert "belongs to another account" in page
+
+
+def test_a_link_in_place_of_the_staging_folder_is_refused(app, dave, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    staging_dir(app).parent.mkdir(parents=True)
+    staging_dir(app).symlink_to(elsewhere)
+    response = upload(dave, document(line("LA2", "bank-a", "coll-a")))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 500 and "IMPORT_STAGING_DIR" in page
+    assert "is not a folder" in page and list(elsewhere.iterdir()) == []
+
+
+def test_a_private_staging_folder_is_used(app, dave):
+    staging_dir(app).mkdir(parents=True, mode=0o700)
+    dry = upload(dave, document(line("LA2", "bank-a", "coll-a")))
+    assert dry.status_code == 200 and (staging_dir(app) / staged_token(dry)).is_dir()
 
 
 # -- M1: the open admin pages answer loopback host names only ----------------------------------

@@ -72,3 +72,35 @@ def test_dry_run_reports_and_stores_nothing(store, tmp_path):
     assert report.ok and report.written is None
     assert report.records == {"network": 0, "biobank": 1, "collection": 1, "cell_line": 1}
     assert store.latest_seq() == 0
+
+
+def test_a_line_cannot_sit_under_a_stored_collection_of_another_biobank(store):
+    assert import_catalogue(store, catalogue(cell_line("L1")), "a.json").ok
+    other = {"id": "bb-other", "name": "Other Bank", "country": "DE"}
+    later = {"schema_version": "1", "biobanks": [other],
+             "cell_lines": [cell_line("L2", biobank="bb-other")]}  # fmt: skip
+    seq = store.latest_seq()
+    messages = [str(p) for p in import_catalogue(store, later, "b.json").problems]
+    assert messages == [
+        "b.json: cell_lines[0] (id L2): collection: 'ipsc-disease' belongs to biobank "
+        "'bb-berlin', not 'bb-other'"
+    ]
+    assert store.latest_seq() == seq and store.get("cell_line", "L2") is None
+
+
+def test_a_collection_moved_to_another_biobank_takes_its_stored_lines_along(store):
+    assert import_catalogue(store, catalogue(cell_line("L1"), cell_line("L2")), "a.json").ok
+    other = {"id": "bb-other", "name": "Other Bank", "country": "DE"}
+    moved = {**catalogue()["collections"][0], "biobank": "bb-other"}
+    alone = {"schema_version": "1", "biobanks": [other], "collections": [moved]}
+    seq = store.latest_seq()
+    messages = [str(p) for p in import_catalogue(store, alone, "b.json").problems]
+    assert messages == [
+        "b.json: collections[0] (id ipsc-disease): biobank: moves the collection to biobank "
+        "'bb-other', but the cell lines 'L1', 'L2' at this node stay under it in another "
+        "biobank; move them in this import too, or leave the collection where it is"
+    ]
+    assert store.latest_seq() == seq
+    along = {**alone, "cell_lines": [cell_line(i, biobank="bb-other") for i in ("L1", "L2")]}
+    assert import_catalogue(store, along, "c.json").ok
+    assert store.get("cell_line", "L1")["biobank"] == "bb-other"

@@ -9,7 +9,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 
 from federation.mail import SmtpSender, clean_header, email_payload
-from federation.outbox import Outbox, OutboxMixin, Refused
+from federation.outbox import Outbox, OutboxMixin, Refused, Retry
 
 
 class Base(DeclarativeBase):
@@ -95,3 +95,84 @@ def test_the_outbox_gives_up_on_a_poison_message_and_sends_the_next(tmp_path, sm
         assert poison.status == "failed" and poison.attempts == 1
         assert "cannot be built" in poison.last_error
     engine.dispose()
+
+
+# -- what the relay answers: refused for good, or tried again -------------------------------
+@pytest.fixture
+def relay(request):
+    """A real SMTP server answering MAIL FROM and RCPT TO as a test says (aiosmtpd); it
+    offers SMTPUTF8 unless the test's parameter says False."""
+    from aiosmtpd.controller import Controller
+
+    from cellfed.launch.process import free_port
+
+    class Answers:
+        mail = rcpt = None  # e.g. "550 5.7.1 not from you"; None: accept
+
+        async def handle_MAIL(self, server, session, envelope, address, options):  # noqa: N802
+            if self.mail:
+                return self.mail
+            envelope.mail_from = address
+            return "250 OK"
+
+        async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802
+            if self.rcpt:
+                return self.rcpt
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802
+            return "250 OK"
+
+    answers = Answers()
+    utf8 = getattr(request, "param", True)
+    controller = Controller(answers, hostname="127.0.0.1", port=free_port(), enable_SMTPUTF8=utf8)
+    controller.start()
+    yield answers, controller.port
+    controller.stop()
+
+
+def mail_to(address: str) -> Message:
+    return Message(id=7, payload=email_payload(address, "New request", "body"))
+
+
+@pytest.mark.parametrize(
+    ("step", "answer", "outcome", "says"),
+    [
+        ("mail", "550 5.7.1 <script>relay's own words</script>", Refused, "from us: 550"),
+        ("mail", "451 4.3.0 try later", Retry, "deferred the message: 451"),
+        ("mail", "421 4.3.2 closing", Retry, "421"),
+        ("rcpt", "550 5.1.1 <script>no such user</script>", Refused, "refused bob@"),
+        ("rcpt", "450 4.2.1 mailbox busy", Retry, "deferred bob@"),
+    ],
+)
+def test_a_relays_refusal_is_for_good_and_a_deferral_is_retried(relay, step, answer, outcome, says):
+    answers, port = relay
+    setattr(answers, step, answer)
+    with pytest.raises((Refused, Retry)) as caught:
+        SmtpSender(smtp_config(port))(mail_to("bob@example.org"))
+    assert isinstance(caught.value, outcome), caught.value
+    assert says in str(caught.value) and "<script" not in str(caught.value)
+
+
+def test_a_relay_that_cannot_be_reached_or_lacks_starttls_is_retried(relay):
+    from cellfed.launch.process import free_port
+
+    with pytest.raises(Retry, match="cannot reach the mail server"):
+        SmtpSender(smtp_config(free_port()))(mail_to("bob@example.org"))
+    _, port = relay  # a relay without STARTTLS while we ask for it: our configuration
+    with pytest.raises(Retry):
+        SmtpSender({**smtp_config(port), "SMTP_STARTTLS": True})(mail_to("bob@example.org"))
+
+
+@pytest.mark.parametrize("relay", [False], indirect=True)
+def test_a_non_ascii_address_is_refused_for_good_at_a_relay_without_smtputf8(relay):
+    _, port = relay
+    with pytest.raises(Refused, match="does not offer SMTPUTF8"):
+        SmtpSender(smtp_config(port))(mail_to("bänk@example.org"))
+    SmtpSender(smtp_config(port))(mail_to("bank@example.org"))  # an ASCII address goes
+
+
+def test_a_non_ascii_address_goes_through_a_relay_with_smtputf8(relay):
+    _, port = relay
+    SmtpSender(smtp_config(port))(mail_to("bänk@müller-biobank.de"))

@@ -3,8 +3,9 @@ L1, L7, L11, §10.12) that the existing regression tests leave partly open: each
 an app's Flask test client, real SQLite stores, real loopback HTTP servers and a real SMTP
 server, as the review's tests go through the running demo.
 
-Tests marked ``xfail(strict=True)`` are gaps the review's fixes leave open today: each says
-which, and turns into a failure (XPASS) once the gap is closed, so the mark is then removed.
+A gap the review's fixes leave open is pinned here as ``xfail(strict=True)``, saying which,
+until it is closed; none is open now (the node operator per node, a line under a stored
+collection of another biobank, an address the relay cannot take, an anonymous import body).
 """
 
 from __future__ import annotations
@@ -488,30 +489,20 @@ def test_a_new_record_under_ones_own_withdrawn_id_is_refused_through_the_edit_pa
 
 
 # == H1 as fixed: who is a node operator ======================================================
-@pytest.mark.xfail(
-    strict=True,
-    reason="H1 residual: node-operator is a realm role, so an operator of any node (with "
-    "nothing at this node) is operator of every node's catalogue: reads, edits, withdraws "
-    "and exports every biobank here",
-)
 def test_a_node_operator_of_another_node_has_no_reach_here(app, store):
     elsewhere = signed_in(
         app, "olaf", roles=("node-operator", "biobank-admin"), biobanks=("other-node:bank-z",)
     )
     assert elsewhere.get("/admin/records/cell_line/LB1").status_code in (403, 404)
     seq = store.latest_seq()
-    elsewhere.post("/admin/withdraw/cell_line/LB1", data={"csrf_token": csrf(elsewhere)})
+    with elsewhere.session_transaction() as session:  # no admin page shows olaf a form here
+        token = session.setdefault("_csrf", "olafs-own-session-token")
+    response = elsewhere.post("/admin/withdraw/cell_line/LB1", data={"csrf_token": token})
+    assert response.status_code in (403, 404)  # refused for who olaf is, not for the token
     assert store.latest_seq() == seq and store.get("cell_line", "LB1") is not None
 
 
 # == H1's fix, last item: a line and its stored collection in one biobank ====================
-@pytest.mark.xfail(
-    strict=True,
-    reason="H1 fix item not done: check_catalogue compares a line's biobank with its "
-    "collection's only when the collection is in the same document, not with the stored "
-    "collection; whoever holds both biobanks (a node operator, an admin of both) saves a "
-    "line of bank-b under bank-a's collection",
-)
 @pytest.mark.parametrize("how", ["edit", "import"])
 def test_a_line_cannot_sit_under_a_stored_collection_of_another_biobank(app, store, how):
     both = signed_in(app, "bob", biobanks=(f"{authz.NODE}:bank-a", f"{authz.NODE}:bank-b"))
@@ -662,13 +653,6 @@ def ascii_only_relay() -> Iterator[int]:
     controller.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="L11 residual: an address with non-ASCII characters (valid by the schemas' Email "
-    "field, e.g. a node contact at an IDN domain) to a relay without SMTPUTF8 raises "
-    "SMTPNotSupportedError, which SmtpSender reports as Retry('cannot reach the mail "
-    "server'): the message is retried for ever",
-)
 @pytest.mark.parametrize("address", ["kontakt@müller-biobank.de", "bänk@example.org"])
 def test_an_address_the_relay_cannot_take_is_refused_for_good(ascii_only_relay, address):
     from federation.mail import SmtpSender, email_payload
@@ -742,14 +726,42 @@ def test_an_anonymous_body_is_refused_unread_outside_the_import(tmp_path):
     assert status == 413 and consumed == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="L7 residual: the CSRF hook parses request.form before anything checks a session "
-    "or a login, so anyone can make a node read (and spool to disk) IMPORT_MAX_MB (64 MB) "
-    "per anonymous POST /admin/import; the node has no rate limit there either",
-)
 def test_an_anonymous_import_upload_is_refused_before_its_body_is_read(tmp_path):
     app = create_node_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'n.sqlite3'}", "NODE_ID": "n"})
     status, consumed, size = anonymous_post(app, "/admin/import", 8 * MIB)
     assert status in (400, 401, 403, 413)
     assert consumed < 1 * MIB, f"read {consumed:,} of {size:,} bytes before refusing"
+
+
+@pytest.mark.parametrize(
+    ("roles", "biobanks", "status"),
+    [
+        ((), (), 401),  # a session that showed a form, nobody signed in
+        (("biobank-admin",), ("other-node:bank-z",), 403),  # signed in, nothing here
+        (("node-operator",), ("other-node:*",), 403),  # another node's operator
+    ],
+)
+def test_an_import_body_from_a_session_without_a_biobank_here_is_refused_unread(
+    tmp_path, roles, biobanks, status
+):
+    """The session holds a valid CSRF token (any page with a form gives one): the import's
+    admin gate still turns away whoever may not import before the body is parsed."""
+    app = create_node_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'n.sqlite3'}", "NODE_ID": "n"})
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["_csrf"] = "a-real-session-token"
+        if roles:
+            user = User("https://idp.example", "olaf", "Olaf", None, frozenset(roles),
+                        frozenset(biobanks))  # fmt: skip
+            session[SESSION_ID] = open_session(app, user)
+    body = big_upload(8 * MIB)
+    stream = CountingStream(body)
+    response = client.post(
+        "/admin/import",
+        input_stream=stream,
+        content_length=len(body),
+        content_type="multipart/form-data; boundary=b",
+        headers={"X-CSRF-Token": "a-real-session-token"},
+    )
+    assert response.status_code == status
+    assert stream.consumed < 1 * MIB, f"read {stream.consumed:,} of {len(body):,} bytes"

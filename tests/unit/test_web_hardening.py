@@ -308,9 +308,22 @@ def test_node_bodies_are_small_except_on_the_import(tmp_path):
     assert client.post("/inbox/p1/approve", data=body).status_code == 413
     assert client.post("/no/such/route", data=body).status_code == 413
     assert client.put("/api/v1/access/parts/p1", json=body).status_code == 413
-    # The import takes IMPORT_MAX_MB: this body is read, then refused for its missing token.
-    upload = {"files": (io.BytesIO(b"x" * 5000), "lines.csv")}
-    assert client.post("/admin/import", data=upload).status_code == 400
+    # The import takes IMPORT_MAX_MB, from an admin of this node (anyone else's body is
+    # refused unread: see test_review_security's L7 tests).
+    assert client.post("/admin/import", data=lines_csv(5000)).status_code == 401
+    admin = User("https://idp.example/realms/a", "bob", "Bob", None,
+                 frozenset({"biobank-admin"}), frozenset({"n1:bank"}))  # fmt: skip
+    with client.session_transaction() as session:
+        session[SESSION_ID] = open_session(client.application, admin)
+        session["_csrf"] = "the-sessions-token"
+    response = client.post(
+        "/admin/import", data={**lines_csv(5000), "csrf_token": "the-sessions-token"}
+    )
+    assert response.status_code == 422, response.status_code  # read, and its problems listed
+
+
+def lines_csv(size: int) -> dict:
+    return {"files": (io.BytesIO(b"x" * size), "lines.csv")}
 
 
 def test_node_import_keeps_its_own_limit(tmp_path):
