@@ -6,6 +6,7 @@ Both read the five packages' source with ``ast``; nothing is imported.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,3 +210,14 @@ def test_few_functions_are_over_sixty_lines():
         f"{len(found)} functions are over {LONG_FUNCTION} lines "
         f"(at most {MAX_LONG_FUNCTIONS} may be):\n  {listing}"
     )
+
+
+def test_the_tests_readme_matches_the_tree():
+    tests = REPO_ROOT / "tests"
+    readme = (tests / "README.md").read_text()
+    named = set(re.findall(r"`((?:[a-z_]+/)+test_\w+\.py)`", readme))
+    missing = sorted(path for path in named if not (tests / path).is_file())
+    assert not missing, f"tests/README.md names test files that do not exist: {missing}"
+    folders = sorted(p.name for p in tests.iterdir() if p.is_dir() and (p / "__init__.py").exists())
+    unlisted = [name for name in folders if f"| `{name}/` |" not in readme]
+    assert not unlisted, f"test folders missing from tests/README.md's table: {unlisted}"
