@@ -43,6 +43,18 @@ RATE_RULES = (
     ),
     RateRule("RATE_LIMIT_LOGIN", "60/minute", "auth", ("auth.login", "auth.callback")),
     RateRule("RATE_LIMIT_REQUESTS", "10/hour;50/day", "access", ("access.submit",)),
+    # The routes a private token opens, without a login: one budget, so tokens cannot be tried.
+    RateRule(
+        "RATE_LIMIT_API",
+        "300/minute",
+        "alerts",
+        (
+            "alerts.feed",
+            "alerts.unsubscribe_page",
+            "alerts.unsubscribe",
+            "alerts.one_click_unsubscribe",
+        ),
+    ),
 )
 UPLOAD_ENDPOINTS = ("access.submit",)  # may send attachments: ATTACHMENT_MAX_COUNT files
 

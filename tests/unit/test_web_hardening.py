@@ -279,6 +279,17 @@ def test_submitting_requests_is_limited_per_user_before_the_form_is_read(tmp_pat
     assert bob.post("/requests").status_code == 400  # same address, another user
 
 
+def test_the_routes_a_private_token_opens_share_one_budget(tmp_path, closed_port):
+    client = portal(tmp_path, closed_port, RATE_LIMIT_API="3/minute").test_client()
+    answers = [
+        client.get("/feeds/not-a-token.atom").status_code,
+        client.get("/alerts/unsubscribe/not-a-token").status_code,
+        client.post("/api/v1/alerts/unsubscribe/not-a-token").status_code,
+        client.get("/feeds/another-one.atom").status_code,
+    ]
+    assert 429 not in answers[:3] and answers[3] == 429
+
+
 def test_limits_can_be_switched_off(tmp_path, closed_port):
     app = portal(tmp_path, closed_port, RATE_LIMIT_ENABLED=False, RATE_LIMIT_API="1/minute")
     client = app.test_client()
