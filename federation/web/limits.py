@@ -35,25 +35,18 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from federation.web.login import current_user
 
-# Settings and their defaults; the app reads them with app.config.get(key, default).
-LIMIT_DEFAULTS: dict[str, Any] = {
-    "RATE_LIMIT_ENABLED": True,
-    "RATE_LIMIT_STORAGE_URI": "memory://",  # shared by workers: e.g. redis://host:6379
-    "BODY_MAX_BYTES": 1024 * 1024,  # any request body, except the uploads an app names
-}
 
-
-def setting(app: Flask, key: str, default: Any = None) -> Any:
-    return app.config.get(key, LIMIT_DEFAULTS.get(key, default))
+def setting(app: Flask, key: str) -> Any:
+    """A limit's setting, as loaded with the rest (its default is in cellfed/config.py)."""
+    return app.config[key]
 
 
 @dataclass(frozen=True)
 class RateRule:
-    """``setting`` (default ``default``) limits the routes of ``blueprint``: each endpoint on
-    its own, or, with ``endpoints``, only those, sharing one budget."""
+    """``setting`` limits the routes of ``blueprint``: each endpoint on its own, or, with
+    ``endpoints``, only those, sharing one budget."""
 
     setting: str
-    default: str
     blueprint: str
     endpoints: tuple[str, ...] = ()
 
@@ -114,7 +107,7 @@ def _rate_limits(app: Flask, rules: list[RateRule]) -> Limiter:
     )
     limiter.init_app(app)
     for rule in rules:
-        value = setting(app, rule.setting, rule.default)
+        value = setting(app, rule.setting)
         if not value:
             continue
         blueprint = app.blueprints[rule.blueprint]
