@@ -85,6 +85,7 @@ HOME_FILES = {
     "MEMBERS_FILE": "config/members.toml",
     "ENGINE_HOME": ".engines",
     "IDP_REALM_FILE": "config/keycloak/alliance-realm.json",
+    "RESPONSE_TARGETS_FILE": "config/response-targets.toml",
 }
 
 DEFAULTS: dict[str, Any] = {
@@ -256,6 +257,16 @@ DEFAULTS: dict[str, Any] = {
     "BEACON_MEMBER_ROLES": ["researcher", "biobank-admin", "alliance-admin"],
     "BEACON_MAX_LIMIT": 100,  # records in one answer at most (a page)
     "BEACON_UNFILTERED_RECORD_MAX": 1000,  # a record query without filters over more: refused
+    # Requests that never stall (schemas/clocks.py): each biobank's response targets and the
+    # escalation ladder, as data read by nodes and portal alike; seconds between the workers'
+    # passes; who the alliance's operators are by e-mail (the portal tells them); the node's
+    # admins' mailbox for reminders (None: NODE_CONTACT_EMAIL); the bearer token a Prometheus
+    # scraper shows for the request figures (None: only a signed-in alliance operator).
+    "RESPONSE_TARGETS_FILE": str(PROJECT_ROOT / HOME_FILES["RESPONSE_TARGETS_FILE"]),
+    "ESCALATION_INTERVAL": 3600,
+    "ALLIANCE_OPERATOR_EMAILS": [],
+    "NODE_ADMINS_EMAIL": None,
+    "FIGURES_METRICS_TOKEN": None,
 }
 
 
