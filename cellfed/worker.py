@@ -8,7 +8,10 @@ no background threads); what runs on a clock lives here, one registry per app (`
   attachments under the retention rule (portal/access/retention.py), every
   ``ATTACHMENT_RETENTION_INTERVAL`` seconds; ``alerts``, saved searches' alerts and feeds
   (portal/alerts/jobs.py), every ``ALERT_INTERVAL`` seconds;
-* ``node``: ``outbox``, the node's events to the portal and its e-mail.
+* ``node``: ``outbox``, the node's events to the portal and its e-mail;
+* ``escalation`` at both (every ``ESCALATION_INTERVAL`` seconds): requests that never stall
+  (schemas/clocks.py; the node's reminders and contact, the portal's operators and
+  unresponsive mark).
 
 A later clock-driven job is one function, registered with :func:`job`::
 
@@ -138,6 +141,22 @@ def _portal_alerts(app: Any) -> None:
     from portal.alerts.jobs import alert_pass
 
     alert_pass(app)
+
+
+@job("portal", "escalation", "ESCALATION_INTERVAL")
+def _portal_escalation(app: Any) -> Any:
+    """Requests that never stall: the operators' step and the unresponsive mark."""
+    from portal.access.escalation import escalation_of
+
+    return escalation_of(app).run()
+
+
+@job("node", "escalation", "ESCALATION_INTERVAL")
+def _node_escalation(app: Any) -> Any:
+    """Requests that never stall: reminders to the biobank's admins, then its contact."""
+    from federation.node.inbox.escalation import node_escalation_pass
+
+    return node_escalation_pass(app)
 
 
 # -- the worker lock ---------------------------------------------------------------------

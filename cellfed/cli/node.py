@@ -281,3 +281,23 @@ def node_init(directory: Path, force: bool, development: bool, **given: str) -> 
     click.echo(f"wrote {path} (mode 0600): run the node with CELLFED_CONFIG={path.resolve()}")
     for problem in [] if development else remaining_problems(path):
         click.echo(f"  still to do: {problem}")
+
+
+@node.command("escalate")
+@click.option("--id", "node_id", help="Node id, as in the member registry")
+@click.option("--db", help="SQLAlchemy database URL")
+@click.option(
+    "--now",
+    type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"]),
+    help="Act as if it were this UTC time (tests and drills); default: now",
+)
+def node_escalate(node_id: str | None, db: str | None, now) -> None:
+    """One pass of the escalation job: remind the biobanks' admins, then tell the node's
+    contact, about parts past their response targets (the worker runs it on its own)."""
+    import datetime as dt
+
+    from federation.node.inbox.escalation import node_escalation_pass
+
+    at = now.replace(tzinfo=dt.UTC) if now else None
+    for part_id, key in node_escalation_pass(_node_app(node_id, None, db), at):
+        click.echo(f"{part_id}\t{key}")

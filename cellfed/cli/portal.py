@@ -88,3 +88,25 @@ def portal_restore_backup(file: Path, db: str | None, yes: bool) -> None:
     from cellfed.backup import Target, run_restore
 
     run_restore(Target.portal(config_with(PORTAL_DATABASE_URL=db)), file, False, yes)
+
+
+@portal.command("escalate")
+@click.option("--db", help="SQLAlchemy URL of the portal's database")
+@click.option(
+    "--now",
+    type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"]),
+    help="Act as if it were this UTC time (tests and drills); default: now",
+)
+def portal_escalate(db: str | None, now) -> None:
+    """One pass of the escalation job: tell the alliance's operators, then mark parts
+    unresponsive, past their biobanks' response targets (the worker runs it on its own)."""
+    import datetime as dt
+
+    from portal.access.context import access_context
+    from portal.access.escalation import Escalation
+
+    config = config_with(PORTAL_DATABASE_URL=db)
+    access = access_context(config)
+    at = now.replace(tzinfo=dt.UTC) if now else None
+    for part_id, key in Escalation(access, config).run(at):
+        click.echo(f"{part_id}\t{key}")

@@ -17,6 +17,7 @@ from federation.web.sessions import LoginSessions
 from portal.access import api, views
 from portal.access.context import ACCESS_KEY, AccessContext, Lookup, access_of
 from portal.access.models import PortalLoginSession
+from portal.access.waiting import init_waiting
 
 
 def init_access(app: Flask, lookup: Lookup) -> None:
@@ -36,6 +37,7 @@ def init_access(app: Flask, lookup: Lookup) -> None:
     )
     app.register_blueprint(api.bp, url_prefix="/api/v1/access")
     app.register_blueprint(views.bp)
+    init_waiting(app)  # whom each part waits on; keep waiting (portal/access/waiting.py)
 
 
 def start_delivery(app: Flask, stop: threading.Event) -> threading.Thread:
