@@ -29,6 +29,7 @@ from portal import api, beacon, views
 from portal.access import init_access
 from portal.access.context import access_of
 from portal.alerts import init_alerts
+from portal.figures import init_figures
 from portal.service import SEARCH_KEY, CatalogueSearch, SearchRejected, SearchUnavailable
 from search.engine import SearchEngine
 
@@ -82,6 +83,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_error_handler(SearchRejected, _as_http(BadRequest))
     init_access(app, search.record)  # login, cart, requests
     init_alerts(app)  # saved searches, alerts, feeds, unmet demand (portal/alerts/)
+    init_figures(app)  # request figures per biobank and alliance-wide (portal/figures/)
     init_headers(app)
     trust_proxy(app, int(app.config.get("PROXY_HOPS", 0)))
     uploads = app.config["MAX_CONTENT_LENGTH"]  # the attachments' limit (portal/access)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, abort, current_app, flash, jsonify, redirect, url_for
 
-from federation.web.login import login_required, signed_in_user
+from federation.web.login import current_user, login_required, signed_in_user
 from portal.access.escalation import CLOCK_EVENT_LABELS, KeepWaitingRefused, escalation_of
 from portal.access.service import RequestNotFound
 
@@ -35,13 +35,15 @@ def keep_waiting(request_id: str, part_id: str):
 
 
 @bp.get("/api/v1/requests/<request_id>/waiting")
-@login_required
 def waiting_json(request_id: str):
     """Per part of the signed-in researcher's request: whom it waits on, since when."""
     from portal.access.context import current_access
 
+    user = current_user()
+    if user is None:
+        abort(401, "Please log in first.")
     try:
-        found = current_access().service.request_of(signed_in_user(), request_id)
+        found = current_access().service.request_of(user, request_id)
     except RequestNotFound as exc:
         abort(404, str(exc))
     views = escalation_of(current_app).views(found.parts)
