@@ -572,8 +572,8 @@ def test_the_node_is_not_ready_without_its_database(tmp_path):
 # -- workers -------------------------------------------------------------------------------
 def test_the_outboxes_are_registered_jobs():
     portal_jobs = [job.name for job in worker.JOBS["portal"].jobs]
-    assert portal_jobs == ["outbox", "attachment-retention", "alerts"]
-    assert [job.name for job in worker.JOBS["node"].jobs] == ["outbox"]
+    assert portal_jobs == ["outbox", "attachment-retention", "alerts", "escalation"]
+    assert [job.name for job in worker.JOBS["node"].jobs] == ["outbox", "escalation"]
     assert {job.interval for role in worker.JOBS.values() for job in role.jobs} <= set(DEFAULTS)
 
 
