@@ -211,6 +211,7 @@ DEFAULTS: dict[str, Any] = {
     "ATTACHMENTS_DIR": "instance/attachments",  # outside the web root; random file names
     "ATTACHMENT_MAX_BYTES": 10 * 1024 * 1024,
     "ATTACHMENT_MAX_COUNT": 5,
+    "COLLABORATORS_MAX": 10,  # co-applicants one request may have (membership.py)
     # Retention (portal/access/retention.py): a request's files are deleted, their names,
     # types, sizes and hashes kept, this many days after its last part reached a final state
     # (rejected, withdrawn, fulfilled); None keeps them for good.
