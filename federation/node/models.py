@@ -50,7 +50,11 @@ class Counter(Base):
     value: Mapped[int] = mapped_column(Integer, default=0)
 
 
-MODEL_MODULES = ("federation.node.models", "federation.node.inbox.models")
+MODEL_MODULES = (
+    "federation.node.models",
+    "federation.node.inbox.models",
+    "federation.node.inbox.co_applicant_models",  # a part's co-applicants (0005)
+)
 """Modules that declare tables on Base; one that is not there (yet) is skipped."""
 
 
