@@ -7,6 +7,7 @@ transaction, through the outbox, in order per part.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 from marshmallow import ValidationError, fields, validate
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from federation.database import new_id, utcnow
 from federation.mail import email_payload
-from federation.outbox import Outbox, OutboxMixin, Refused
+from federation.outbox import Outbox, OutboxMixin, Refused, as_aware
 from federation.web.login import User
 from portal.access.membership import OwnerOnly, Role, role_of
 from portal.access.models import AccessRequest, Collaborator, Notification, RequestPart
@@ -48,9 +49,14 @@ def collaborator_wire(row: Collaborator) -> dict[str, object]:
         "email": row.email,
         "name": row.name,
         "joined": row.user_sub is not None,
-        "added_at": row.added_at.isoformat(),
-        "removed_at": row.removed_at.isoformat() if row.removed_at else None,
+        "added_at": _iso(row.added_at),
+        "removed_at": _iso(row.removed_at) if row.removed_at else None,
     }
+
+
+def _iso(at: dt.datetime) -> str:
+    aware = as_aware(at)  # SQLite gives the time back without its zone (UTC)
+    return aware.isoformat() if aware else ""
 
 
 class CollaboratorService:
@@ -170,7 +176,7 @@ class CollaboratorService:
                 {
                     "part_id": part.id,
                     "co_applicants": [
-                        {"name": c.name, "email": c.email, "added_at": c.added_at.isoformat()}
+                        {"name": c.name, "email": c.email, "added_at": _iso(c.added_at)}
                         for c in current
                     ],
                 },
