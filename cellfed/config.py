@@ -113,6 +113,7 @@ DEFAULTS: dict[str, Any] = {
     "RATE_LIMIT_EXPORT": "60/minute;600/hour",  # CSV and JSON exports share one budget
     "RATE_LIMIT_LOGIN": "60/minute",  # /login and /auth/callback together
     "RATE_LIMIT_REQUESTS": "10/hour;50/day",  # access requests created, per researcher
+    "RATE_LIMIT_INVITATIONS": "30/hour;100/day",  # co-applicants added, per researcher
     # Search engine: an existing cluster's URL (several, comma-separated), or the one
     # `cellfed engine start` runs.
     "SEARCH_URL": "http://127.0.0.1:9251",

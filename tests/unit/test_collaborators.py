@@ -490,3 +490,23 @@ def test_the_node_refuses_a_bad_list_and_keeps_what_it_had(node, body, status, s
     assert missing.status_code == 404  # no such part at this node
     with inbox_of(app).sessions() as session:
         assert co_applicants_of(session, part_id) == []
+
+
+def test_invitations_share_one_budget_across_the_page_and_the_api(tmp_path):
+    portal = Portal(tmp_path, RATE_LIMIT_INVITATIONS="2/hour")
+    request_id, _, _ = portal.submit()
+    alice = portal.client(ALICE)
+    page = alice.post(
+        f"/requests/{request_id}/co-applicants",
+        data={"email": "erin@example.org", "csrf_token": TOKEN},
+    )
+    url = f"/api/v1/access/requests/{request_id}/co-applicants"
+    api = alice.post(url, json={"email": "frank@example.org"}, headers={"X-CSRF-Token": TOKEN})
+    third = alice.post(url, json={"email": "gina@example.org"}, headers={"X-CSRF-Token": TOKEN})
+    assert (page.status_code, api.status_code, third.status_code) == (302, 201, 429)
+    assert [c.email for c in portal.co.listing(ALICE, request_id)[1]] == [
+        "erin@example.org",
+        "frank@example.org",
+    ]
+    assert alice.get(url).status_code == 200  # reading is not an invitation
+    portal.access.engine.dispose()
