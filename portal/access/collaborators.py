@@ -171,6 +171,8 @@ class CollaboratorService:
             select(RequestPart).where(RequestPart.request_id == request_id)
         ).scalars()
         for part in parts:
+            if part.delivery == "failed":  # the node refused the part: it has nothing to show
+                continue
             payload = to_wire(
                 CoApplicantsSchema(),
                 {
