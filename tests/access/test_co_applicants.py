@@ -53,6 +53,16 @@ def test_a_co_applicant_reads_and_writes_and_loses_access_when_removed(alliance:
         timeout=30,
     )
     assert refused.status_code == 403
+    api_url = f"{portal}/api/v1/access/requests/{request_id}/co-applicants"
+    listed = erin.get(api_url, timeout=30).json()
+    assert listed["role"] == "collaborator"
+    assert [(c["name"], c["joined"]) for c in listed["co_applicants"]] == [
+        ("Erin Researcher", True)
+    ]
+    # Someone who is neither owner nor co-applicant (a biobank admin at the portal): 404.
+    stranger = login(portal, "bob")
+    assert stranger.get(page_url, timeout=30).status_code == 404
+    assert stranger.get(api_url, timeout=30).status_code == 404
     alliance.deliver()
 
     # At the node, Bob sees Erin's message under her name, and Erin among the co-applicants.
