@@ -2,16 +2,20 @@
 by her e-mail address; Erin signs in through Keycloak's login form (her address is verified
 there), reads the request and writes to the biobank; Bob sees her message under her name and
 her among the part's co-applicants at his node; Erin cannot withdraw; once Alice removes her,
-the request is 404 for her and the node's list is empty again."""
+the request is 404 for her and the node's list is empty again. An account whose address
+Keycloak has not verified never takes up an invitation to that address."""
 
 from __future__ import annotations
 
 import html
 import re
+import uuid
 
 import pytest
 
+from portal.access.models import Collaborator
 from tests.access.conftest import Alliance, csrf, login, request_id_from, submit_request
+from tests.access.test_identity import RealmAdmin
 
 pytestmark = [pytest.mark.keycloak, pytest.mark.engine]
 
@@ -103,3 +107,37 @@ def test_a_co_applicant_reads_and_writes_and_loses_access_when_removed(alliance:
     node_page = bob.get(f"{de.url}/inbox/{part.id}", timeout=30).text
     listed = node_page[node_page.index('id="co-applicants"') :].split("</td>")[0]
     assert "erin@example.org" not in listed
+
+
+def test_an_invitation_never_binds_to_an_unverified_address(alliance: Alliance):
+    """Keycloak says the address is Uma's but not verified: she reads nothing, and the
+    invitation waits for a verified sign-in."""
+    admin = RealmAdmin(alliance.idp)  # skips on a reused provider whose admin is unknown
+    portal = alliance.portal_url
+    name = f"uma-{uuid.uuid4().hex[:6]}"
+    alice = login(portal, "alice")
+    request_id = request_id_from(submit_request(alice, portal, [DE_LINE], title="Not for Uma"))
+    page_url = f"{portal}/requests/{request_id}"
+    added = alice.post(
+        f"{page_url}/co-applicants",
+        data={"email": f"{name}@example.org", "csrf_token": csrf(alice, page_url)},
+        timeout=30,
+    )
+    assert added.status_code == 200
+    user_id = admin.create_user(
+        name,
+        roles=["researcher"],
+        email=f"{name}@example.org",
+        emailVerified=False,
+        firstName="Uma",
+        lastName="Unverified",
+    )
+    try:
+        uma = login(portal, name)
+        assert uma.get(page_url, timeout=30).status_code == 404
+        assert "Not for Uma" not in uma.get(f"{portal}/requests", timeout=30).text
+        with alliance.access.sessions() as session:
+            [row] = session.query(Collaborator).filter_by(request_id=request_id).all()
+        assert (row.user_sub, row.bound_at) == (None, None)
+    finally:
+        admin.call("DELETE", f"/users/{user_id}")
