@@ -114,6 +114,7 @@ DEFAULTS: dict[str, Any] = {
     "RATE_LIMIT_EXPORT": "60/minute;600/hour",  # CSV and JSON exports share one budget
     "RATE_LIMIT_LOGIN": "60/minute",  # /login and /auth/callback together
     "RATE_LIMIT_REQUESTS": "10/hour;50/day",  # access requests created, per researcher
+    "RATE_LIMIT_INVITATIONS": "30/hour;100/day",  # co-applicants added, per researcher
     # Search engine: an existing cluster's URL (several, comma-separated), or the one
     # `cellfed engine start` runs.
     "SEARCH_URL": "http://127.0.0.1:9251",
@@ -212,6 +213,7 @@ DEFAULTS: dict[str, Any] = {
     "ATTACHMENTS_DIR": "instance/attachments",  # outside the web root; random file names
     "ATTACHMENT_MAX_BYTES": 10 * 1024 * 1024,
     "ATTACHMENT_MAX_COUNT": 5,
+    "COLLABORATORS_MAX": 10,  # co-applicants one request may have (membership.py)
     # Retention (portal/access/retention.py): a request's files are deleted, their names,
     # types, sizes and hashes kept, this many days after its last part reached a final state
     # (rejected, withdrawn, fulfilled); None keeps them for good.

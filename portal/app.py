@@ -42,6 +42,10 @@ RATE_RULES = (
     RateRule("RATE_LIMIT_EXPORT", "api", ("api.export_csv", "api.export_json")),
     RateRule("RATE_LIMIT_LOGIN", "auth", ("auth.login", "auth.callback")),
     RateRule("RATE_LIMIT_REQUESTS", "access", ("access.submit",)),
+    # Each invitation may send an e-mail to an address the owner typed: one budget for both.
+    RateRule("RATE_LIMIT_INVITATIONS", "collaborators", ("collaborators.add",)),
+    RateRule("RATE_LIMIT_INVITATIONS", "collaborators_api", ("collaborators_api.add",)),
+    RateRule("RATE_LIMIT_API", "collaborators_api"),
     # The routes a private token opens, without a login: one budget, so tokens cannot be tried.
     RateRule(
         "RATE_LIMIT_API",

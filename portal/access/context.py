@@ -19,6 +19,7 @@ from federation.tokens import ClientCredentials
 from federation.trust import TokenVerifier
 from portal.access.attachments import AttachmentStore
 from portal.access.broker import ActionRelayer, NodeClient, PartDeliverer
+from portal.access.collaborators import CoApplicantsRelayer, CollaboratorService
 from portal.access.models import PortalOutbox
 from portal.access.service import AccessService
 from portal.migrations import migrate_on_start
@@ -68,6 +69,10 @@ class AccessContext:
         )
         self.outbox.register("deliver_part", PartDeliverer(self.nodes, self.service))
         self.outbox.register("action", ActionRelayer(self.nodes, self.service))
+        self.collaborators = CollaboratorService(
+            self.sessions, self.outbox, config["COLLABORATORS_MAX"], config["PORTAL_URL"]
+        )
+        self.outbox.register("co_applicants", CoApplicantsRelayer(self.nodes.call))
         if config.get("SMTP_HOST"):
             self.outbox.register("email", SmtpSender(config))
         self.verifier = TokenVerifier.from_config(config)

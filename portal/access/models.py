@@ -121,3 +121,26 @@ class PortalLoginSession(LoginSessionMixin, PortalBase):
     """A login at the portal (federation/web/sessions.py; migration 0002)."""
 
     __tablename__ = "login_sessions"
+
+
+class Collaborator(PortalBase):
+    """A co-applicant on a request (portal/access/membership.py; migration 0008): invited by
+    the owner by e-mail, bound to an account (iss, sub) the first time someone signs in with
+    that e-mail verified. A removed one keeps its row (removed_at), so the trail stays."""
+
+    __tablename__ = "access_collaborators"
+    __table_args__ = (
+        Index("ix_access_collaborators_user", "user_iss", "user_sub"),
+        Index("ix_access_collaborators_email", "email"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("access_requests.id"), index=True)
+    email: Mapped[str] = mapped_column(String(320))  # as invited, lower case
+    user_iss: Mapped[str | None] = mapped_column(String(500), nullable=True)  # once bound
+    user_sub: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    name: Mapped[str | None] = mapped_column(String(200), nullable=True)  # the provider's
+    added_by: Mapped[str] = mapped_column(String(255))  # the owner's sub
+    added_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    bound_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    removed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -26,6 +26,7 @@ from federation.outbox import Outbox, OutboxMixin
 from federation.registry import Member
 from federation.web.login import User
 from portal.access.attachments import AttachmentStore, CheckedFile
+from portal.access.membership import member_part, readable_by, shares_news
 from portal.access.models import (
     AccessRequest,
     Attachment,
@@ -303,7 +304,7 @@ class AccessService:
             query = (
                 select(AccessRequest)
                 .options(selectinload(AccessRequest.parts))
-                .where(AccessRequest.owner_iss == user.iss, AccessRequest.owner_sub == user.sub)
+                .where(readable_by(user))  # owned, or as a co-applicant (membership.py)
                 .order_by(AccessRequest.created_at.desc())
             )
             return list(session.execute(query).scalars())
@@ -316,11 +317,7 @@ class AccessService:
                     selectinload(AccessRequest.parts).selectinload(RequestPart.events),
                     selectinload(AccessRequest.attachments),
                 )
-                .where(
-                    AccessRequest.id == request_id,
-                    AccessRequest.owner_iss == user.iss,
-                    AccessRequest.owner_sub == user.sub,
-                )
+                .where(AccessRequest.id == request_id, readable_by(user))
             ).scalar_one_or_none()
         if found is None:
             raise RequestNotFound(f"you have no request {request_id}")
@@ -354,7 +351,10 @@ class AccessService:
         pending, and relayed to the node, which has the last word. An action the node would
         refuse (say, a name longer than it keeps) is :class:`SubmissionInvalid`."""
         with self.sessions.begin() as session:
-            part = self._own_part(session, user, request_id, part_id)
+            # the owner, or a co-applicant sending a message (membership.py; else OwnerOnly)
+            part = member_part(session, user, request_id, part_id, event_type)
+            if part is None:
+                raise RequestNotFound(f"you have no request part {part_id}")
             self._check_action(session, part, event_type, text)
             now, event_id = utcnow(), new_id()
             action = _action_payload(event_id, event_type, text, user, now)
@@ -537,6 +537,21 @@ class AccessService:
 
     # -- notifications -----------------------------------------------------------------
     def _notify(
+        self,
+        session: Session,
+        iss: str,
+        sub: str,
+        email: str | None,
+        text: str,
+        request_id: str | None,
+    ) -> None:
+        """Notify a user; the owner's news of a request goes to its co-applicants too."""
+        self._notify_one(session, iss, sub, email, text, request_id)
+        for co in shares_news(session, request_id, iss, sub):
+            if co.user_iss and co.user_sub:
+                self._notify_one(session, co.user_iss, co.user_sub, co.email, text, request_id)
+
+    def _notify_one(
         self,
         session: Session,
         iss: str,

@@ -30,6 +30,7 @@ from portal.access import cart
 from portal.access.api import send_attachment
 from portal.access.attachments import ALLOWED_TYPES, AttachmentRejected, check_upload
 from portal.access.context import current_access
+from portal.access.membership import COLLABORATOR_EVENTS, OwnerOnly, Role, role_for
 from portal.access.retention import removed_notice
 from portal.access.service import RequestNotFound, SubmissionInvalid
 from schemas.access import DISEASE_SPECIFIC, INTENDED_USES
@@ -161,6 +162,7 @@ def _request_page(request_id: str, error: str | None = None, status: int = 200):
         found = current_access().service.request_of(signed_in_user(), request_id)
     except RequestNotFound as exc:
         abort(404, str(exc))
+    role = role_for(signed_in_user(), found)  # co-applicants: read and message only
     pending = {
         p.id: any(e.status == "pending" and e.type != "message" for e in p.events)
         for p in found.parts
@@ -168,7 +170,11 @@ def _request_page(request_id: str, error: str | None = None, status: int = 200):
     actions = {
         p.id: []
         if p.delivery == "failed" or pending[p.id]
-        else [a for a in allowed(p.state, Actor.RESEARCHER) if a in RESEARCHER_BUTTONS]
+        else [
+            a
+            for a in allowed(p.state, Actor.RESEARCHER)
+            if a in RESEARCHER_BUTTONS and (role is Role.OWNER or a in COLLABORATOR_EVENTS)
+        ]
         for p in found.parts
     }
     return render_template(
@@ -180,6 +186,8 @@ def _request_page(request_id: str, error: str | None = None, status: int = 200):
         transitions=TRANSITIONS,
         removed={a.id: removed_notice(a) for a in found.attachments},
         error=error,
+        role=role.value,
+        co_applicants=current_access().collaborators.listing(signed_in_user(), request_id)[1],
     ), status
 
 
@@ -200,6 +208,8 @@ def act(request_id: str, part_id: str, event: str):
         )
     except RequestNotFound as exc:
         abort(404, str(exc))
+    except OwnerOnly as exc:  # a co-applicant's withdraw or answer (membership.py)
+        abort(403, str(exc))
     except TransitionRefused as exc:
         return _request_page(request_id, f"Not done: {exc}. Nothing was changed.", 409)
     except SubmissionInvalid as exc:  # the node would refuse it as built
