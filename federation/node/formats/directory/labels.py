@@ -17,9 +17,10 @@ column the node has no place for.
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from federation.node.formats.directory.emx2 import REQUIRED, TABLES
+from federation.node.formats.directory.emx2 import QUALITY_TABLES, REQUIRED, TABLES
 from federation.node.formats.directory.write import (
     BIOBANK_COLUMNS,
     COLLECTION_COLUMNS,
@@ -40,12 +41,10 @@ KNOWN_COLUMNS = {
     "Biobanks": BIOBANK_COLUMNS,
     "Collections": COLLECTION_COLUMNS,
     "Persons": PERSON_COLUMNS,
-    "QualityInfoBiobanks": QUALITY_COLUMNS.format(
-        owner="biobank", level="assess_level_bio"
-    ).split(","),
-    "QualityInfoCollections": QUALITY_COLUMNS.format(
-        owner="collection", level="assess_level_col"
-    ).split(","),
+    **{
+        table[:-4]: QUALITY_COLUMNS.format(owner=owner, level=level).split(",")
+        for table, owner, level in QUALITY_TABLES
+    },
     "DiseaseTypes": DISEASE_COLUMNS,
 }
 """The attributes of each table the node reads, when the export carries no model file."""
@@ -145,7 +144,7 @@ def looks_like(files: Files) -> bool:
 
 
 def match_header(
-    table: str, header: list[str], model: Model
+    table: str, header: Sequence[str], model: Model
 ) -> tuple[list[str], list[tuple[str, str, str]]]:
     """The header with every column renamed to its attribute, and per column
     ``(header, attribute or "", how it matched)``."""
