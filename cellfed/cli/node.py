@@ -83,7 +83,7 @@ node.add_command(
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["json", "xlsx", "csv", "hpscreg", "directory"]),
+    type=click.Choice(["json", "xlsx", "csv", "hpscreg", "directory", "emx1"]),
     help="Source format (default: told by the files)",
 )
 @click.option("--biobank", help="hPSCreg: the biobank of this node that holds the lines")
