@@ -292,9 +292,15 @@ def convert(
         return _refused(source, problems)
     conversion = directory_convert(emx2, pseudonym_key, source, Budget())
     conversion.format = "emx1"
-    conversion.problems = [_relocated(p, origin) for p in conversion.problems]
+    _point_at_sheets(conversion, origin)
     for note in notes:
         conversion.mapping.note(note)
+    return conversion
+
+
+def _point_at_sheets(conversion: Conversion, origin: dict[str, tuple[str, dict[int, int]]]) -> None:
+    """Problems, now and when the records are checked later, name the EMX1 sheet and row."""
+    conversion.problems = [_relocated(p, origin) for p in conversion.problems]
     located = conversion.locate
     if located is not None:
 
@@ -304,7 +310,6 @@ def convert(
             return moved.source, moved.where, path
 
         conversion.locate = locate
-    return conversion
 
 
 def _relocated(problem: Problem, origin: dict[str, tuple[str, dict[int, int]]]) -> Problem:

@@ -182,8 +182,11 @@ def duplicates(name: str, how: list[tuple[str, str, str]]) -> list[Problem]:
     return problems
 
 
-def report(mapping: MappingReport, matches: dict[str, list[tuple[str, str, str]]]) -> None:
-    """Say, per file, which columns were matched how and which matched nothing."""
+def report(
+    mapping: MappingReport, matches: dict[str, list[tuple[str, str, str]]], files: Files
+) -> None:
+    """Say, per file, which columns were matched how and which matched nothing, and which
+    files were recognised and not read."""
     for name, how in sorted(matches.items()):
         ways: dict[str, list[str]] = {}
         for column, attribute, way in how:
@@ -193,9 +196,6 @@ def report(mapping: MappingReport, matches: dict[str, list[tuple[str, str, str]]
             ways.setdefault(way, []).append(text)
         for way, columns in ways.items():
             mapping.note(f"{name}: columns {way}: {', '.join(columns)}")
-
-
-def not_read(mapping: MappingReport, files: Files) -> None:
     for name in sorted(files):
         reason = NOT_READ.get(file_key(name))
         if reason:

@@ -532,8 +532,7 @@ def convert(
         return conversion
     mapper = _Mapper(tables, pseudonym_key)
     conversion.mapping = mapper.report
-    labels.report(mapper.report, matches)
-    labels.not_read(mapper.report, files)
+    labels.report(mapper.report, matches, files)
     mapper.report.note(
         "Persons.csv: names, titles, phone numbers and postal addresses are not stored; "
         "personal e-mail addresses are replaced by keyed pseudonyms "
