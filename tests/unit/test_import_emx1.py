@@ -241,3 +241,18 @@ def test_files_in_no_known_format_are_refused_with_why_each_format_did_not_fit()
     assert "the sheets are 'samples'" in message
     assert "JSON (CellFed or hPSCreg): not every file is .json (README.txt is neither" in message
     assert "did you mean 'cell_lines'" in detection.reasons({"cell-lines.csv": b""})[2]
+
+
+def test_an_attributes_sheet_without_entity_or_name_is_refused_where_it_is_empty():
+    files = _small()
+    files["attributes.csv"] += b",colour,string,,FALSE,TRUE,Colour\n"
+    files["bbmri_nl_biobanks.csv"] = files["bbmri_nl_biobanks.csv"].replace(
+        b"juridical_person\n", b"juridical_person,shoe size\n", 1
+    )
+    conversion = convert(files, pseudonym_key=KEY)
+    assert [str(p) for p in conversion.problems] == ["attributes.csv: row 12: entity: empty"]
+    files["attributes.csv"] = files["attributes.csv"].rsplit(b"\n", 2)[0] + b"\n"
+    notes = convert(files, pseudonym_key=KEY).mapping.notes
+    assert (
+        "bbmri_nl_biobanks.csv: columns the attributes sheet does not declare, not read: shoe size"
+    ) in notes

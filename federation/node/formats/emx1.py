@@ -220,6 +220,12 @@ def _as_directory(table: str, entity: Entity, entities: dict[str, Entity]) -> _T
     left = [n for n in entity.attributes if n not in columns]
     if left:
         notes.append(f"{source}: attributes with no place in the model: {', '.join(left)}")
+    undeclared = [_text(h) for h in entity.sheet.header if _text(h) not in entity.attributes]
+    if undeclared:
+        notes.append(
+            f"{source}: columns the attributes sheet does not declare, not read: "
+            + ", ".join(h or "(no header)" for h in undeclared)
+        )
     named = {
         attr: _names(entities[a["refEntity"]])
         for attr, a in entity.attributes.items()
