@@ -79,6 +79,10 @@ def test_title_case_files_and_columns_without_a_model_file_import_the_same(origi
     assert report.format == "directory"
     assert report.records == original[0].records
     assert contents == original[1]
+    # the same mapping report: every column mapped and left out as in the original
+    assert report.mapping.fields == original[0].mapping.fields
+    assert report.mapping.dropped == original[0].mapping.dropped
+    assert report.mapping.values == original[0].mapping.values
     notes = report.mapping.notes
     assert any(
         n.startswith("Biobanks.csv: columns by label: ")
@@ -119,6 +123,8 @@ def test_labels_of_the_model_file_and_of_earlier_versions_import_the_same(origin
     assert report.ok, report.lines()[:5]
     assert report.records == original[0].records
     assert contents == original[1]
+    assert report.mapping.fields == original[0].mapping.fields
+    assert report.mapping.dropped == original[0].mapping.dropped
     notes = report.mapping.notes
     assert "Also Known In.csv: not read: cross-references to other catalogues are not kept" in notes
     assert any(

@@ -144,6 +144,8 @@ def test_an_emx1_catalogue_imports_the_same_records_as_the_directory_export(tmp_
     assert report.format == "emx1"
     assert report.records == original.records
     assert contents == expected
+    assert report.mapping.fields == original.mapping.fields  # the same mapping report
+    assert report.mapping.dropped == original.mapping.dropped
     notes = report.mapping.notes
     sheet = f"{PACKAGE}_collections.csv"
     assert f"{sheet}: entity {PACKAGE}_collections read as the Directory's Collections table" in (
