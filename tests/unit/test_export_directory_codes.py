@@ -118,3 +118,21 @@ def test_a_required_column_left_without_codes_gets_the_directory_s_other():
     assert mapper.join("Collections.materials", ["MSC"]) == ""
     assert mapper.join("Collections.materials", []) == ""
     assert mapper.report.dropped[("Collections.materials", "no Directory code for it")] == 1
+
+
+def test_the_command_line_export_prints_what_did_not_fit(tmp_path):
+    from click.testing import CliRunner
+
+    from cellfed.cli import main
+
+    url = f"sqlite:///{tmp_path / 'node.sqlite3'}"
+    runner = CliRunner()
+    imported = runner.invoke(main, ["node", "import", str(DEMO / "cn-nsccr.json"), "--db", url])
+    assert imported.exit_code == 0, imported.output
+    out = tmp_path / "directory.zip"
+    argv = ["node", "export", "--format", "directory", "--db", url, "--out", str(out)]
+    exported = runner.invoke(main, argv)
+    assert exported.exit_code == 0, exported.output
+    assert "Collections.materials: 'IPSC' -> 'CELL_LINES'" in exported.output
+    assert "Collections.type: no Directory code for it: " in exported.output
+    assert out.exists()

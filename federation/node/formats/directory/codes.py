@@ -331,10 +331,10 @@ class DirectoryCodes:
         key = column if column in VOCABULARIES else column.split(".")[-1]
         known = VOCABULARIES.get(key)
         vocab = VOCABULARY_OF.get(key)
-        out = spelled(vocab, code) if vocab else code
-        out = REPLACED.get(key, {}).get(code, out)
+        spelling = spelled(vocab, code) if vocab else code  # the same term: not reported
+        out = REPLACED.get(key, {}).get(code, spelling)
         if known is None or out in known:
-            if out != code:
+            if out != spelling:
                 self.report.value(column, code, out)
             return out
         if key == "national_node":
