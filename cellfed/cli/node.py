@@ -83,7 +83,7 @@ node.add_command(
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["json", "xlsx", "csv", "hpscreg", "directory"]),
+    type=click.Choice(["json", "xlsx", "csv", "hpscreg", "directory", "emx1"]),
     help="Source format (default: told by the files)",
 )
 @click.option("--biobank", help="hPSCreg: the biobank of this node that holds the lines")
@@ -156,6 +156,15 @@ def node_export(db: str | None, fmt: str, out: Path | None) -> None:
     target.write_bytes(result.content)
     found = ", ".join(f"{n} {kind}" for kind, n in result.counts.items())
     click.echo(f"{target}: {found}")
+    if fmt == "directory":  # what of the codes did not fit the Directory's vocabularies
+        import io
+        import zipfile
+
+        from federation.node.formats.directory.write import REPORT_FILE
+
+        with zipfile.ZipFile(io.BytesIO(result.content)) as archive:
+            if REPORT_FILE in archive.namelist():
+                click.echo(archive.read(REPORT_FILE).decode().rstrip())
 
 
 @node.command("withdraw")

@@ -4,7 +4,8 @@
 * ``json``: the node's own catalogue document (json_catalogue.py);
 * ``xlsx`` / ``csv``: a spreadsheet, one sheet per record kind (tabular.py);
 * ``hpscreg``: hPSCreg cell-line records (hpscreg.py);
-* ``directory``: a BBMRI-ERIC Directory export, the EMX2 CSV set (directory/).
+* ``directory``: a BBMRI-ERIC Directory export, the EMX2 CSV set (directory/);
+* ``emx1``: a MOLGENIS EMX1 catalogue (emx1.py), read through the Directory's tables.
 
 :func:`convert` picks the format from the files when not told. The conversion is then
 checked and written all or nothing by federation.node.importer.run_import. What a
@@ -16,7 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from federation.node.formats import directory, hpscreg, json_catalogue, tabular
+from federation.node.formats import directory, emx1, hpscreg, json_catalogue, tabular
+from federation.node.formats.detection import has_tabular_sheet, reasons, xlsx_sheets
 from federation.node.formats.limits import Budget
 from federation.node.formats.report import Conversion, Problem
 from federation.node.formats.sources import Files
@@ -27,6 +29,7 @@ FORMATS = {
     "csv": "spreadsheet as CSV files (one file per sheet, or a zip of them)",
     "hpscreg": "hPSCreg cell-line records (JSON)",
     "directory": "BBMRI-ERIC Directory export (EMX2 CSV files, or a zip of them)",
+    "emx1": "MOLGENIS EMX1 catalogue (entities, attributes and a sheet per entity; CSV or XLSX)",
 }
 
 
@@ -47,11 +50,16 @@ def detect(files: Files) -> str | None:
 def _detect(files: Files) -> tuple[str | None, tuple[dict[str, Any], list[Problem]] | None]:
     """The format, and the JSON files decoded when telling needed that (decoded once)."""
     names = [n.lower() for n in files]
+    if emx1.looks_like(files):
+        return "emx1", None
     if directory.looks_like(files):
         return "directory", None
-    if any(n.endswith(".xlsx") for n in names):
+    # A spreadsheet is the node's own only when a sheet of its layout is there (or a
+    # workbook cannot be peeked into: its conversion then says what is wrong with it).
+    workbooks = [d for n, d in files.items() if n.lower().endswith(".xlsx")]
+    if workbooks and (has_tabular_sheet(files) or None in map(xlsx_sheets, workbooks)):
         return "xlsx", None
-    if names and all(n.endswith(".csv") for n in names):
+    if names and all(n.endswith(".csv") for n in names) and has_tabular_sheet(files):
         return "csv", None
     if names and all(n.endswith(".json") for n in names):
         parsed, problems = _parse_json(files)
@@ -86,8 +94,8 @@ def convert(files: Files, fmt: str | None = None, **options: Any) -> Conversion:
                 Problem(
                     source,
                     "",
-                    "cannot tell the format: expected .json, .xlsx, .csv or a Directory export "
-                    f"(choose one of: {', '.join(FORMATS)})",
+                    "cannot tell the format; tried " + "; ".join(reasons(files)) + " "
+                    f"(or choose one of: {', '.join(FORMATS)})",
                 )
             ],
         )
@@ -98,6 +106,8 @@ def convert(files: Files, fmt: str | None = None, **options: Any) -> Conversion:
         return tabular.convert(files, source, fmt, budget=budget)
     if fmt == "directory":
         return directory.convert(files, options.get("pseudonym_key") or "", source, budget)
+    if fmt == "emx1":
+        return emx1.convert(files, options.get("pseudonym_key") or "", source, budget)
     parsed, problems = decoded or _parse_json(files)
     if problems:
         return Conversion(source, fmt, problems=problems)

@@ -6,6 +6,10 @@
   tables, in the Directory's spellings, so an export imports back to identical records;
 * emx2.py: what both directions share: the table names, the quality-label tables, the
   columns the model has no place for, and the disease-code spellings.
+* labels.py: which file is which table and which column which attribute, by label (other
+  model versions, the export's own ``molgenis.csv``);
+* codes.py: the Directory's vocabularies, and our codes mapped onto them for the export
+  (left out and reported where it has none).
 
 Callers use this package (``directory.convert``, ``directory.export_zip``), not its modules.
 """
@@ -28,6 +32,7 @@ from federation.node.formats.directory.write import (
     PERSON_COLUMNS,
     QUALITY_COLUMNS,
     export,
+    export_with_report,
     export_zip,
 )
 
@@ -47,6 +52,7 @@ __all__ = [
     "TABLES",
     "convert",
     "export",
+    "export_with_report",
     "export_zip",
     "looks_like",
 ]

@@ -35,17 +35,17 @@ from typing import Any
 
 from marshmallow import ValidationError, validate
 
+import federation.node.formats.directory.labels as labels
 from federation.node.formats.cleaning import load_leniently
 from federation.node.formats.directory.emx2 import (
     DROPPED,
     QUALITY_TABLES,
     REQUIRED,
-    TABLES,
     our_disease,
 )
 from federation.node.formats.limits import Budget, TooLarge
 from federation.node.formats.report import Conversion, MappingReport, Problem
-from federation.node.formats.sources import Files, basename
+from federation.node.formats.sources import Files
 from schemas import SCHEMA_VERSION
 from schemas.vocabularies import Term, vocabulary
 
@@ -61,21 +61,37 @@ DUO_SPECIFICITY = ("DUO:0000007", "DUO:0000011", "DUO:0000006", "DUO:0000042", "
 
 
 def looks_like(files: Files) -> bool:
-    return any(basename(n) in REQUIRED for n in files)
+    return labels.looks_like(files)
 
 
-def _tables(files: Files, budget: Budget) -> tuple[dict[str, list[dict[str, str]]], list[Problem]]:
+def _tables(
+    files: Files,
+    budget: Budget,
+    found: dict[str, str] | None = None,
+    matches: dict[str, list[tuple[str, str, str]]] | None = None,
+) -> tuple[dict[str, list[dict[str, str]]], list[Problem]]:
+    """The tables by their Directory names; ``found`` gets table -> file name, ``matches``
+    file name -> how its columns matched (directory/labels.py)."""
     tables: dict[str, list[dict[str, str]]] = {}
-    problems: list[Problem] = []
+    found = {} if found is None else found
+    matches = {} if matches is None else matches
+    model, problems = labels.read_model(files)
     for name, data in files.items():
-        table = basename(name)
-        if table not in TABLES:
+        table = labels.table_of(name)
+        if table is None:
             continue
+        if table in found:
+            problems.append(Problem(name, "", f"{found[table]} is already the {table} table"))
+            continue
+        found[table] = name
         reader = None
         try:
             text = data.decode("utf-8-sig")
             reader = csv.DictReader(budget.lines(name, text))
             budget.row(name, 1, reader.fieldnames or [])
+            reader.fieldnames, how = labels.match_header(table, reader.fieldnames or [], model)
+            matches[name] = how
+            problems += labels.duplicates(name, how)
             rows = []
             for number, row in enumerate(reader, start=2):
                 # DictReader puts the cells beyond the header in a list under the key None.
@@ -509,11 +525,14 @@ def convert(
     tables are read within the import's ``budget`` (federation/node/formats/limits.py)."""
     source = source or "Directory export"
     conversion = Conversion(source, "directory", {"schema_version": SCHEMA_VERSION})
-    tables, conversion.problems = _tables(files, budget or Budget())
+    found: dict[str, str] = {}
+    matches: dict[str, list[tuple[str, str, str]]] = {}
+    tables, conversion.problems = _tables(files, budget or Budget(), found, matches)
     if conversion.problems:
         return conversion
     mapper = _Mapper(tables, pseudonym_key)
     conversion.mapping = mapper.report
+    labels.report(mapper.report, matches, files)
     mapper.report.note(
         "Persons.csv: names, titles, phone numbers and postal addresses are not stored; "
         "personal e-mail addresses are replaced by keyed pseudonyms "
@@ -533,7 +552,7 @@ def convert(
             rid = rec.get("id")
             where = f"row {number}" + (f" (id {rid})" if rid else "")
             for path, message in errors:
-                conversion.problems.append(Problem(table, where, message, path))
+                conversion.problems.append(Problem(found[table], where, message, path))
             if loaded is None:
                 if isinstance(rid, str):
                     conversion.rejected.add((kind, rid))
@@ -551,7 +570,7 @@ def convert(
 
     def locate(section: str, i: int, rid: str | None, path: str) -> tuple[str, str, str]:
         table, number = origins[(section, i)]
-        return table, f"row {number}" + (f" (id {rid})" if rid else ""), path
+        return found[table], f"row {number}" + (f" (id {rid})" if rid else ""), path
 
     conversion.locate = locate
     return conversion

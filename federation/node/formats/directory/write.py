@@ -5,7 +5,9 @@ carry the Directory's code spellings (``GB`` -> ``UK``, ``DUO:0000021`` -> ``DUO
 ``ICD10:C50`` -> ``urn:miriam:icd:C50``), withdrawn records marked ``withdrawn``, and
 contacts as Persons rows holding only an e-mail address, a role and a country (their ids
 are hashes of those, so the same contact is one person). Cell lines have no place in the
-Directory model and are left out.
+Directory model and are left out. Every code goes through directory/codes.py, so only codes
+of the Directory's vocabularies are written; what was changed or left out is the export's
+report (:func:`export_with_report`; ``export-report.txt`` in the zip).
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import zipfile
 from collections.abc import Collection, Iterable
 from typing import Any
 
+from federation.node.formats.directory.codes import DirectoryCodes, spelled
 from federation.node.formats.directory.emx2 import QUALITY_TABLES, directory_disease
-from schemas.vocabularies import vocabulary
+from federation.node.formats.report import MappingReport
 
 BIOBANK_COLUMNS = [
     "id",
@@ -131,19 +134,6 @@ QUALITY_COLUMNS = (
 DISEASE_COLUMNS = ["order", "name", "label", "parent", "codesystem", "code", "ontologyTermURI"]
 
 
-def _directory_code(vocab: str, code: str) -> str:
-    """Our code in the Directory's spelling (its alias, where the vocabulary lists one)."""
-    term = vocabulary(vocab).get(code)
-    aliases = [a for a in (term.aliases if term else ()) if not a.startswith("DUO_")]
-    if vocab == "duo":
-        return code.replace(":", "_")
-    return aliases[0] if aliases else code
-
-
-def _certification_standard(standard: str) -> str:
-    return "ISO-20387-2018" if "20387" in standard else standard
-
-
 class _Writer:
     """What the rows of one export share: the biobanks (a collection is in its biobank's
     country), the withdrawn ids, and the side tables the rows point at, filled as the rows
@@ -152,12 +142,18 @@ class _Writer:
     def __init__(self, document: dict[str, Any], withdrawn: Collection[tuple[str, str]]) -> None:
         self.withdrawn = withdrawn
         self.biobanks = {b["id"]: b for b in document.get("biobanks", [])}
-        self.country_of = {
-            bid: _directory_code("countries", b["country"]) for bid, b in self.biobanks.items()
-        }
+        self.codes = DirectoryCodes()  # every code written goes through it (codes.py)
+        self.country_of = {bid: b["country"] for bid, b in self.biobanks.items()}
         self.persons: dict[str, dict[str, str]] = {}
         self.diseases: dict[str, str] = {}
         self.quality: dict[str, list[dict[str, str]]] = {"biobank": [], "collection": []}
+
+    def country(self, table: str, code: str | None) -> str:
+        return self.codes.code(f"{table}.country", code)
+
+    def node(self, table: str, code: str | None) -> str:
+        """The national node of a record in country ``code`` (ours)."""
+        return self.codes.code(f"{table}.national_node", spelled("countries", code or ""))
 
     def is_withdrawn(self, kind: str, rid: str) -> str:
         return _b((kind, rid) in self.withdrawn)
@@ -170,9 +166,7 @@ class _Writer:
         self.persons[pid] = {
             "id": pid,
             "email": contact["email"],
-            "country": _directory_code("countries", contact["country"])
-            if contact.get("country")
-            else "",
+            "country": self.country("Persons", contact.get("country")),
             "role": contact.get("role", ""),
             "national_node": country,
             "withdrawn": "false",
@@ -184,19 +178,25 @@ class _Writer:
         for cert in record.get("certifications", []):
             rows.append(
                 {
-                    "standard": _certification_standard(cert["standard"]),
+                    "standard": cert["standard"],
                     "assessment_level": cert.get("assessment_level") or "accredited",
                     "certificate_number": cert.get("certificate_number", ""),
                     "report_url": cert.get("report_url", ""),
                 }
             )
+        table = "QualityInfoBiobanks" if owner == "biobank" else "QualityInfoCollections"
         for n, q in enumerate(rows, start=1):
+            standard = self.codes.standard(table, q["standard"])
+            level = self.codes.code(f"{table}.assessment_level", q["assessment_level"])
+            if not (standard and level):  # both are required: the row cannot be written
+                self.codes.report.drop(table, "quality label without a Directory code", rid)
+                continue
             self.quality[owner].append(
                 {
                     "id": f"cellfed:quality:{rid}:{n}",
                     owner: rid,
-                    "quality_standard": q["standard"],
-                    "assessment_level": q["assessment_level"],
+                    "quality_standard": standard,
+                    "assessment_level": level,
                     "certification_number": q.get("certificate_number", ""),
                     "certification_report": q.get("report_url", ""),
                     "label": q["standard"],
@@ -224,7 +224,7 @@ def _csv(columns: list[str], rows: list[dict[str, Any]]) -> str:
 def _network_rows(w: _Writer, networks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for n in networks:
-        node = _directory_code("countries", n["countries"][0]) if n.get("countries") else ""
+        node = w.node("Networks", n["countries"][0]) if n.get("countries") else ""
         rows.append(
             {
                 "id": n["id"],
@@ -234,7 +234,9 @@ def _network_rows(w: _Writer, networks: list[dict[str, Any]]) -> list[dict[str, 
                 "url": n.get("url"),
                 "juridical_person": n.get("juristic_person"),
                 "contact": w.person(n.get("contact"), node),
-                "common_network_elements": _join(n.get("collaboration_topics", [])),
+                "common_network_elements": w.codes.join(
+                    "Networks.common_network_elements", n.get("collaboration_topics", [])
+                ),
                 "national_node": node,
                 "withdrawn": w.is_withdrawn("network", n["id"]),
             }
@@ -245,7 +247,8 @@ def _network_rows(w: _Writer, networks: list[dict[str, Any]]) -> list[dict[str, 
 def _biobank_rows(w: _Writer, biobanks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for b in biobanks:
-        country = w.country_of[b["id"]]
+        country = w.country("Biobanks", b["country"])
+        node = w.node("Biobanks", b["country"])
         rows.append(
             {
                 "id": b["id"],
@@ -258,14 +261,14 @@ def _biobank_rows(w: _Writer, biobanks: list[dict[str, Any]]) -> list[dict[str, 
                 "country": country,
                 "latitude": b.get("latitude"),
                 "longitude": b.get("longitude"),
-                "head": w.person(b.get("head"), country),
-                "contact": w.person(b.get("contact"), country),
+                "head": w.person(b.get("head"), node),
+                "contact": w.person(b.get("contact"), node),
                 "juridical_person": b.get("juristic_person"),
                 "network": _join(b.get("networks", [])),
-                "capabilities": _join(b.get("capabilities", [])),
+                "capabilities": w.codes.join("Biobanks.capabilities", b.get("capabilities", [])),
                 "collaboration_commercial": _b(b.get("collaboration_commercial")),
                 "collaboration_non_for_profit": _b(b.get("collaboration_non_profit")),
-                "national_node": country,
+                "national_node": node,
                 "withdrawn": w.is_withdrawn("biobank", b["id"]),
             }
         )
@@ -284,7 +287,8 @@ def _collection_rows(w: _Writer, collections: list[dict[str, Any]]) -> list[dict
 
 
 def _collection_row(w: _Writer, c: dict[str, Any]) -> dict[str, Any]:
-    country = w.country_of.get(c["biobank"], "")
+    country = w.country("Collections", w.country_of.get(c["biobank"]))
+    node = w.node("Collections", w.country_of.get(c["biobank"]))
     access = c.get("access") or {}
     duo = [access["duo_permission"]] if access.get("duo_permission") else []
     duo += access.get("duo_modifiers", [])
@@ -296,37 +300,50 @@ def _collection_row(w: _Writer, c: dict[str, Any]) -> dict[str, Any]:
         "description": c.get("description"),
         "url": c.get("url"),
         "country": country,
-        "contact": w.person(c.get("contact"), country),
-        "national_node": country,
+        "contact": w.person(c.get("contact"), node),
+        "national_node": node,
         "withdrawn": w.is_withdrawn("collection", c["id"]),
         "parent_collection": c.get("parent"),
         "biobank": c["biobank"],
         "biobank_label": w.biobanks.get(c["biobank"], {}).get("name"),
         "network": _join(c.get("networks", [])),
-        "type": _join(c.get("types", [])),
-        "data_categories": _join(
-            _directory_code("data_categories", x) for x in c.get("data_categories", [])
+        "type": w.codes.join("Collections.type", c.get("types", [])),
+        "data_categories": w.codes.join(
+            "Collections.data_categories", c.get("data_categories", [])
         ),
         "order_of_magnitude": c.get("order_of_magnitude"),
         "size": c.get("size"),
-        "categories": _join(c.get("categories", [])),
+        "categories": w.codes.join("Collections.categories", c.get("categories", [])),
         "number_of_donors": donors,
         "order_of_magnitude_donors": len(str(donors)) - 1 if donors else None,
-        "sex": _join(c.get("sex", [])),
-        "diagnosis_available": _join(directory_disease(d["code"]) for d in c.get("diseases", [])),
+        "sex": w.codes.join("Collections.sex", c.get("sex", [])),
+        "diagnosis_available": _join(_diseases(w, c)),
         "age_low": c.get("age_low"),
         "age_high": c.get("age_high"),
-        "age_unit": c.get("age_unit"),
-        "materials": _join(c.get("materials", [])),
-        "storage_temperatures": _join(c.get("storage_temperatures", [])),
-        "data_use": _join(_directory_code("duo", x) for x in duo),
+        "age_unit": w.codes.code("Collections.age_unit", c.get("age_unit")),
+        "materials": w.codes.join("Collections.materials", c.get("materials", [])),
+        "storage_temperatures": w.codes.join(
+            "Collections.storage_temperatures", c.get("storage_temperatures", [])
+        ),
+        "data_use": w.codes.join("Collections.data_use", duo),
         "commercial_use": _b(access.get("commercial_use")),
         "access_fee": "samples" if access.get("fee") else "",
         "access_joint_project": "samples" if access.get("joint_project") else "",
         "access_description": access.get("description"),
         "access_uri": access.get("access_uri"),
-        "sop": _join(c.get("sops", [])),
+        "sop": w.codes.join("Collections.sop", c.get("sops", [])),
     }
+
+
+def _diseases(w: _Writer, c: dict[str, Any]) -> list[str]:
+    """ICD-10 and Orphanet codes, the two the Directory's disease table has; others left out."""
+    out = []
+    for d in c.get("diseases", []):
+        if d["code"].startswith(("ICD10:", "ORPHA:")):
+            out.append(directory_disease(d["code"]))
+        else:
+            w.codes.report.drop("Collections.diagnosis_available", "not ICD-10 or ORPHA", d["code"])
+    return out
 
 
 def _quality_rows(w: _Writer, owner: str, level: str) -> list[dict[str, Any]]:
@@ -351,6 +368,14 @@ def export(
 ) -> dict[str, str]:
     """The Directory's CSV tables (file name -> text) for a catalogue document. Cell lines
     have no place in the Directory model and are left out (export JSON or XLSX for them)."""
+    return export_with_report(document, withdrawn)[0]
+
+
+def export_with_report(
+    document: dict[str, Any], withdrawn: Collection[tuple[str, str]] = frozenset()
+) -> tuple[dict[str, str], MappingReport]:
+    """The tables, and what of the codes was changed or left out to fit the Directory's
+    vocabularies (directory/codes.py)."""
     w = _Writer(document, withdrawn)
     # The main tables first, in this order: they fill the side tables (persons, quality).
     tables = {
@@ -365,14 +390,21 @@ def export(
         columns = QUALITY_COLUMNS.format(owner=owner, level=level).split(",")
         tables[table] = _csv(columns, _quality_rows(w, owner, level))
     tables["ontologies/DiseaseTypes.csv"] = _csv(DISEASE_COLUMNS, _disease_rows(w))
-    return tables
+    return tables, w.codes.report
+
+
+REPORT_FILE = "export-report.txt"
+"""In the zip beside the tables: the codes changed or left out (an import ignores it)."""
 
 
 def export_zip(
     document: dict[str, Any], withdrawn: Collection[tuple[str, str]] = frozenset()
 ) -> bytes:
+    tables, report = export_with_report(document, withdrawn)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, text in export(document, withdrawn).items():
+        for name, text in tables.items():
             archive.writestr(name, text)
+        if not report.empty:
+            archive.writestr(REPORT_FILE, "\n".join(report.lines()) + "\n")
     return buffer.getvalue()
