@@ -48,7 +48,7 @@ ALL_ALLOWED = {name: "allowed" for name in DIMENSIONS}
 
 
 def test_intended_uses_are_spelled_alike_in_both_schemas():
-    assert PROJECT_USES == tuple(INTENDED_USES)
+    assert tuple(INTENDED_USES) == PROJECT_USES
 
 
 def test_a_project_without_the_new_fields_stays_valid_and_dumps_unchanged():
@@ -113,7 +113,7 @@ def test_a_disease_in_words_against_a_ds_line_goes_to_review():
     terms = access(duo_permission=DS, duo_diseases=["ICD10:G20"], consent_scope=ALL_ALLOWED)
     words = check_item(terms, "DE", project(intended_use=DS, disease="Parkinson's"))
     assert words.verdict.outcome is Outcome.NEEDS_REVIEW
-    assert "as \"Parkinson's\", not as a code" in words.verdict.reasons[0]
+    assert 'as "Parkinson\'s", not as a code' in words.verdict.reasons[0]
     broad = check_item(terms, "DE", project(disease="Parkinson's"))
     assert broad.verdict.outcome is Outcome.NEEDS_REVIEW
     assert "not as a code, so a reviewer must judge it" in broad.verdict.reasons[0]
