@@ -70,19 +70,20 @@ def approval_text(
     bad = [item["name"] for item, c in found if c.verdict.outcome is Outcome.INCOMPATIBLE]
     if not bad:
         return text
-    names = ", ".join(bad)
+    names = ", ".join(bad) + (" is" if len(bad) == 1 else " are")
     if not override_allowed:
         raise TransitionRefused(
-            f"{names} is incompatible with the project's terms, and this node's policy does "
+            f"{names} incompatible with the project's terms, and this node's policy does "
             "not allow approving incompatible items"
         )
     reason = (override_reason or "").strip()
     if not reason:
         raise TransitionRefused(
-            f"{names} is incompatible with the project's terms: write the reason for "
+            f"{names} incompatible with the project's terms: write the reason for "
             "approving it anyway"
         )
-    combined = f"{(text or '').strip()}\n\n{OVERRIDE_PREFIX} ({names}): {reason}".strip()
+    which = ", ".join(bad)
+    combined = f"{(text or '').strip()}\n\n{OVERRIDE_PREFIX} ({which}): {reason}".strip()
     if len(combined) > MAX_TEXT:
         raise TransitionRefused(f"the note and the reason together exceed {MAX_TEXT} characters")
     return combined
