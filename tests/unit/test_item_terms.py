@@ -132,3 +132,78 @@ def test_chinese_hgr_material_from_abroad_needs_its_reference():
     assert verdict_wire(given)["requirements"][0]["reference"] == "HGR-2026-118"
     inside = check_item(terms, "CN", project(country="CN"))
     assert inside.requirements == ()
+
+
+# -- carried through imports, exports and the index ---------------------------------------
+def marked_catalogue() -> dict[str, Any]:
+    from tests.builders import COLLECTION, catalogue, cell_line
+
+    scope = {**ALL_ALLOWED, "genetic_modification": "not_allowed", "commercial_use": "not_stated"}
+    doc = catalogue(
+        cell_line(
+            "L-own",
+            access={"commercial_use": False, "duo_permission": HMB, "consent_scope": scope},
+        ),
+        cell_line("L-inherits"),
+    )
+    doc["collections"][0] = {
+        **COLLECTION,
+        "access": {"commercial_use": False, "duo_permission": GRU, "export_rules": [CN]},
+    }
+    return doc
+
+
+def test_consent_scope_and_export_rules_round_trip_through_every_export(tmp_path):
+    from federation.node.exporter import catalogue_document, export
+    from federation.node.formats.sources import expand
+    from federation.node.importer import import_catalogue, import_files
+    from federation.node.store import CatalogueStore
+
+    source = CatalogueStore(f"sqlite:///{tmp_path / 'source'}.sqlite3")
+    source.create_schema()
+    assert import_catalogue(source, marked_catalogue(), "marked.json").ok
+    original = catalogue_document(source)
+    [own] = [line for line in original["cell_lines"] if line["id"] == "L-own"]
+    assert own["access"]["consent_scope"]["genetic_modification"] == "not_allowed"
+    assert original["collections"][0]["access"]["export_rules"] == [CN]
+    for fmt in ("json", "xlsx", "csv"):
+        exported = export(source, fmt)
+        files, problems = expand(exported.filename, exported.content)
+        assert not problems
+        target = CatalogueStore(f"sqlite:///{tmp_path / fmt}.sqlite3")
+        target.create_schema()
+        report = import_files(target, files)
+        assert report.ok, (fmt, report.lines()[:5])
+        assert catalogue_document(target) == original, fmt
+        target.dispose()
+    # The Directory's model has no consent scope or export rules: its export leaves them out.
+    assert export(source, "directory").content
+    source.dispose()
+
+
+def test_the_index_document_carries_the_effective_terms():
+    from search.indexer.derived import cell_line_fields
+
+    doc = marked_catalogue()
+    collection = AccessTermsSchema().load(doc["collections"][0]["access"])
+    inherits = cell_line_fields(
+        {**doc["cell_lines"][1], "donor": {"sex": "FEMALE"}},
+        "n1:cell_line:L-inherits",
+        "n1",
+        {"access": collection},
+        None,
+    )
+    assert inherits["export_rules"] == [CN] and inherits["duo_permission"] == GRU
+    own = AccessTermsSchema().load(doc["cell_lines"][0]["access"])
+    fields = cell_line_fields(
+        {**doc["cell_lines"][0], "access": own, "donor": {"sex": "FEMALE"}},
+        "n1:cell_line:L-own",
+        "n1",
+        {"access": collection},
+        None,
+    )
+    assert "export_rules" not in fields  # its own terms, whole: none of the collection's
+    assert fields["consent_allows"] == sorted(
+        set(DIMENSIONS) - {"genetic_modification", "commercial_use"}
+    )
+    assert fields["consent_scope"]["genetic_modification"] == "not_allowed"
