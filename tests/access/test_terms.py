@@ -11,6 +11,7 @@ import copy
 import json
 
 import pytest
+import requests
 from sqlalchemy import func, select
 
 from cellfed.config import PROJECT_ROOT
@@ -146,3 +147,19 @@ def test_a_request_from_inside_china_needs_no_reference(marked: Alliance):
     inside = {**DECLARATION, "country": "CN", "institution": "Peking University"}
     resp = submit_request(erin, portal, [OTHER], title="Domestic", **inside)
     assert request_id_from(resp)
+
+
+def test_the_consent_facet_finds_lines_by_what_their_consent_allows(marked: Alliance):
+    api = f"{marked.portal_url}/api/v1/search"
+    allows = requests_get(api, {"consent": "genetic_modification", "size": "50"})
+    assert {h["uid"] for h in allows["hits"]} == {OTHER}
+    every = requests_get(api, {"size": "50"})
+    [facet] = [f for f in every["facets"] if f["name"] == "consent"]
+    counts = {v["value"]: v["count"] for v in facet["values"]}
+    assert counts["research_use"] == 2 and counts["genetic_modification"] == 1
+
+
+def requests_get(url: str, params: dict[str, str]) -> dict:
+    resp = requests.get(url, params=params, timeout=30)
+    assert resp.status_code == 200, resp.text[:300]
+    return resp.json()
