@@ -1,7 +1,7 @@
 """Jurisdiction rules as data: export rules a biobank can mark its material with.
 
-Each rule is a file ``config/jurisdictions/<id>.json`` (so another country's rules need no
-code): its id, title, legal source, the countries it belongs to (ISO 3166), what triggers it
+Each rule is a file ``schemas/jurisdiction_rules/<id>.json`` (so another country's rules need
+no code; inside the package, so an installed CellFed has them): its id, title, legal source, the countries it belongs to (ISO 3166), what triggers it
 and what it then requires of a request, and the words researchers and admins see. The
 trigger ``requester_outside`` fires when the material is marked with the rule and the
 requester's country is not one of the rule's countries (or is not stated: a request that
@@ -27,7 +27,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 from schemas.errors import format_errors
 from schemas.validators import COUNTRY
 
-RULES_DIR = Path(__file__).resolve().parents[1] / "config" / "jurisdictions"
+RULES_DIR = Path(__file__).resolve().parent / "jurisdiction_rules"
 RULE_ID = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+$")
 TRIGGERS = ("requester_outside",)
 
@@ -132,12 +132,14 @@ def load_rule(path: Path) -> Rule:
 
 def load_rules(folder: Path = RULES_DIR) -> dict[str, Rule]:
     """Every ``*.json`` rule in ``folder`` by id; the first bad file refuses the whole set."""
+    if not folder.is_dir():  # no folder would silently make every marked record invalid
+        raise RuleFileInvalid(f"{folder.name}: there is no folder of jurisdiction rules")
     return {rule.id: rule for rule in map(load_rule, sorted(folder.glob("*.json")))}
 
 
 @cache
 def rules() -> dict[str, Rule]:
-    """The project's rules (``config/jurisdictions``), read once."""
+    """The project's rules (``schemas/jurisdiction_rules/``), read once."""
     return load_rules()
 
 

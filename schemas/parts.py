@@ -101,7 +101,7 @@ class AccessTermsSchema(Strict):
     ethics_approval_required = fields.Bool()
     description = text(max_len=2000)
     # The consent scope beside the DUO terms (CIRM's list), and export rules the material is
-    # subject to (ids of config/jurisdictions files): see schemas/consent.py, jurisdiction.py.
+    # subject to (ids of schemas/jurisdiction_rules files): see schemas/consent.py, jurisdiction.py.
     consent_scope = fields.Nested(ConsentScopeSchema)
     export_rules = fields.List(fields.Str(validate=KnownRule()))
 

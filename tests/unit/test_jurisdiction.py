@@ -42,6 +42,14 @@ def test_the_chinese_hgr_rule_loads_with_its_source_and_words():
     assert "China" in rule.researcher_text and "approving" in rule.admin_text
 
 
+def test_the_rules_are_installed_with_the_package_and_a_missing_folder_is_refused(tmp_path):
+    from importlib import resources
+
+    assert resources.files("schemas.jurisdiction_rules").joinpath(f"{CN}.json").is_file()
+    with pytest.raises(RuleFileInvalid, match="no folder of jurisdiction rules"):
+        load_rules(tmp_path / "missing")
+
+
 def test_another_countrys_rule_is_a_file_and_no_code(tmp_path):
     rule_file(tmp_path, id="br-cgen-2015", countries=["BR"], title="Brazil: genetic heritage")
     rule_file(tmp_path)
