@@ -1,8 +1,9 @@
 """Jurisdiction rules as data: export rules a biobank can mark its material with.
 
 Each rule is a file ``schemas/jurisdiction_rules/<id>.json`` (so another country's rules need
-no code; inside the package, so an installed CellFed has them): its id, title, legal source, the countries it belongs to (ISO 3166), what triggers it
-and what it then requires of a request, and the words researchers and admins see. The
+no code; inside the package, so an installed CellFed has them): its id, title, legal source,
+the countries it belongs to (ISO 3166), what triggers it and what it then requires of a
+request, and the words researchers and admins see. The
 trigger ``requester_outside`` fires when the material is marked with the rule and the
 requester's country is not one of the rule's countries (or is not stated: a request that
 does not say where it comes from cannot be assumed to stay inside).
