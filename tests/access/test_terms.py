@@ -120,6 +120,8 @@ def test_hgr_material_from_abroad_needs_its_reference_and_the_admin_sees_it(mark
     verdict = page[page.index('id="verdict-cell_line-WAe009-A"') :].split("</li>")[0]
     assert "Incompatible" in verdict and "excludes genetic modification" in verdict
     assert "HGR-2026-0118" in page
+    declared = page[page.index('id="declared"') :].split("</p>")[0]
+    assert "The project will involve: research use; genetic modification." in declared
     assert "does not allow approving it" in page
 
     # The node's policy allows no override: approving is refused and changes nothing.

@@ -13,11 +13,17 @@ from __future__ import annotations
 from typing import Any
 
 from federation.node.store import CatalogueStore
+from schemas.consent import DIMENSIONS
 from schemas.item_terms import ItemCheck, check_item, effective_access, verdict_wire
 from schemas.lifecycle import MAX_TEXT, TransitionRefused
 from schemas.matching import Outcome
 
 OVERRIDE_PREFIX = "Approved although the terms do not match"
+AGREEMENT_WORDS = {
+    "agrees_to_collaborate": "collaborate with the line's investigators",
+    "agrees_to_publish": "publish its results",
+    "agrees_to_return_results": "return derived data to the biobank",
+}
 
 
 def item_check(store: CatalogueStore, item: dict[str, Any], project: dict[str, Any]) -> ItemCheck:
@@ -44,6 +50,8 @@ def part_context(
         "item_verdicts": [(item, verdict_wire(check)) for item, check in found],
         "any_incompatible": any(c.verdict.outcome is Outcome.INCOMPATIBLE for _, c in found),
         "override_allowed": override_allowed,
+        "consent_dimensions": DIMENSIONS,
+        "agreements": AGREEMENT_WORDS,
     }
 
 
