@@ -207,3 +207,13 @@ def test_the_index_document_carries_the_effective_terms():
         set(DIMENSIONS) - {"genetic_modification", "commercial_use"}
     )
     assert fields["consent_scope"]["genetic_modification"] == "not_allowed"
+
+
+def test_terms_without_a_duo_permission_still_make_an_index_document():
+    from search.indexer.derived import access_fields
+
+    # Most real catalogues state commercial use but no DUO code (hPSCreg, the Directory).
+    bare = AccessTermsSchema().load({"commercial_use": True, "export_rules": [CN]})
+    fields = access_fields(bare)
+    assert fields["duo_permission"] is None and fields["commercial_use"] is True
+    assert fields["export_rules"] == [CN]
