@@ -233,6 +233,7 @@ DEFAULTS: dict[str, Any] = {
     "SMTP_PASSWORD": None,
     "SMTP_FROM": "CellFed <cellfed@localhost>",
     "NODE_CONTACT_EMAIL": None,  # where a node sends news of incoming requests
+    "CONSENT_OVERRIDE_ALLOWED": False,  # may a node's admins approve incompatible items
     # Saved searches (portal/alerts/): seconds between the worker's alert passes (news shows
     # in the portal and the feeds within one pass), at most one e-mail per saved search per
     # ALERT_EMAIL_EVERY seconds (later news waits for the next), searches one account keeps.

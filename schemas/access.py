@@ -21,7 +21,10 @@ from marshmallow import (
 )
 
 from schemas.catalogue import LOCAL_ID
+from schemas.consent import ProjectConsentSchema
+from schemas.jurisdiction import RULE_ID
 from schemas.lifecycle import CONDITIONS, MAX_TEXT, TRANSITIONS, Actor, State
+from schemas.validators import COUNTRY
 
 OBJECT_ID = validate.Regexp(r"^[0-9a-f]{32}$", error="must be 32 lowercase hex digits")
 
@@ -63,6 +66,25 @@ class ProjectSchema(Schema):
     def _disease_when_disease_specific(self, data: dict, **_: object) -> None:
         if data["intended_use"] == DISEASE_SPECIFIC and not (data.get("disease") or "").strip():
             raise ValidationError("name the disease for disease-specific research", "disease")
+
+    # Terms that match (schemas/item_terms.py): the consent declaration, who asks from where,
+    # and references for the jurisdiction rules a requested item is subject to. Optional and
+    # without defaults, so a project without them stays valid and dumps unchanged.
+    consent = fields.Nested(ProjectConsentSchema)
+    country = fields.Str(validate=COUNTRY)
+    institution = fields.Str(validate=validate.Length(min=2, max=300))
+    jurisdiction_references = fields.Dict(
+        keys=fields.Str(validate=validate.Regexp(RULE_ID, error="is not a rule id")),
+        values=fields.Str(validate=validate.Length(min=1, max=200)),
+    )
+
+    @validates_schema
+    def _who_declares_consent(self, data: dict, **_: object) -> None:
+        if data.get("consent") is None:
+            return
+        for name in ("country", "institution"):
+            if not data.get(name):
+                raise ValidationError("is needed with a consent declaration", name)
 
 
 class ItemSchema(Schema):

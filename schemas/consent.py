@@ -15,7 +15,6 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from schemas.access import INTENDED_USES
 from schemas.validators import COUNTRY, DISEASE_CODE, DUO_DISEASE_SPECIFIC
 from schemas.vocabularies import InVocabulary
 
@@ -36,8 +35,10 @@ DIMENSIONS: dict[str, str] = {
 }
 """The consent dimensions, after the CIRM (Coriell) enumerated consent scope."""
 
-PROJECT_USES = tuple(INTENDED_USES)
-"""A project's intended use: the DUO codes an access request offers (GRU, HMB, DS, POA, CC)."""
+PROJECT_USES = ("DUO:0000042", "DUO:0000006", "DUO:0000007", "DUO:0000011", "DUO:0000043")
+"""A project's intended use: the DUO codes an access request offers (GRU, HMB, DS, POA, CC).
+Spelled here, not imported from schemas.access, which imports this module (the catalogue's
+access terms and the request's project both carry consent); a test keeps the two equal."""
 
 
 def _scope_field() -> fields.Str:
@@ -144,3 +145,25 @@ class ProjectDeclarationSchema(Schema):
                 "name the disease (a code such as 'ICD10:G20') for disease-specific research",
                 "disease",
             )
+
+
+class ProjectConsentSchema(Schema):
+    """The consent part of a request's project (``schemas.access.ProjectSchema.consent``):
+    the seven dimensions and the agreements. Intended use, disease, country and institution
+    are the project's own fields; :func:`schemas.item_terms.declaration` joins them into a
+    :class:`ProjectDeclarationSchema`."""
+
+    class Meta:
+        ordered = True
+
+    research_use = _yes_no()
+    commercial_use = _yes_no()
+    genetic_modification = _yes_no()
+    transplantation_humans = _yes_no()
+    transplantation_animals = _yes_no()
+    genome_sequencing = _yes_no()
+    distribution_abroad = _yes_no()
+    not_for_profit = _yes_no()
+    agrees_to_collaborate = _agrees()
+    agrees_to_publish = _agrees()
+    agrees_to_return_results = _agrees()

@@ -6,6 +6,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from schemas.consent import ConsentScopeSchema
+from schemas.jurisdiction import KnownRule
 from schemas.validators import (
     ASSESSMENT_LEVELS,
     CERTIFICATION_STATUS,
@@ -98,6 +100,10 @@ class AccessTermsSchema(Strict):
     joint_project = fields.Bool()
     ethics_approval_required = fields.Bool()
     description = text(max_len=2000)
+    # The consent scope beside the DUO terms (CIRM's list), and export rules the material is
+    # subject to (ids of schemas/jurisdiction_rules files): see schemas/consent.py, jurisdiction.py.
+    consent_scope = fields.Nested(ConsentScopeSchema)
+    export_rules = fields.List(fields.Str(validate=KnownRule()))
 
     @validates_schema
     def _terms_agree(self, data: dict[str, Any], **_: Any) -> None:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from schemas.consent import DIMENSIONS as CONSENT_DIMENSIONS
 from schemas.validators import DUO_PERMISSIONS, VECTORS
 from search import vocab
 
@@ -469,6 +470,13 @@ FACETS: tuple[Facet, ...] = (
     ),
     FlagFacet(
         "commercial", "Commercial use allowed", filter=lambda t: {"term": {"commercial_use": True}}
+    ),
+    TermsFacet(  # the dimensions a line's consent scope allows (search/indexer/derived.py)
+        "consent",
+        "Consent allows",
+        field="consent_allows",
+        choices={k: v[0].upper() + v[1:] for k, v in CONSENT_DIMENSIONS.items()},
+        combinable=True,
     ),
     FlagFacet("accredited", "Biobank accredited to ISO 20387 (valid today)", filter=_accredited),
     TermsFacet("country", "Country", field="country", pattern=r"[A-Z]{2}"),

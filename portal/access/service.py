@@ -35,6 +35,7 @@ from portal.access.models import (
     PortalOutbox,
     RequestPart,
 )
+from portal.access.terms import reference_problems
 from portal.service import SearchUnavailable
 from schemas.access import (
     REQUESTABLE_KINDS,
@@ -163,6 +164,8 @@ class AccessService:
             project = ProjectSchema().load(project)
         except ValidationError as exc:
             problems.extend(format_errors(exc.messages))
+        else:  # a triggered jurisdiction rule's reference missing: refused, nothing stored
+            problems.extend(reference_problems(self.lookup, uids, project))
         lines = self.resolve(uids)
         if not uids:
             problems.append("the cart is empty: add cell lines or collections first")

@@ -26,7 +26,7 @@ from federation.web.login import (
     safe_next,
     signed_in_user,
 )
-from portal.access import cart
+from portal.access import cart, terms
 from portal.access.api import send_attachment
 from portal.access.attachments import ALLOWED_TYPES, AttachmentRejected, check_upload
 from portal.access.context import current_access
@@ -105,12 +105,26 @@ def _cart_page(problems: list[str] | None = None, form: dict | None = None, stat
         max_mb=current_app.config["ATTACHMENT_MAX_BYTES"] // (1024 * 1024),
         max_files=current_app.config["ATTACHMENT_MAX_COUNT"],
         accepted=", ".join(ALLOWED_TYPES.values()),
+        **terms.cart_context(
+            current_access().service.lookup,
+            cart.items(),
+            request.form if request.method == "POST" else None,
+        ),
     ), status
 
 
 @bp.get("/cart")
 def cart_page():
     return _cart_page()
+
+
+@bp.post("/cart/check")
+def cart_check():
+    """The request form's "check" button: the cart again, with each item's verdict against
+    the project as declared so far (works without JavaScript)."""
+    form: dict[str, str | bool] = {k: request.form.get(k, "").strip() for k in PROJECT_FIELDS}
+    form["commercial"] = request.form.get("commercial") == "yes"
+    return _cart_page(form=form)
 
 
 # -- requests ----------------------------------------------------------------------------
@@ -135,6 +149,7 @@ def submit() -> ResponseReturnValue:
         except AttachmentRejected as exc:
             problems.append(f"attachment {exc}")
     project = {**form, "disease": form["disease"] or None}
+    project.update(terms.project_terms(request.form))
     if not problems:
         try:
             request_id = current_access().service.submit(

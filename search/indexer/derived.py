@@ -125,10 +125,24 @@ def access_fields(access: dict[str, Any] | None) -> dict[str, Any]:
     if not access:
         return {}
     return {
-        "duo_permission": access["duo_permission"],
+        "duo_permission": access.get("duo_permission"),  # optional in AccessTermsSchema
         "duo_modifiers": sorted(access.get("duo_modifiers", [])),
         "commercial_use": access["commercial_use"],
+        **terms_fields(access),
     }
+
+
+def terms_fields(access: dict[str, Any]) -> dict[str, Any]:
+    """What the portal matches a project against: diseases of DS, the consent scope (kept
+    whole, unindexed) with the dimensions it allows (a facet), and the export rules."""
+    scope = access.get("consent_scope")
+    fields: dict[str, Any] = {"duo_diseases": sorted(access.get("duo_diseases", []))}
+    if scope:
+        fields["consent_scope"] = scope
+        fields["consent_allows"] = sorted(k for k, v in scope.items() if v == "allowed")
+    if access.get("export_rules"):
+        fields["export_rules"] = sorted(access["export_rules"])
+    return fields
 
 
 def stock_fields(lots: list[dict[str, Any]]) -> dict[str, Any]:

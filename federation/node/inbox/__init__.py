@@ -55,6 +55,7 @@ def init_inbox(app: Flask, store: CatalogueStore) -> None:
         outbox,
         contact_email=config.get("NODE_CONTACT_EMAIL"),
         node_url=public,
+        consent_override_allowed=config["CONSENT_OVERRIDE_ALLOWED"],
     )
 
     cookie = "cellfed_node_" + re.sub(r"[^A-Za-z0-9_]", "_", config["NODE_ID"])

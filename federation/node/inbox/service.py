@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 from federation.database import new_id, utcnow
 from federation.mail import email_payload
 from federation.node.inbox.models import InboxEvent, InboxPart
+from federation.node.inbox.terms import approval_text
 from federation.node.store import CatalogueStore
 from federation.outbox import Outbox, as_aware
 from federation.protocol import content_hash
@@ -88,7 +89,9 @@ class Inbox:
         *,
         contact_email: str | None = None,
         node_url: str | None = None,
+        consent_override_allowed: bool = False,
     ) -> None:
+        self.consent_override_allowed = consent_override_allowed  # CONSENT_OVERRIDE_ALLOWED
         self.store = store
         self.sessions = store.sessions
         self.node_id = node_id
@@ -194,9 +197,15 @@ class Inbox:
         event_type: str,
         text: str | None = None,
         conditions: Collection[str] = (),
+        override_reason: str | None = None,
     ) -> dict[str, Any]:
         """An admin's decision or message on a part of one of ``biobanks``; reported to the
         portal through the outbox in the same transaction. Raises TransitionRefused."""
+        if event_type == "approve":  # terms that match: checked on the node's own records
+            payload = self.part(part_id, biobanks).payload
+            text = approval_text(
+                self.store, payload, text, override_reason, self.consent_override_allowed
+            )
         with self.sessions.begin() as session:
             part = self._visible(session, part_id, biobanks)
             event = self._append(

@@ -21,6 +21,7 @@ from flask import (
 
 from federation.node.identity import current_identity
 from federation.node.inbox.service import Acting, PartNotFound, current_inbox
+from federation.node.inbox.terms import part_context
 from federation.tokens import TokenUnavailable
 from federation.web.filters import when
 from federation.web.login import current_user, login_required
@@ -103,6 +104,9 @@ def _detail(part_id: str, error: str | None = None, status: int = 200):
         transitions=TRANSITIONS,
         error=error,
         node_name=current_app.config["NODE_NAME"],
+        **part_context(
+            current_inbox().store, part.payload, current_inbox().consent_override_allowed
+        ),
     ), status
 
 
@@ -129,6 +133,7 @@ def act(part_id: str, event: str):
             event,
             text=request.form.get("text"),
             conditions=request.form.getlist("conditions"),
+            override_reason=request.form.get("override_reason"),
         )
     except PartNotFound as exc:
         abort(404, str(exc))
