@@ -20,6 +20,12 @@ from urllib.parse import urlencode
 from flask import current_app
 
 from search.aliases import catalogue_alias
+from search.donors import (
+    build_several_line_donors,
+    donors_phrase,
+    read_donors,
+    read_several_line_donors,
+)
 from search.engine import SearchEngine
 from search.facets import FACETS_BY_NAME
 from search.health import node_health
@@ -43,6 +49,7 @@ from search.queries import (
     read_suggestion,
     read_totals,
 )
+from search.relations import read_relatives
 from search.understanding import KIND_FACETS, Understanding, understand
 
 STATE_TTL = 5.0  # seconds a node's "data as of" may be cached between searches
@@ -72,6 +79,7 @@ class CatalogueSearch:
         self.alias = catalogue_alias(prefix)
         self._states: tuple[float, dict[str, dict[str, Any]]] = (0.0, {})
         self._labels: tuple[float, dict[str, str]] = (0.0, {})
+        self._several: tuple[float, tuple[str, ...]] = (-STATE_TTL, ())
 
     # -- engine calls, with errors translated ------------------------------------------
     def _search(self, body: dict[str, Any], index: str | None = None) -> dict[str, Any] | None:
@@ -173,6 +181,7 @@ class CatalogueSearch:
             labels = {**labels, **self._names(list(params.selections["collection"].values))}
         aggs = counts.get("aggregations", {})
         total, lines = read_totals(aggs)
+        donors = read_donors(aggs) if params.grouped else None
         states = self.node_states()
         hits = [self._hit(h, states) for h in found.get("hits", {}).get("hits", [])]
         if params.grouped:
@@ -180,6 +189,8 @@ class CatalogueSearch:
         result = {
             "total": total,
             "lines": lines,
+            "donors": donors,
+            "donors_phrase": donors_phrase(lines, donors) if donors else None,
             "page": params.page,
             "size": params.size,
             "pages": max(1, -(-lines // params.size)),
@@ -236,8 +247,21 @@ class CatalogueSearch:
         run = understanding.apply(params)
         identify = build_identify(run.q)
         if identify is not None:
-            run = dataclasses.replace(run, also=read_identify(run.q, self._search(identify) or {}))
+            found = self._search(identify) or {}
+            run = dataclasses.replace(
+                run, also=read_identify(run.q, found), relatives=read_relatives(found)
+            )
+        run = dataclasses.replace(run, donor_keys=self.several_line_donors())
         return understanding, run
+
+    def several_line_donors(self) -> tuple[str, ...]:
+        """Donor keys with several lines in the alliance (search/donors.py), briefly cached
+        like the nodes' states: one aggregation over the catalogue."""
+        fetched, keys = self._several
+        if time.monotonic() - fetched > STATE_TTL:
+            keys = read_several_line_donors(self._search(build_several_line_donors()) or {})
+            self._several = (time.monotonic(), keys)
+        return keys
 
     def _help(
         self, params: SearchParams, today: dt.date, aggs: dict[str, Any], labels: dict[str, str]

@@ -1,0 +1,80 @@
+"""Relations in searches: an identified line's relations found after it, and the facet bound
+to the donor keys the service looked up. Pure: request parts and the reading of answers.
+
+A query naming a line finds that line first (queries.py), then, through this module:
+
+* lines that name it in their relations (its subclones, derivatives, isogenic partners),
+  matched on ``related_ids`` against every identifier of the found line;
+* lines it names (its parental line, its isogenic control, ...), by identifier;
+* lines of the same donor, by ``donor_key``.
+
+The service reads the found lines' donor keys and relations from the identifying request
+(:data:`RELATIVE_SOURCE`, :func:`read_relatives`) and passes them as
+``SearchParams.relatives``: ``donor:<key>``, ``names:<id>`` and ``is:<id>`` strings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from search.facets import DonorLinesFacet, Facet
+
+if TYPE_CHECKING:
+    from search.queries import SearchParams
+
+RELATIVE_SOURCE = ["donor_key", "related_ids"]
+"""What the identifying request also returns (``identifiers`` it returns already)."""
+
+RELATION_BOOST = 10  # as much as a derivative named after the line
+DONOR_BOOST = 5  # as much as a line named like the same donor's
+
+
+def read_relatives(resp: Mapping[str, Any]) -> tuple[str, ...]:
+    """From the identifying request's hits: their donor keys, the lines they name, and their
+    own identifiers (to find the lines that name them)."""
+    out: dict[str, None] = {}
+    for hit in resp.get("hits", {}).get("hits", []):
+        src = hit.get("_source", {})
+        if src.get("donor_key"):
+            out.setdefault(f"donor:{src['donor_key']}", None)
+        for line in src.get("related_ids", []):
+            out.setdefault(f"names:{line.lower()}", None)
+        for ident in src.get("identifiers", []):
+            out.setdefault(f"is:{ident.lower()}", None)
+    return tuple(out)
+
+
+def _of(relatives: tuple[str, ...], kind: str) -> list[str]:
+    return sorted({r.split(":", 1)[1] for r in relatives if r.startswith(f"{kind}:")})
+
+
+def relation_clauses(values: list[str], relatives: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Should-clauses (scored below the line itself) for the relations of the lines the
+    query identifies: ``values`` are the query's identifiers, folded."""
+    known = sorted(set(values) | set(_of(relatives, "is")))
+    clauses: list[dict[str, Any]] = [
+        {"constant_score": {"filter": {"terms": {"related_ids": known}}, "boost": RELATION_BOOST}}
+    ]
+    if named := _of(relatives, "names"):
+        clauses.append(
+            {
+                "constant_score": {
+                    "filter": {"terms": {"identifiers": named}},
+                    "boost": RELATION_BOOST,
+                }
+            }
+        )
+    if donors := _of(relatives, "donor"):
+        clauses.append(
+            {"constant_score": {"filter": {"terms": {"donor_key": donors}}, "boost": DONOR_BOOST}}
+        )
+    return clauses
+
+
+def bind(facet: Facet, params: SearchParams) -> Facet:
+    """The facet as this search runs it: the donor facet with the service's donor keys."""
+    if isinstance(facet, DonorLinesFacet):
+        return dataclasses.replace(facet, keys=params.donor_keys)
+    return facet
