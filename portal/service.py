@@ -19,6 +19,8 @@ from urllib.parse import urlencode
 
 from flask import current_app
 
+from portal.lineage import relations
+from schemas.provenance import related_lines
 from search.aliases import catalogue_alias
 from search.donors import (
     build_several_line_donors,
@@ -49,7 +51,12 @@ from search.queries import (
     read_suggestion,
     read_totals,
 )
-from search.relations import read_relatives
+from search.relations import (
+    build_lines_named,
+    build_lines_naming,
+    build_same_donor,
+    read_relatives,
+)
 from search.understanding import KIND_FACETS, Understanding, understand
 
 STATE_TTL = 5.0  # seconds a node's "data as of" may be cached between searches
@@ -186,7 +193,7 @@ class CatalogueSearch:
         hits = [self._hit(h, states) for h in found.get("hits", {}).get("hits", [])]
         if params.grouped:
             self._add_sources(hits, states)
-        result = {
+        result: dict[str, Any] = {
             "total": total,
             "lines": lines,
             "donors": donors,
@@ -381,7 +388,24 @@ class CatalogueSearch:
         if doc.get("networks"):
             labels = self.labels()
             out["networks"] = [{"id": n, "name": labels.get(n, n)} for n in doc["networks"]]
+        if kind == "cell_line":
+            out.update(self._lineage(doc))
         return out
+
+    def _lineage(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """The donor's other lines, and the line's relations from both ends (lineage.py)."""
+        hits = self._sources
+        out: dict[str, Any] = {"same_donor": [], "relations": []}
+        if doc.get("donor_key"):
+            out["same_donor"] = hits(build_same_donor(doc["donor_key"], doc["line_key"]))
+        named = [r["line"] for r in related_lines(doc.get("record", {}))]
+        found = hits(build_lines_named(named)) if named else []
+        naming = hits(build_lines_naming(doc.get("identifiers", []), doc["uid"]))
+        out["relations"] = relations(doc, found, naming)
+        return out
+
+    def _sources(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        return [h["_source"] for h in (self._search(body) or {}).get("hits", {}).get("hits", [])]
 
     def _names(self, uids: list[str]) -> dict[str, str]:
         try:

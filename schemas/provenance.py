@@ -40,6 +40,16 @@ RELATION_LABELS = {
     "derivative": "Differentiated derivative",
     "derived_from": "Derived from",
 }
+INVERSE = {
+    "parental_line": "subclone",
+    "subclone": "parental_line",
+    "isogenic_control": "isogenic_edit",
+    "isogenic_edit": "isogenic_control",
+    "derivative": "derived_from",
+    "derived_from": "derivative",
+}
+"""What this line is to the named line: a line naming its parental line is that line's
+subclone."""
 HPSCREG_DONOR_ID = validate.Regexp(
     r"^[A-Za-z0-9][A-Za-z0-9._-]{0,49}$",
     error="is not an hPSCreg donor id (1-50 letters, digits or . _ -, as the registry shows it)",

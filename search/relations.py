@@ -78,3 +78,44 @@ def bind(facet: Facet, params: SearchParams) -> Facet:
     if isinstance(facet, DonorLinesFacet):
         return dataclasses.replace(facet, keys=params.donor_keys)
     return facet
+
+
+# -- record pages --------------------------------------------------------------------------
+LINK_SOURCE = ["uid", "node_id", "local_id", "name", "line_key", "biobank_name", "identifiers"]
+
+
+def _cell_lines(where: list[dict[str, Any]], limit: int, source: list[str]) -> dict[str, Any]:
+    return {
+        "size": limit,
+        "track_total_hits": False,
+        "query": {"bool": {"filter": [{"term": {"kind": "cell_line"}}, *where]}},
+        "sort": [{"name.sort": "asc"}, {"uid": "asc"}],
+        "_source": source,
+    }
+
+
+def build_same_donor(donor_key: str, line_key: str, limit: int = 50) -> dict[str, Any]:
+    """The other lines of a donor (one record per line: the same line elsewhere is not
+    another line of the donor)."""
+    body = _cell_lines([{"term": {"donor_key": donor_key}}], limit, LINK_SOURCE)
+    body["query"]["bool"]["must_not"] = [{"term": {"line_key": line_key}}]
+    body["collapse"] = {"field": "line_key"}
+    return body
+
+
+def build_lines_named(ids: list[str], limit: int = 100) -> dict[str, Any]:
+    """The records a line's relations name (by any identifier, local ids included)."""
+    return _cell_lines(
+        [{"terms": {"identifiers": sorted({i.lower() for i in ids})}}], limit, LINK_SOURCE
+    )
+
+
+def build_lines_naming(ids: list[str], uid: str, limit: int = 100) -> dict[str, Any]:
+    """The records whose relations name any of these identifiers (the line's own)."""
+    body = _cell_lines(
+        [{"terms": {"related_ids": sorted({i.lower() for i in ids})}}],
+        limit,
+        [*LINK_SOURCE, "record.relations", "record.derivation.parent_line"],
+    )
+    body["query"]["bool"]["must_not"] = [{"term": {"uid": uid}}]
+    return body
