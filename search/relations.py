@@ -51,20 +51,21 @@ def _of(relatives: tuple[str, ...], kind: str) -> list[str]:
 
 
 def relation_clauses(values: list[str], relatives: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Should-clauses (scored below the line itself) for the relations of the lines the
-    query identifies: ``values`` are the query's identifiers, folded."""
-    known = sorted(set(values) | set(_of(relatives, "is")))
-    clauses: list[dict[str, Any]] = [
-        {"constant_score": {"filter": {"terms": {"related_ids": known}}, "boost": RELATION_BOOST}}
-    ]
+    """Should-clauses for the lines the query identifies (``values``: its identifiers,
+    folded) and their relations. The lines the identifying request found score as the line
+    itself (a line named by a synonym, ``kolf_2``, has no identifier in ``values``); a
+    relation scores :data:`RELATION_BOOST` once however it relates, a donor's other line
+    :data:`DONOR_BOOST`: far below the line, so the line comes first."""
+    own = _of(relatives, "is")
+    related: list[dict[str, Any]] = [{"terms": {"related_ids": sorted(set(values) | set(own))}}]
     if named := _of(relatives, "names"):
+        related.append({"terms": {"identifiers": named}})
+    clauses: list[dict[str, Any]] = [
+        {"constant_score": {"filter": {"bool": {"should": related}}, "boost": RELATION_BOOST}}
+    ]
+    if own:
         clauses.append(
-            {
-                "constant_score": {
-                    "filter": {"terms": {"identifiers": named}},
-                    "boost": RELATION_BOOST,
-                }
-            }
+            {"constant_score": {"filter": {"terms": {"identifiers": own}}, "boost": 100}}
         )
     if donors := _of(relatives, "donor"):
         clauses.append(

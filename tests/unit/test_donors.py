@@ -357,15 +357,20 @@ def test_an_identified_line_brings_its_relations_and_donor_after_it():
         }
     }
     relatives = read_relatives(found)
-    clauses = relation_clauses(["bioni010-c-25"], relatives)
-    filters = [c["constant_score"]["filter"] for c in clauses]
-    assert filters == [
+    related, itself, donor = relation_clauses(["bioni010-c-25"], relatives)
+    assert related["constant_score"]["filter"]["bool"]["should"] == [
         {"terms": {"related_ids": ["bioni010-c-25", "l2-ko"]}},
         {"terms": {"identifiers": ["bioni010-c"]}},
-        {"terms": {"donor_key": ["biosamples:SAMEA3105780"]}},
     ]
-    # ... scored below the line itself (100), so the line comes first.
-    assert all(c["constant_score"]["boost"] < 100 for c in clauses)
+    # The line the identifying request found scores as the line itself (100), the rest below.
+    assert itself["constant_score"] == {
+        "filter": {"terms": {"identifiers": ["bioni010-c-25", "l2-ko"]}},
+        "boost": 100,
+    }
+    assert donor["constant_score"]["filter"] == {
+        "terms": {"donor_key": ["biosamples:SAMEA3105780"]}
+    }
+    assert related["constant_score"]["boost"] < 100 and donor["constant_score"]["boost"] < 100
 
 
 def _args(**values):
