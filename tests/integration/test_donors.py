@@ -230,3 +230,12 @@ def test_record_pages_link_donor_relations_and_provenance(client, alliance):
     assert 'href="/records/edits:cell_line:KO-25"' in parent
     assert "mTeSR1" in parent and "Matrigel".lower() in parent.lower()
     assert "BioSamples donor" in parent and DONOR in parent
+
+
+def test_a_real_record_with_terms_but_no_duo_permission_has_its_page(client):
+    # hPSCreg's usage approval gives commercial use only, no DUO permission.
+    page = client.get("/records/ebisc:cell_line:UKBi002-A")
+    assert page.status_code == 200
+    text = html.unescape(page.get_data(as_text=True))
+    assert "Ethik-Komission Rheinische Friederich-Wilhelms-Universität" in text and "275/08" in text
+    assert "Permitted use (GA4GH DUO)" not in text
