@@ -230,7 +230,9 @@ class CatalogueSearch:
             "did_you_mean": None,
         }
         if total == 0 and (params.q or params.selections):
-            result["help"] = self._help(params, today, aggs, labels)
+            # (with the donor keys the search ran with: "donor with several lines" needs them)
+            with_keys = dataclasses.replace(params, donor_keys=run.donor_keys)
+            result["help"] = self._help(with_keys, today, aggs, labels)
         elif params.q and hits and not any(h["highlight"] for h in hits):
             # Found only through typo tolerance: say what the words probably were.
             resp = self._search(build_suggest(params.q)) or {}

@@ -186,6 +186,12 @@ def test_the_header_says_how_many_donors_the_lines_come_from(client):
         f"{lines} lines from at least {len(donors)} donors ({len(without)} line names no donor)"
         in page
     )
+    # Both filters are in the page's filter form (it works without JavaScript).
+    for label, param in (
+        ("Has an isogenic control", "isogenic"),
+        ("Donor with several lines", "donor_lines"),
+    ):
+        assert label in page and f'name="{param}"' in page
     # Only lines whose donor is known: exact.
     bion = search(client, "kind=cell_line&donor_lines=true")
     assert bion["donors_phrase"] == f"{bion['lines']} lines from 1 donor"
