@@ -210,6 +210,9 @@ DEFAULTS: dict[str, Any] = {
     # (after `cellfed node backup` / `cellfed portal backup`). federation/migrate.py.
     "AUTO_MIGRATE": None,
     "NODE_URL": None,  # a node's public base URL; None: its entry in MEMBERS_FILE
+    # A node's certificates of analysis (PDFs named by lots' certificate_of_analysis.file);
+    # None: the node serves none (certificates given as links still work).
+    "COA_DIR": None,
     "ATTACHMENTS_DIR": "instance/attachments",  # outside the web root; random file names
     "ATTACHMENT_MAX_BYTES": 10 * 1024 * 1024,
     "ATTACHMENT_MAX_COUNT": 5,

@@ -13,6 +13,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from portal.lineage import jsonld_parts
 from search.vocab import CELL_TYPE_TREE, QC_FLAGS, duo_label
 
 CONFORMS_TO = "http://purl.org/dc/terms/conformsTo"
@@ -60,7 +61,12 @@ def _catalog_ref(doc: dict[str, Any], url_of: Callable[[str], str]) -> dict[str,
     }
 
 
-def cell_line(doc: dict[str, Any], url: str, url_of: Callable[[str], str]) -> dict[str, Any]:
+def cell_line(
+    doc: dict[str, Any],
+    url: str,
+    url_of: Callable[[str], str],
+    related: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     record = doc.get("record", {})
     donor = record.get("donor", {})
     identifiers = [
@@ -90,6 +96,9 @@ def cell_line(doc: dict[str, Any], url: str, url_of: Callable[[str], str]) -> di
         props.append(
             _prop("data use permission", duo_label(doc["duo_permission"]), doc["duo_permission"])
         )
+    lineage, based_on, documents = jsonld_parts(doc, related or {}, url_of)
+    props += lineage
+    catalog = _catalog_ref(doc, url_of)
     return _clean(
         {
             "@context": "https://schema.org",
@@ -102,7 +111,8 @@ def cell_line(doc: dict[str, Any], url: str, url_of: Callable[[str], str]) -> di
             "description": record.get("description"),
             "url": url,
             "additionalProperty": props,
-            "subjectOf": _catalog_ref(doc, url_of),
+            "subjectOf": [catalog, *documents] if documents and catalog else catalog,
+            "isBasedOn": based_on,
             "dateModified": doc.get("modified"),
         }
     )
@@ -181,7 +191,7 @@ def jsonld_for(
     doc: dict[str, Any], related: dict[str, Any], url: str, url_of: Callable[[str], str]
 ) -> dict[str, Any]:
     if doc["kind"] == "cell_line":
-        return cell_line(doc, url, url_of)
+        return cell_line(doc, url, url_of, related)
     if doc["kind"] == "collection":
         return collection(doc, url, url_of)
     if doc["kind"] == "biobank":

@@ -102,7 +102,10 @@ def access_terms(doc: dict[str, Any], related: dict[str, Any]) -> dict[str, Any]
     return {
         **access,
         "source": source,
-        "permission_label": duo_label(access["duo_permission"]),
+        # Optional: hPSCreg's terms say only whether commercial use is allowed.
+        "permission_label": duo_label(access["duo_permission"])
+        if access.get("duo_permission")
+        else None,
         "modifier_labels": [(m, duo_label(m)) for m in access.get("duo_modifiers", [])],
     }
 

@@ -19,7 +19,15 @@ from urllib.parse import urlencode
 
 from flask import current_app
 
+from portal.lineage import relations
+from schemas.provenance import related_lines
 from search.aliases import catalogue_alias
+from search.donors import (
+    build_several_line_donors,
+    donors_phrase,
+    read_donors,
+    read_several_line_donors,
+)
 from search.engine import SearchEngine
 from search.facets import FACETS_BY_NAME
 from search.health import node_health
@@ -42,6 +50,12 @@ from search.queries import (
     read_relax,
     read_suggestion,
     read_totals,
+)
+from search.relations import (
+    build_lines_named,
+    build_lines_naming,
+    build_same_donor,
+    read_relatives,
 )
 from search.understanding import KIND_FACETS, Understanding, understand
 
@@ -72,6 +86,7 @@ class CatalogueSearch:
         self.alias = catalogue_alias(prefix)
         self._states: tuple[float, dict[str, dict[str, Any]]] = (0.0, {})
         self._labels: tuple[float, dict[str, str]] = (0.0, {})
+        self._several: tuple[float, tuple[str, ...]] = (-STATE_TTL, ())
 
     # -- engine calls, with errors translated ------------------------------------------
     def _search(self, body: dict[str, Any], index: str | None = None) -> dict[str, Any] | None:
@@ -173,13 +188,16 @@ class CatalogueSearch:
             labels = {**labels, **self._names(list(params.selections["collection"].values))}
         aggs = counts.get("aggregations", {})
         total, lines = read_totals(aggs)
+        donors = read_donors(aggs) if params.grouped else None
         states = self.node_states()
         hits = [self._hit(h, states) for h in found.get("hits", {}).get("hits", [])]
         if params.grouped:
             self._add_sources(hits, states)
-        result = {
+        result: dict[str, Any] = {
             "total": total,
             "lines": lines,
+            "donors": donors,
+            "donors_phrase": donors_phrase(lines, donors) if donors else None,
             "page": params.page,
             "size": params.size,
             "pages": max(1, -(-lines // params.size)),
@@ -212,7 +230,9 @@ class CatalogueSearch:
             "did_you_mean": None,
         }
         if total == 0 and (params.q or params.selections):
-            result["help"] = self._help(params, today, aggs, labels)
+            # (with the donor keys the search ran with: "donor with several lines" needs them)
+            with_keys = dataclasses.replace(params, donor_keys=run.donor_keys)
+            result["help"] = self._help(with_keys, today, aggs, labels)
         elif params.q and hits and not any(h["highlight"] for h in hits):
             # Found only through typo tolerance: say what the words probably were.
             resp = self._search(build_suggest(params.q)) or {}
@@ -236,8 +256,21 @@ class CatalogueSearch:
         run = understanding.apply(params)
         identify = build_identify(run.q)
         if identify is not None:
-            run = dataclasses.replace(run, also=read_identify(run.q, self._search(identify) or {}))
+            found = self._search(identify) or {}
+            run = dataclasses.replace(
+                run, also=read_identify(run.q, found), relatives=read_relatives(found)
+            )
+        run = dataclasses.replace(run, donor_keys=self.several_line_donors())
         return understanding, run
+
+    def several_line_donors(self) -> tuple[str, ...]:
+        """Donor keys with several lines in the alliance (search/donors.py), briefly cached
+        like the nodes' states: one aggregation over the catalogue."""
+        fetched, keys = self._several
+        if time.monotonic() - fetched > STATE_TTL:
+            keys = read_several_line_donors(self._search(build_several_line_donors()) or {})
+            self._several = (time.monotonic(), keys)
+        return keys
 
     def _help(
         self, params: SearchParams, today: dt.date, aggs: dict[str, Any], labels: dict[str, str]
@@ -357,7 +390,24 @@ class CatalogueSearch:
         if doc.get("networks"):
             labels = self.labels()
             out["networks"] = [{"id": n, "name": labels.get(n, n)} for n in doc["networks"]]
+        if kind == "cell_line":
+            out.update(self._lineage(doc))
         return out
+
+    def _lineage(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """The donor's other lines, and the line's relations from both ends (lineage.py)."""
+        hits = self._sources
+        out: dict[str, Any] = {"same_donor": [], "relations": []}
+        if doc.get("donor_key"):
+            out["same_donor"] = hits(build_same_donor(doc["donor_key"], doc["line_key"]))
+        named = [r["line"] for r in related_lines(doc.get("record", {}))]
+        found = hits(build_lines_named(named)) if named else []
+        naming = hits(build_lines_naming(doc.get("identifiers", []), doc["uid"]))
+        out["relations"] = relations(doc, found, naming)
+        return out
+
+    def _sources(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        return [h["_source"] for h in (self._search(body) or {}).get("hits", {}).get("hits", [])]
 
     def _names(self, uids: list[str]) -> dict[str, str]:
         try:

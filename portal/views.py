@@ -17,8 +17,10 @@ from markupsafe import Markup, escape
 
 from federation.web.filters import when
 from portal import records
+from portal.access.context import current_access
 from portal.alerts.demand import record_demand
 from portal.jsonld import jsonld_for, script_json
+from portal.lineage import coa_links
 from portal.service import SearchRejected, current_search
 from search.queries import SEARCH_KINDS, SORTS, InvalidQuery, SearchParams, parse_params
 from search.vocab import DERIVATION_LABELS, QC_FLAGS, duo_label
@@ -132,6 +134,8 @@ def record_page(uid: str):
     if doc is None:
         abort(404, f"There is no record {uid!r} in the alliance catalogue.")
     related = search.related(doc)
+    if doc["kind"] == "cell_line":
+        related["coa"] = coa_links(doc, _node_url(doc["node_id"]))
     today = dt.date.today()
     record = doc.get("record", {})
     page_url = url_for("views.record_page", uid=doc["uid"], _external=True)
@@ -152,6 +156,16 @@ def record_page(uid: str):
         view=records.present(doc, related, today),
         jsonld=script_json(ld),
     )
+
+
+def _node_url(node_id: str) -> str | None:
+    """A member node's base URL from the member registry (certificates are served there);
+    None when the registry cannot say."""
+    try:
+        members = current_access().members()
+    except (KeyError, OSError, ValueError):
+        return None
+    return next((m.url for m in members if m.id == node_id), None)
 
 
 @bp.get("/federation")

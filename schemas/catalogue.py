@@ -29,6 +29,13 @@ from schemas.parts import (
     StrProfileSchema,
     text,
 )
+from schemas.provenance import (
+    HPSCREG_DONOR_ID,
+    CultureConditionsSchema,
+    EthicsApprovalSchema,
+    RelationSchema,
+    relations_problems,
+)
 from schemas.validators import (
     AGE_RANGES,
     AVAILABILITY,
@@ -157,6 +164,9 @@ class DonorSchema(Strict):
     ethnicity = text(max_len=100)
     diseases = fields.List(fields.Nested(DiseaseSchema), load_default=list)
     affected = fields.Bool()
+    biosamples_id = fields.Str(validate=BIOSAMPLES_ID)  # BioSamples donor accession
+    hpscreg_id = fields.Str(validate=HPSCREG_DONOR_ID)
+    local_id = fields.Str(validate=LOCAL_ID)  # the biobank's own (pseudonymous) donor code
 
 
 class CellLineSchema(Strict):
@@ -187,6 +197,14 @@ class CellLineSchema(Strict):
     shipping = fields.Str(validate=validate.OneOf(SHIPPING))
     availability = fields.Str(required=True, validate=validate.OneOf(AVAILABILITY))
     access = fields.Nested(AccessTermsSchema)
+    relations = fields.List(fields.Nested(RelationSchema), load_default=list)
+    ethics_approval = fields.Nested(EthicsApprovalSchema)
+    culture_conditions = fields.Nested(CultureConditionsSchema)
+
+    @validates_schema
+    def _relations_hold(self, data: dict[str, Any], **_: Any) -> None:
+        if problems := relations_problems(data):
+            raise ValidationError({path: [message] for path, message in problems})
 
     @validates_schema
     def _genetics_agree(self, data: dict[str, Any], **_: Any) -> None:

@@ -142,6 +142,8 @@ class DerivationSchema(Strict):
     xeno_free = fields.Bool()
     gmp = fields.Bool()
     clinical_grade = fields.Bool()
+    vector_detail = text(max_len=200)  # e.g. "sleeping_beauty" transposon, "CRE lentivirus"
+    excisable_vector = fields.Bool()
 
 
 class ModificationSchema(Strict):
@@ -164,6 +166,25 @@ class StrProfileSchema(Strict):
     match_percent = fields.Float(validate=validate.Range(min=0, max=100))
 
 
+COA_FILE = validate.Regexp(
+    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}\.pdf$",
+    error="must be a PDF file name (letters, digits, . _ -, ending .pdf), no folders",
+)
+
+
+class CertificateOfAnalysisSchema(Strict):
+    """A lot's certificate: a link, or a PDF the owning node serves from its CoA folder."""
+
+    url = fields.Url(schemes={"https", "http"})
+    file = fields.Str(validate=COA_FILE)
+    passage = fields.Int(validate=validate.Range(min=0, max=500))
+
+    @validates_schema
+    def _one_place(self, data: dict[str, Any], **_: Any) -> None:
+        if bool(data.get("url")) == bool(data.get("file")):
+            raise ValidationError("give either a url or a file, not both or neither", "url")
+
+
 class LotSchema(Strict):
     lot_id = fields.Str(required=True, validate=LOCAL_ID)
     vials_available = fields.Int(validate=validate.Range(min=0))
@@ -171,6 +192,7 @@ class LotSchema(Strict):
     frozen_date = fields.Date()
     expiry = fields.Date()
     passage = fields.Int(validate=validate.Range(min=0, max=500))
+    certificate_of_analysis = fields.Nested(CertificateOfAnalysisSchema)
 
     @validates_schema
     def _dates_in_order(self, data: dict[str, Any], **_: Any) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 from schemas.consent import DIMENSIONS as CONSENT_DIMENSIONS
 from schemas.validators import DUO_PERMISSIONS, VECTORS
 from search import vocab
+from search.donors import several_lines_filter
 
 MAX_VALUE = 200
 MAX_VALUES = 50
@@ -397,6 +398,21 @@ class RangeFacet(Facet):
         return self.band_label(sel.low, sel.high)
 
 
+@dataclass(frozen=True)
+class DonorLinesFacet(FlagFacet):
+    """ "Donor with several lines": which donors those are is known only at query time
+    (search/donors.py); queries.py binds the keys the search service looked up."""
+
+    keys: tuple[str, ...] | None = None
+    filter: Callable[[dt.date], dict[str, Any]] = lambda today: several_lines_filter(None)
+
+    def clause(self, sel: Selection, today: dt.date) -> dict[str, Any]:
+        return several_lines_filter(self.keys)
+
+    def agg(self, sel: Selection | None, today: dt.date) -> dict[str, Any]:
+        return {"values": {"filter": several_lines_filter(self.keys)}}
+
+
 def _accredited(today: dt.date) -> dict[str, Any]:
     # Valid at today's date, decided at query time: a certificate can expire between syncs.
     return {"range": {"iso20387_valid_until": {"gte": today.isoformat()}}}
@@ -499,5 +515,11 @@ FACETS: tuple[Facet, ...] = (
         unit="vials",
     ),
     TermsFacet("collection", "Collection", field="collection_uid", hidden=True),
+    FlagFacet(
+        "isogenic",
+        "Has an isogenic control",
+        filter=lambda t: {"term": {"has_isogenic_control": True}},
+    ),
+    DonorLinesFacet("donor_lines", "Donor with several lines"),
 )
 FACETS_BY_NAME = {f.name: f for f in FACETS}

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from search.donors import donor_aggs
 from search.facets import (
     FACETS,
     FACETS_BY_NAME,
@@ -36,6 +37,7 @@ from search.identifiers import (
     exact_word,
     recognise,
 )
+from search.relations import RELATIVE_SOURCE, bind, relation_clauses
 
 # Everything other modules import from here (InvalidQuery is re-exported from search.facets).
 __all__ = [
@@ -133,6 +135,10 @@ class SearchParams:
     # the labelled fallback to any word when no line matches all of them.
     also: tuple[str, ...] = ()
     any_word: bool = False
+    # Also set by the service: donor keys with several lines (search/donors.py), and the
+    # donor keys and lines the identified lines name, found after them (relations).
+    donor_keys: tuple[str, ...] | None = None
+    relatives: tuple[str, ...] = ()
 
     @property
     def grouped(self) -> bool:
@@ -234,7 +240,9 @@ def _word_clause(token: Token) -> dict[str, Any]:
     return {"bool": {"should": should, "minimum_should_match": 1}}
 
 
-def _identifier_query(ids: list[Identifier], words: list[Token]) -> dict[str, Any]:
+def _identifier_query(
+    ids: list[Identifier], words: list[Token], relatives: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """The lines the identifiers name first, then their relations (derivatives, lines of the
     same donor), and nothing else; other words only order them."""
     values = sorted({i.value for i in ids})
@@ -258,13 +266,16 @@ def _identifier_query(ids: list[Identifier], words: list[Token]) -> dict[str, An
             found.append(
                 {"constant_score": {"filter": {"wildcard": {"identifiers": pattern}}, "boost": 5}}
             )
+    found += relation_clauses(values, relatives)
     query: dict[str, Any] = {"must": [{"bool": {"should": found, "minimum_should_match": 1}}]}
     if words:
         query["should"] = [_word_clause(t) for t in words]
     return {"bool": query}
 
 
-def text_query(q: str, also: tuple[str, ...] = (), any_word: bool = False) -> dict[str, Any]:
+def text_query(
+    q: str, also: tuple[str, ...] = (), any_word: bool = False, relatives: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """What the words select and how they rank (search/identifiers.py has the rules).
 
     A query that is, or contains, a registry identifier finds that line, then its relations,
@@ -276,7 +287,7 @@ def text_query(q: str, also: tuple[str, ...] = (), any_word: bool = False) -> di
         return {"match_all": {}}
     ids, words = _identified(q, also)
     if ids:
-        return _identifier_query(ids, words)
+        return _identifier_query(ids, words, relatives)
     if not words:
         return {"match_all": {}}
     whole = " ".join(t.text for t in words)
@@ -334,7 +345,8 @@ def build_identify(q: str, limit: int = 50) -> dict[str, Any] | None:
                 ]
             }
         },
-        "_source": ["identifiers", "synonyms", "hpscreg_name", "cellosaurus_ac", "biosamples_id"],
+        "_source": ["identifiers", "synonyms", "hpscreg_name", "cellosaurus_ac", "biosamples_id"]
+        + RELATIVE_SOURCE,
     }
 
 
@@ -358,7 +370,8 @@ def read_identify(q: str, resp: Mapping[str, Any]) -> tuple[str, ...]:
 def clauses(params: SearchParams, today: dt.date) -> dict[str, dict[str, Any]]:
     """Each selected facet's filter, by facet name."""
     return {
-        name: FACETS_BY_NAME[name].clause(sel, today) for name, sel in params.selections.items()
+        name: bind(FACETS_BY_NAME[name], params).clause(sel, today)
+        for name, sel in params.selections.items()
     }
 
 
@@ -382,7 +395,7 @@ def _facet_agg(
 
 
 def base_query(params: SearchParams) -> dict[str, Any]:
-    text = text_query(params.q, params.also, params.any_word)
+    text = text_query(params.q, params.also, params.any_word, params.relatives)
     return {"bool": {"must": [text], "filter": [{"term": {"kind": params.kind}}]}}
 
 
@@ -402,7 +415,7 @@ def build_search(params: SearchParams, today: dt.date) -> SearchBodies:
     """The engine requests for a search page: facet counts, and hits with highlights."""
     selected = clauses(params, today)
     aggs = {
-        facet.name: _facet_agg(facet, params, selected, today)
+        facet.name: _facet_agg(bind(facet, params), params, selected, today)
         for facet in FACETS
         if not facet.hidden or facet.name in selected
     }
@@ -411,7 +424,8 @@ def build_search(params: SearchParams, today: dt.date) -> SearchBodies:
     aggs["matching"] = {"filter": _bool_filter(list(selected.values()))}
     if params.grouped:
         aggs["matching"]["aggs"] = {
-            "lines": {"cardinality": {"field": "line_key", "precision_threshold": 10_000}}
+            "lines": {"cardinality": {"field": "line_key", "precision_threshold": 10_000}},
+            **donor_aggs(),  # "N lines from M donors"
         }
     counts = {
         "size": 0,

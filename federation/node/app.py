@@ -16,7 +16,7 @@ from flask import Flask, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from cellfed.config import load_config
-from federation.node import admin, api, views
+from federation.node import admin, api, coa, views
 from federation.node.identity import IDENTITY_KEY, NodeIdentity, identity_of
 from federation.node.inbox import init_inbox
 from federation.node.migrate import migrate_on_start
@@ -51,6 +51,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     app.register_blueprint(views.bp)
     app.register_blueprint(admin.bp, url_prefix="/admin")
+    app.register_blueprint(coa.bp)  # certificates of analysis, public like the catalogue
     node_name = lambda: current_app.config["NODE_NAME"]  # noqa: E731
     app.register_error_handler(HTTPException, json_or_page("node/error.html", node_name=node_name))
     app.before_request(_admin_before_upload)  # before the CSRF check reads the body

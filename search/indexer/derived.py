@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from search.indexer.relations import relation_fields
 from search.vocab import cell_type_path, disease_path, prefixes
 
 PASSED = frozenset({"pass", "negative", "normal"})
@@ -193,6 +194,7 @@ def cell_line_fields(
         # A line without its own terms is offered on its collection's terms.
         **access_fields(record.get("access") or (collection or {}).get("access")),
         **stock_fields(record.get("lots", [])),
+        **relation_fields(record),  # donor_key, related_ids, has_isogenic_control
     }
     if record.get("collection"):
         fields["collection_uid"] = f"{node_id}:collection:{record['collection']}"

@@ -178,7 +178,12 @@ def test_an_identifier_finds_its_line_exactly_then_its_relations_and_nothing_els
     # Was: the identifier as loose text with typo tolerance ("a" matched almost everything).
     query = text_of(params(q="WAe009-A"))
     [found] = query["bool"]["must"]
-    exact, derived, donor = found["bool"]["should"]
+    exact, derived, donor, *relations = found["bool"]["should"]
+    # Then the lines that name it in their relations (search/relations.py).
+    [related] = relations
+    assert related["constant_score"]["filter"]["bool"]["should"] == [
+        {"terms": {"related_ids": ["wae009-a"]}}
+    ]
     assert exact["constant_score"]["boost"] == 100
     assert exact["constant_score"]["filter"]["bool"]["should"] == [
         {"terms": {"identifiers": ["wae009-a"]}},

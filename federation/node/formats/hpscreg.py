@@ -22,6 +22,13 @@ import re
 from typing import Any
 
 from federation.node.formats.cleaning import load_leniently
+from federation.node.formats.hpscreg_provenance import (
+    culture,
+    donor_ids,
+    ethics,
+    reprogramming,
+    same_donor_links,
+)
 from federation.node.formats.report import Conversion, Problem
 from schemas import SCHEMA_VERSION
 
@@ -160,6 +167,16 @@ class _Line:
             self.report.value("cell_type", type_name, CELL_TYPES[type_name])
         self._source_cells(line)
         line["donor"] = self._donor()
+        donor_ids(self, line["donor"])
+        for key, part in (("ethics_approval", ethics(self)), ("culture_conditions", culture(self))):
+            if part:
+                line[key] = part
+        # The registry's record number and same-donor link: resolved across the import.
+        self.used |= {"id", "same_donor_cell_line_flag", "same_donor_cell_line_id"}
+        self.used |= {"comparator_cell_line_id", "comparator_cell_line_type"}  # the same link
+        if self.raw.get("certificate_of_analysis_flag") == "1":
+            self.report.drop("hPSCreg.certificate_of_analysis_flag", "a flag: no file or link")
+        self.used |= {"certificate_of_analysis_flag", "certificate_of_analysis_passage_number"}
         self._derivation(line)
         self._genetics(line)
         line["qc"] = self._qc()
@@ -248,6 +265,7 @@ class _Line:
             if (flag := _flag(self.raw, key)) is not None:
                 derivation[target] = flag
                 self.report.mapped(f"hPSCreg.{key}", f"derivation.{target}")
+        reprogramming(self, derivation)
         line["derivation"] = derivation
 
     def _genetics(self, line: dict[str, Any]) -> None:
@@ -358,11 +376,14 @@ def convert(
         return conversion
     conversion.document["cell_lines"] = []
     origins: dict[int, tuple[str, str]] = {}
+    raws: list[dict[str, Any]] = []
     for name, data in parsed.items():
         items = data if isinstance(data, list) else [data]
         for n, raw in enumerate(items):
             where = f"record {n + 1}" if isinstance(data, list) else ""
-            _add_line(conversion, raw, (biobank, collection), (name, where), origins)
+            if _add_line(conversion, raw, (biobank, collection), (name, where), origins):
+                raws.append(raw)
+    same_donor_links(conversion.document["cell_lines"], raws, conversion.mapping)
 
     def locate(section: str, i: int, rid: str | None, path: str) -> tuple[str, str, str]:
         name, where = origins[i]
@@ -394,15 +415,15 @@ def _add_line(
     place: tuple[str, str | None],
     origin: tuple[str, str],
     origins: dict[int, tuple[str, str]],
-) -> None:
-    """One hPSCreg record as a cell line of the document, if it loads; ``origin`` is its
-    (file, "record n") and goes into ``origins`` under the line's index."""
+) -> bool:
+    """One hPSCreg record as a cell line of the document, if it loads (then True); ``origin``
+    is its (file, "record n") and goes into ``origins`` under the line's index."""
     name, where = origin
     if not looks_like(raw):
         conversion.problems.append(
             Problem(name, where, "not an hPSCreg cell-line record (needs name, type_name)")
         )
-        return
+        return False
     builder = _Line(raw, conversion)
     line = builder.build(*place)
     for key in sorted(set(raw) - builder.used - set(PERSONAL)):
@@ -419,5 +440,7 @@ def _add_line(
     if loaded is not None:
         origins[len(lines)] = origin
         lines.append(line)
-    elif isinstance(line.get("id"), str):
+        return True
+    if isinstance(line.get("id"), str):
         conversion.rejected.add(("cell_line", line["id"]))
+    return False
