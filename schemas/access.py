@@ -35,7 +35,8 @@ INTENDED_USES = {
 }
 DISEASE_SPECIFIC = "DUO:0000007"
 REQUESTABLE_KINDS = ("cell_line", "collection")
-RESEARCHER_EVENTS = ("withdraw", "provide_info", "message")
+MAX_VIALS = 1000  # per item of a request
+RESEARCHER_EVENTS = ("withdraw", "provide_info", "message", "confirm_receipt")
 
 
 class ResearcherSchema(Schema):
@@ -72,6 +73,10 @@ class ItemSchema(Schema):
     kind = fields.Str(required=True, validate=validate.OneOf(REQUESTABLE_KINDS))
     id = fields.Str(required=True, validate=LOCAL_ID)
     name = fields.Str(required=True, validate=validate.Length(min=1, max=300))
+    # Stock-aware requests (issue 11): how many vials, optionally of which lot. Absent on
+    # older parts (no default, so their content hashes stay as they were): one vial.
+    quantity = fields.Int(strict=True, validate=validate.Range(min=1, max=MAX_VIALS))
+    lot_id = fields.Str(validate=LOCAL_ID)
 
 
 class AttachmentRefSchema(Schema):

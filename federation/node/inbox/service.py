@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from federation.database import new_id, utcnow
 from federation.mail import email_payload
+from federation.node.inbox import stock
 from federation.node.inbox.models import InboxEvent, InboxPart
 from federation.node.store import CatalogueStore
 from federation.outbox import Outbox, as_aware
@@ -90,6 +91,7 @@ class Inbox:
         node_url: str | None = None,
     ) -> None:
         self.store = store
+        stock.install(store)  # published lots show what approvals hold
         self.sessions = store.sessions
         self.node_id = node_id
         self.node_name = node_name
@@ -176,14 +178,21 @@ class Inbox:
                 event_id=action["id"],
             )
             part.needs_attention = True
+            released = action["type"] == "withdraw" and stock.release_part(
+                self.store, session, part.id
+            )
             title = part.payload["project"]["title"]
             what = {"withdraw": "withdrew", "provide_info": "answered", "message": "wrote"}
+            what |= {"confirm_receipt": "confirmed receipt", "evidence": "sent evidence"}
             self._notify_contact(
                 session,
                 f"{action['actor_name']} {what[action['type']]}: {title}",
                 f"{action.get('text') or ''}\n\n{self._link(part.id)}".strip(),
             )
-            return event_wire(event), True
+            wire = event_wire(event)
+        if released:
+            self.store.notify()
+        return wire, True
 
     # -- from the node's admins --------------------------------------------------------
     def decide(
