@@ -36,7 +36,7 @@ INTENDED_USES = {
 DISEASE_SPECIFIC = "DUO:0000007"
 REQUESTABLE_KINDS = ("cell_line", "collection")
 MAX_VIALS = 1000  # per item of a request
-RESEARCHER_EVENTS = ("withdraw", "provide_info", "message", "confirm_receipt")
+RESEARCHER_EVENTS = ("withdraw", "provide_info", "message", "confirm_receipt", "evidence")
 
 
 class ResearcherSchema(Schema):
@@ -110,6 +110,17 @@ class PartSchema(Schema):
     attachments = fields.List(fields.Nested(AttachmentRefSchema), load_default=list)
 
 
+class EvidenceRefSchema(Schema):
+    """The researcher's evidence for a condition (issue 11): a document kept at the portal."""
+
+    class Meta:
+        unknown = RAISE
+
+    condition = fields.Str(required=True, validate=validate.OneOf(tuple(CONDITIONS)))
+    kind = fields.Str(required=True, validate=validate.Length(min=1, max=32))
+    attachment = fields.Nested(AttachmentRefSchema, required=True)
+
+
 class ActionSchema(Schema):
     """A researcher's action on a part, relayed by the portal; its id makes it idempotent."""
 
@@ -122,6 +133,7 @@ class ActionSchema(Schema):
     actor_name = fields.Str(required=True, validate=validate.Length(min=1, max=200))
     actor_sub = fields.Str(required=True, validate=validate.Length(min=1, max=255))
     at = fields.AwareDateTime(required=True, format="iso")
+    evidence = fields.Nested(EvidenceRefSchema)  # an "evidence" action only
 
 
 class EventSchema(Schema):

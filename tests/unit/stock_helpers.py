@@ -8,6 +8,7 @@ import datetime as dt
 from typing import Any
 
 from federation.node.importer import import_catalogue
+from federation.node.inbox import agreements
 from federation.node.inbox.models import NodeOutbox
 from federation.node.inbox.service import Acting, Inbox
 from federation.node.store import CatalogueStore
@@ -55,7 +56,9 @@ def make_inbox(store: CatalogueStore, vials: int = 5) -> Inbox:
     assert import_catalogue(store, catalogue(cell_line("L1", lots=lots)), "test").ok
     # Events stay queued (they are read from the outbox table); none is sent.
     outbox = Outbox(NodeOutbox, store.sessions, {"event": lambda message: None})
-    return Inbox(store, "test-node", "Test node", outbox)
+    inbox = Inbox(store, "test-node", "Test node", outbox)
+    agreements.install(inbox)
+    return inbox
 
 
 def receive(inbox: Inbox, part_id: str, *items: dict[str, Any]) -> str:

@@ -15,7 +15,7 @@ from flask import Flask
 
 from federation.mail import SmtpSender
 from federation.node.identity import identity_of
-from federation.node.inbox import api, views
+from federation.node.inbox import agreements, api, views
 from federation.node.inbox.models import NodeLoginSession, NodeOutbox
 from federation.node.inbox.reporter import PortalReporter
 from federation.node.inbox.service import INBOX_KEY, Inbox, inbox_of
@@ -48,7 +48,7 @@ def init_inbox(app: Flask, store: CatalogueStore) -> None:
         senders["email"] = SmtpSender(config)
     outbox = Outbox(NodeOutbox, store.sessions, senders, max_backoff=config["DELIVERY_MAX_BACKOFF"])
     public = node_url(dict(config))
-    app.extensions[INBOX_KEY] = Inbox(
+    app.extensions[INBOX_KEY] = inbox = Inbox(
         store,
         config["NODE_ID"],
         config["NODE_NAME"],
@@ -56,6 +56,7 @@ def init_inbox(app: Flask, store: CatalogueStore) -> None:
         contact_email=config.get("NODE_CONTACT_EMAIL"),
         node_url=public,
     )
+    agreements.install(inbox)  # the researcher's relayed evidence (issue 11)
 
     cookie = "cellfed_node_" + re.sub(r"[^A-Za-z0-9_]", "_", config["NODE_ID"])
     secure_session(app, public or "", cookie)

@@ -9,7 +9,7 @@ ValidationError in that transaction, and nothing is stored or queued.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,6 +98,9 @@ class Inbox:
         self.outbox = outbox
         self.contact_email = contact_email
         self.node_url = node_url
+        # What a relayed action also records, by type, in its transaction (agreements.py
+        # keeps the researcher's evidence this way); a hook refuses with TransitionRefused.
+        self.relay_hooks: dict[str, Callable[[Session, InboxPart, dict[str, Any]], None]] = {}
 
     # -- from the portal ---------------------------------------------------------------
     def receive(self, data: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]], bool]:
@@ -178,6 +181,9 @@ class Inbox:
                 event_id=action["id"],
             )
             part.needs_attention = True
+            hook = self.relay_hooks.get(action["type"])
+            if hook is not None:
+                hook(session, part, action)
             released = action["type"] == "withdraw" and stock.release_part(
                 self.store, session, part.id
             )
