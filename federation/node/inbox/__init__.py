@@ -15,7 +15,7 @@ from flask import Flask
 
 from federation.mail import SmtpSender
 from federation.node.identity import identity_of
-from federation.node.inbox import agreements, api, views
+from federation.node.inbox import agreements, api, sharing_views, views
 from federation.node.inbox.models import NodeLoginSession, NodeOutbox
 from federation.node.inbox.reporter import PortalReporter
 from federation.node.inbox.service import INBOX_KEY, Inbox, inbox_of
@@ -65,6 +65,7 @@ def init_inbox(app: Flask, store: CatalogueStore) -> None:
     init_login(app, identity.client_id, home_endpoint="views.overview", sessions=logins)
     app.register_blueprint(api.bp, url_prefix="/api/v1/access")
     app.register_blueprint(views.bp)
+    app.register_blueprint(sharing_views.bp)  # holds, evidence, shipment (issue 11)
 
 
 def start_delivery(app: Flask, stop: threading.Event) -> threading.Thread:

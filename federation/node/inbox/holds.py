@@ -39,9 +39,9 @@ class HoldAsked:
     vials: int
 
 
-def check_until(until: dt.datetime | dt.date, now: dt.datetime) -> dt.datetime:
+def check_until(until: dt.datetime | dt.date, now: dt.datetime, max_days: int = 90) -> dt.datetime:
     """The end of a hold as an aware time (a date: the end of that day, UTC); a time that is
-    not in the future is StockRefused."""
+    not in the future, or more than ``max_days`` ahead, is StockRefused."""
     if not isinstance(until, dt.datetime):
         until = dt.datetime.combine(until, dt.time(23, 59, 59), dt.UTC)
     until = as_aware(until) or until
@@ -49,6 +49,10 @@ def check_until(until: dt.datetime | dt.date, now: dt.datetime) -> dt.datetime:
         raise stock.StockRefused(
             f"hold until {until.date().isoformat()}: the date is in the past; "
             "a hold must end after today"
+        )
+    if until - now > dt.timedelta(days=max_days):
+        raise stock.StockRefused(
+            f"hold until {until.date().isoformat()}: at most {max_days} days ahead"
         )
     return until
 
@@ -64,6 +68,7 @@ def approve_with_holds(
     text: str | None = None,
     conditions: Collection[str] = (),
     now: dt.datetime | None = None,
+    max_days: int = 90,
 ) -> dict[str, Any]:
     """Approve a part and hold its lots, in one transaction with the approval event and the
     report to the portal. StockRefused or TransitionRefused: nothing is stored."""
@@ -71,7 +76,7 @@ def approve_with_holds(
     holds = sorted(holds, key=lambda h: (h.line_id, h.lot_id))  # one lock order: no deadlock
     if holds and until is None:
         raise stock.StockRefused("hold until: a hold needs the date it ends")
-    end = check_until(until, now) if until is not None else None
+    end = check_until(until, now, max_days) if until is not None else None
     with inbox.sessions.begin() as session:
         part = inbox._visible(session, part_id, biobanks)
         requested = {i["id"] for i in part.payload["items"] if i["kind"] == "cell_line"}
