@@ -14,7 +14,7 @@ from flask import Flask
 from federation.web.csrf import init_csrf
 from federation.web.login import init_login, secure_session
 from federation.web.sessions import LoginSessions
-from portal.access import api, views
+from portal.access import api, sharing_views, views
 from portal.access.context import ACCESS_KEY, AccessContext, Lookup, access_of
 from portal.access.models import PortalLoginSession
 
@@ -36,6 +36,7 @@ def init_access(app: Flask, lookup: Lookup) -> None:
     )
     app.register_blueprint(api.bp, url_prefix="/api/v1/access")
     app.register_blueprint(views.bp)
+    app.register_blueprint(sharing_views.bp)  # amounts, receipts, MTA documents (issue 11)
 
 
 def start_delivery(app: Flask, stop: threading.Event) -> threading.Thread:

@@ -5,6 +5,7 @@ Each rule is small and stated where it is applied, so a researcher's filter mean
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from search.vocab import cell_type_path, disease_path, prefixes
@@ -141,7 +142,7 @@ def stock_fields(lots: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def lot_vials_free(lot: dict[str, Any]) -> int:
+def lot_vials_free(lot: Mapping[str, Any]) -> int:
     """Vials of a lot that can still be requested: its stock less what approvals hold."""
     return max(0, (lot.get("vials_available") or 0) - (lot.get("vials_held") or 0))
 

@@ -22,7 +22,7 @@ from typing import IO, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from federation.database import new_id, utcnow
+from federation.database import utcnow
 from federation.node.inbox.models import ConditionEvidence, InboxPart
 from federation.node.inbox.service import Acting, Inbox, PartNotFound, event_wire
 from portal.access.attachments import check_upload
@@ -127,7 +127,7 @@ def add_evidence(
         part = inbox._visible(session, part_id, biobanks)
         item = _item(session, part, condition, kind, acting.actor)
         row = ConditionEvidence(
-            id=new_id(), part_id=part.id, condition=condition, kind=kind,
+            part_id=part.id, condition=condition, kind=kind,
             note=(note or "").strip() or None, actor=acting.actor.value,
             actor_name=acting.name, at=utcnow(),
         )  # fmt: skip
@@ -135,10 +135,11 @@ def add_evidence(
             _attach(row, item, upload, max_bytes)
         elif not row.note:
             raise EvidenceRefused(f"{condition}: say how the condition was met (a note)")
-        session.add(row)
         said = f"{CONDITIONS[condition]}: {item.label.lower()}"
         said += f" ({row.filename})" if row.filename else f": {row.note}"
         event = inbox._append(session, part, "evidence", acting, text=said, origin="node")
+        row.id = event.id  # the researcher's portal asks for a document by its event
+        session.add(row)
         wire = event_wire(event)
         inbox.outbox.enqueue(session, "event", "portal", wire, key=part.id)
     inbox.outbox.wake()
@@ -195,11 +196,12 @@ def _attach(
 def document(
     inbox: Inbox, part_id: str, biobanks: Collection[str], evidence_id: str
 ) -> ConditionEvidence:
-    """A document kept here, for the part's biobank's admins only (404 otherwise)."""
+    """A document of the part (kept here, or a reference to the portal's copy: no content),
+    for the part's biobank's admins only (404 otherwise)."""
     with inbox.sessions() as session:
         inbox._visible(session, part_id, biobanks)
         row = session.get(ConditionEvidence, evidence_id)
-        if row is None or row.part_id != part_id or row.content is None:
+        if row is None or row.part_id != part_id or row.filename is None:
             raise PartNotFound(f"part {part_id} has no document {evidence_id}")
         session.expunge(row)
         return row
@@ -232,3 +234,14 @@ def keep_relayed(session: Session, part: InboxPart, action: dict[str, Any]) -> N
 def install(inbox: Inbox) -> None:
     """Let the inbox keep the researcher's relayed evidence."""
     inbox.relay_hooks["evidence"] = keep_relayed
+
+
+def document_for_portal(inbox: Inbox, part_id: str, evidence_id: str) -> ConditionEvidence:
+    """A document the biobank provided, for the portal to pass to the part's owner (the
+    portal checks who that is; the node only serves its own parts' documents)."""
+    with inbox.sessions() as session:
+        row = session.get(ConditionEvidence, evidence_id)
+        if row is None or row.part_id != part_id or row.content is None:
+            raise PartNotFound(f"part {part_id} has no document {evidence_id} at this node")
+        session.expunge(row)
+        return row

@@ -10,15 +10,27 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    request,
+    stream_with_context,
+    url_for,
+)
 from werkzeug.datastructures import MultiDict
 
+from federation.node.identity import current_identity
 from federation.node.inbox import agreements, holds, shipment
 from federation.node.inbox.holds import HoldAsked
 from federation.node.inbox.models import InboxPart
 from federation.node.inbox.service import Acting, PartNotFound, current_inbox
 from federation.node.inbox.stock import StockRefused
 from federation.node.inbox.views import DETAIL_EXTRAS, _ascii, _detail, admin_biobanks
+from federation.tokens import TokenUnavailable
 from federation.web.login import current_user, login_required
 from portal.access.attachments import AttachmentRejected
 from schemas.lifecycle import Actor, TransitionRefused
@@ -135,11 +147,41 @@ def document(part_id: str, evidence_id: str):
         row = agreements.document(current_inbox(), part_id, admin_biobanks(), evidence_id)
     except PartNotFound as exc:
         abort(404, str(exc))
+    if row.content is None:  # the researcher's signed copy, kept at the portal
+        return _from_portal(part_id, row.id, row.filename or "", row.content_type or "")
     return Response(
         row.content,
         content_type=row.content_type or "application/octet-stream",
         headers={
             "Content-Disposition": f'attachment; filename="{_ascii(row.filename or "")}"',
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+def _from_portal(part_id: str, attachment_id: str, filename: str, content_type: str):
+    """Fetch a file the portal keeps for this part, with the node's token (as views.attachment
+    does for the request's files)."""
+    credentials = current_identity().credentials
+    if credentials is None:
+        abort(503, "this node has no client secret configured, so it cannot fetch documents")
+    url = (
+        f"{current_app.config['PORTAL_URL'].rstrip('/')}/api/v1/access/parts/{part_id}"
+        f"/attachments/{attachment_id}"
+    )
+    try:
+        upstream = credentials.request("GET", url, stream=True)
+    except (TokenUnavailable, OSError) as exc:
+        abort(503, f"the portal cannot be reached for the document: {exc}")
+    if upstream.status_code != 200:
+        upstream.close()
+        abort(502, f"the portal answered {upstream.status_code} for this document")
+    return Response(
+        stream_with_context(upstream.iter_content(64 * 1024)),
+        content_type=content_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{_ascii(filename)}"',
             "X-Content-Type-Options": "nosniff",
             "Cache-Control": "private, no-store",
         },
