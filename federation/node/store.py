@@ -347,7 +347,8 @@ class CatalogueStore:
         ).scalar_one_or_none()
         if row is None or row.deleted or row.payload is None:
             return False
-        canonical = schema_for(kind).dump(change(dict(row.payload)))
+        schema = schema_for(kind)  # stored payloads are dumped: load to dump again
+        canonical = schema.dump(schema.load(change(dict(row.payload))))
         for adjust in self.adjusters:
             canonical = adjust(session, kind, canonical)
         digest = content_hash(canonical)

@@ -52,7 +52,11 @@ def part(part_id: str, *items: dict[str, Any]) -> dict[str, Any]:
 
 def make_inbox(store: CatalogueStore, vials: int = 5) -> Inbox:
     """An inbox over ``store`` whose catalogue has line L1 with lots A (``vials``) and B (2)."""
-    lots = [{"lot_id": "A", "vials_available": vials}, {"lot_id": "B", "vials_available": 2}]
+    # A date in a lot: a rewrite of the record must load the stored payload before dumping it.
+    lots = [
+        {"lot_id": "A", "vials_available": vials, "frozen_date": "2025-03-01"},
+        {"lot_id": "B", "vials_available": 2},
+    ]
     assert import_catalogue(store, catalogue(cell_line("L1", lots=lots)), "test").ok
     # Events stay queued (they are read from the outbox table); none is sent.
     outbox = Outbox(NodeOutbox, store.sessions, {"event": lambda message: None})

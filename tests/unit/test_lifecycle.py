@@ -1,7 +1,11 @@
 """The access-request part state machine: every allowed step, and refusals that say why."""
 
+import json
+from pathlib import Path
+
 import pytest
 
+from schemas.access import RESEARCHER_EVENTS
 from schemas.lifecycle import (
     FINAL,
     TRANSITIONS,
@@ -117,3 +121,14 @@ def test_shipping_and_receipt_refuse_the_wrong_side_state_or_silence():
         check(State.SHIPPED, "confirm_receipt", B, "Arrived")
     with pytest.raises(TransitionRefused, match="cannot withdraw a part that is shipped"):
         check(State.SHIPPED, "withdraw", R)
+
+
+def test_both_openapi_documents_list_every_event_state_and_researcher_action():
+    root = Path(__file__).resolve().parents[2]
+    for path in ("federation/node/inbox/openapi.json", "portal/access/openapi.json"):
+        schemas = json.loads((root / path).read_text())["components"]["schemas"]
+        event = schemas["Event"]["properties"]
+        assert event["type"]["enum"] == list(TRANSITIONS), path
+        assert event["state"]["enum"] == [s.value for s in State], path
+        if "Action" in schemas:
+            assert schemas["Action"]["properties"]["type"]["enum"] == list(RESEARCHER_EVENTS)
