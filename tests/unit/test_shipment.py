@@ -23,7 +23,7 @@ from federation.node.inbox.shipment import (
     shipment_of,
 )
 from portal.access.attachments import AttachmentRejected
-from schemas.lifecycle import Actor
+from schemas.lifecycle import Actor, TransitionRefused
 from tests.unit.stock_helpers import BIOBANKS, BOB, NOW, lots, make_inbox, receive
 
 P1 = "1" * 32
@@ -262,3 +262,11 @@ def test_shipment_lowers_the_stock_for_good_and_the_receipt_fulfils_the_part(sto
     event, new = inbox.relay(P1, receipt)
     assert new and event["state"] == "fulfilled"
     assert lots(store) == {"A": (3, 0), "B": (2, 0)}
+
+
+def test_a_part_that_holds_vials_is_shipped_not_just_marked_fulfilled(store):
+    inbox = approved(store, conditions=())
+    before = stored(inbox)
+    with pytest.raises(TransitionRefused, match="this part holds vials: record the shipment"):
+        inbox.decide(P1, BIOBANKS, BOB, "fulfil")
+    assert stored(inbox) == before and inbox.part(P1, BIOBANKS).state == "approved"

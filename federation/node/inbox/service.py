@@ -25,7 +25,7 @@ from federation.node.store import CatalogueStore
 from federation.outbox import Outbox, as_aware
 from federation.protocol import content_hash
 from schemas.access import EventSchema, PartSchema, to_wire
-from schemas.lifecycle import INITIAL, Actor, check
+from schemas.lifecycle import INITIAL, Actor, TransitionRefused, check
 
 INBOX_KEY = "cellfed.inbox"
 """The app extension that holds the node's Inbox."""
@@ -214,6 +214,9 @@ class Inbox:
         portal through the outbox in the same transaction. Raises TransitionRefused."""
         with self.sessions.begin() as session:
             part = self._visible(session, part_id, biobanks)
+            if event_type == "fulfil" and stock.active_holds(session, part.id):
+                # Held vials leave through a shipment, which lowers the stock for good.
+                raise TransitionRefused("this part holds vials: record the shipment instead")
             event = self._append(
                 session, part, event_type, acting, text=text, conditions=conditions, origin="node"
             )

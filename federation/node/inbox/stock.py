@@ -163,13 +163,18 @@ def end_holds(session: Session, holds: Iterable[LotHold], state: str) -> set[str
     return lines
 
 
+def active_holds(session: Session, part_id: str) -> list[LotHold]:
+    return list(
+        session.execute(
+            select(LotHold).where(LotHold.part_id == part_id, LotHold.state == ACTIVE)
+        ).scalars()
+    )
+
+
 def release_part(store: CatalogueStore, session: Session, part_id: str) -> bool:
     """A withdrawn part lets its holds go, in the withdrawal's transaction. True if any
     were active (the caller tells the store's listeners after its commit)."""
-    active = session.execute(
-        select(LotHold).where(LotHold.part_id == part_id, LotHold.state == ACTIVE)
-    ).scalars()
-    lines = end_holds(session, active, RELEASED)
+    lines = end_holds(session, active_holds(session, part_id), RELEASED)
     republish_lines(store, session, lines)
     return bool(lines)
 
