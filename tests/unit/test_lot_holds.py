@@ -13,7 +13,13 @@ import pytest
 from sqlalchemy import func, select
 
 from federation.node.importer import import_catalogue
-from federation.node.inbox.holds import HoldAsked, approve_with_holds, expire_holds, holds_of
+from federation.node.inbox.holds import (
+    HoldAsked,
+    approve_with_holds,
+    expire_holds,
+    holds_of,
+    release_holds,
+)
 from federation.node.inbox.models import InboxEvent, LotHold, LotStock, NodeOutbox
 from federation.node.inbox.service import Inbox, PartNotFound
 from federation.node.inbox.stock import StockRefused
@@ -182,3 +188,19 @@ def test_a_reimport_keeps_the_held_vials_published(store):
     again = [{"lot_id": "A", "vials_available": 7}, {"lot_id": "B", "vials_available": 2}]
     assert import_catalogue(store, catalogue(cell_line("L1", lots=again)), "test").ok
     assert lots(store) == {"A": (7, 2), "B": (2, 0)}
+
+
+def test_an_admin_releases_the_held_vials_with_a_note(store):
+    inbox = make_inbox(store)
+    receive(inbox, P1)
+    approve_with_holds(inbox, P1, BIOBANKS, BOB, [HoldAsked("L1", "A", 2)], UNTIL, now=NOW)
+    with pytest.raises(PartNotFound):
+        release_holds(inbox, P1, {"bb-other"}, BOB, "not mine")
+    assert lots(store)["A"] == (5, 2)
+    wire = release_holds(inbox, P1, BIOBANKS, BOB, "Project postponed.")
+    assert wire["text"] == "Released: 2 vial(s) of lot A of L1. Project postponed."
+    assert wire["state"] == "approved" and lots(store)["A"] == (5, 0)
+    before = stored(inbox)
+    with pytest.raises(StockRefused, match="this part holds no vials to release"):
+        release_holds(inbox, P1, BIOBANKS, BOB, "again")
+    assert stored(inbox) == before

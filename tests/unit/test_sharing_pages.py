@@ -115,6 +115,7 @@ def test_someone_elses_admin_gets_404_everywhere(app):
     for path, data in [
         (f"/inbox/{P1}/approve-with-holds", {"hold|L1|A": "1", "until": "2099-01-01"}),
         (f"/inbox/{P1}/evidence", {"condition": "fee", "kind": "met", "note": "x"}),
+        (f"/inbox/{P1}/release", {"text": "not mine"}),
         (f"/inbox/{P1}/ship", {"carrier": "c", "tracking_number": "t", "conditions": "dry_ice"}),
     ]:
         assert eve.post(path, data={**data, "csrf_token": token}).status_code == 404

@@ -135,6 +135,28 @@ def holds_of(inbox: Inbox, part_id: str, biobanks: Collection[str]) -> list[LotH
         )
 
 
+def release_holds(
+    inbox: Inbox, part_id: str, biobanks: Collection[str], acting: Acting, note: str | None
+) -> dict[str, Any]:
+    """An admin lets a part's active holds go before their date (a ``release`` event, with
+    the admin's note, reported to the portal). StockRefused if none is active."""
+    with inbox.sessions.begin() as session:
+        part = inbox._visible(session, part_id, biobanks)
+        active = stock.active_holds(session, part.id)
+        if not active:
+            raise stock.StockRefused("this part holds no vials to release")
+        gone = "; ".join(f"{h.vials} vial(s) of lot {h.lot_id} of {h.line_id}" for h in active)
+        said = (note or "").strip()
+        text = f"Released: {gone}." + (f" {said}" if said else "")
+        event = inbox._append(session, part, "release", acting, text=text, origin="node")
+        stock.republish_lines(inbox.store, session, end_holds(session, active, stock.RELEASED))
+        wire = event_wire(event)
+        inbox.outbox.enqueue(session, "event", "portal", wire, key=part.id)
+    inbox.store.notify()
+    inbox.outbox.wake()
+    return wire
+
+
 def expire_holds(inbox: Inbox, now: dt.datetime | None = None) -> int:
     """End every active hold whose date has passed; the researcher hears of it through the
     part's history. Returns how many ended. ``now``: the clock (tests pass their own)."""

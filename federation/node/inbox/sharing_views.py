@@ -86,8 +86,14 @@ def sharing_context(part: InboxPart, biobanks: frozenset[str]) -> dict[str, Any]
                 for lot in record.get("lots", [])
                 if lot.get("vials_available") is not None
             ]
+    asked = {
+        (i["id"], i["lot_id"]): i.get("quantity", 1)
+        for i in part.payload["items"]
+        if i.get("lot_id")
+    }
     return {
         "stock_now": stock_now,
+        "asked": asked,
         "holds": holds.holds_of(inbox, part.id, biobanks),
         "checklist": agreements.checklist_of(inbox, part.id, biobanks),
         "shipment": shipment.shipment_of(inbox, part.id, biobanks),
@@ -116,6 +122,20 @@ def approve(part_id: str):
     except (StockRefused, TransitionRefused) as exc:
         return _detail(part_id, f"Not approved: {exc}. Nothing was changed.", 409)
     flash("Approved: saved, the vials are held, and the researcher is told.")
+    return redirect(url_for("inbox.part_page", part_id=part_id))
+
+
+@bp.post("/inbox/<part_id>/release")
+@login_required
+def release(part_id: str):
+    biobanks = admin_biobanks()
+    try:
+        holds.release_holds(current_inbox(), part_id, biobanks, _acting(), request.form.get("text"))
+    except PartNotFound as exc:
+        abort(404, str(exc))
+    except (StockRefused, TransitionRefused) as exc:
+        return _detail(part_id, f"Not released: {exc}. Nothing was changed.", 409)
+    flash("The held vials are free again; the researcher is told.")
     return redirect(url_for("inbox.part_page", part_id=part_id))
 
 
