@@ -48,7 +48,7 @@ def check_until(until: dt.datetime | dt.date, now: dt.datetime, max_days: int = 
     if until <= now:
         raise stock.StockRefused(
             f"hold until {until.date().isoformat()}: the date is in the past; "
-            "a hold must end after today"
+            "a hold ends today at the earliest"
         )
     if until - now > dt.timedelta(days=max_days):
         raise stock.StockRefused(
