@@ -12,6 +12,7 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
+from cellfed import worker
 from federation.node.importer import import_catalogue
 from federation.node.inbox.holds import (
     HoldAsked,
@@ -21,7 +22,7 @@ from federation.node.inbox.holds import (
     release_holds,
 )
 from federation.node.inbox.models import InboxEvent, LotHold, LotStock, NodeOutbox
-from federation.node.inbox.service import Inbox, PartNotFound
+from federation.node.inbox.service import Inbox, PartNotFound, inbox_of
 from federation.node.inbox.stock import StockRefused
 from search.indexer.derived import stock_fields
 from tests.builders import catalogue, cell_line
@@ -204,3 +205,19 @@ def test_an_admin_releases_the_held_vials_with_a_note(store):
     with pytest.raises(StockRefused, match="this part holds no vials to release"):
         release_holds(inbox, P1, BIOBANKS, BOB, "again")
     assert stored(inbox) == before
+
+
+def test_the_node_workers_lot_holds_job_ends_holds_past_their_date(node_app):
+    inbox = inbox_of(node_app)
+    stock = [{"lot_id": "A", "vials_available": 5}]
+    assert import_catalogue(inbox.store, catalogue(cell_line("L1", lots=stock)), "t").ok
+    receive(inbox, P1)
+    month_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+    approve_with_holds(
+        inbox, P1, BIOBANKS, BOB, [HoldAsked("L1", "A", 2)], month_ago.date(), now=month_ago
+    )
+    assert lots(inbox.store)["A"] == (5, 2)
+    [job] = [j for j in worker.JOBS["node"].jobs if j.name == "lot-holds"]
+    assert job.interval == "HOLD_EXPIRY_INTERVAL"
+    assert worker._lot_holds(node_app) == 1  # one pass, on the real clock
+    assert lots(inbox.store)["A"] == (5, 0)
