@@ -237,6 +237,10 @@ DEFAULTS: dict[str, Any] = {
     "SMTP_FROM": "CellFed <cellfed@localhost>",
     "NODE_CONTACT_EMAIL": None,  # where a node sends news of incoming requests
     "CONSENT_OVERRIDE_ALLOWED": False,  # may a node's admins approve incompatible items
+    # Lot holds (federation/node/inbox/holds.py): seconds between the node worker's passes
+    # that end holds past their date, and how many days ahead a hold may end at most.
+    "HOLD_EXPIRY_INTERVAL": 60,
+    "HOLD_MAX_DAYS": 90,
     # Saved searches (portal/alerts/): seconds between the worker's alert passes (news shows
     # in the portal and the feeds within one pass), at most one e-mail per saved search per
     # ALERT_EMAIL_EVERY seconds (later news waits for the next), searches one account keeps.
@@ -417,6 +421,7 @@ _SECONDS = (
     "READY_TIMEOUT",
     "ATTACHMENT_RETENTION_INTERVAL",
     "ESCALATION_INTERVAL",
+    "HOLD_EXPIRY_INTERVAL",
     "LOGIN_LIFETIME",
     "LOGIN_ADMIN_LIFETIME",
     "LOGIN_RECHECK",

@@ -8,7 +8,9 @@ no background threads); what runs on a clock lives here, one registry per app (`
   attachments under the retention rule (portal/access/retention.py), every
   ``ATTACHMENT_RETENTION_INTERVAL`` seconds; ``alerts``, saved searches' alerts and feeds
   (portal/alerts/jobs.py), every ``ALERT_INTERVAL`` seconds;
-* ``node``: ``outbox``, the node's events to the portal and its e-mail;
+* ``node``: ``outbox``, the node's events to the portal and its e-mail; ``lot-holds``, the
+  end of lot holds past their date (federation/node/inbox/holds.py), every
+  ``HOLD_EXPIRY_INTERVAL`` seconds;
 * ``escalation`` at both (every ``ESCALATION_INTERVAL`` seconds): requests that never stall
   (schemas/clocks.py; the node's reminders and contact, the portal's operators and
   unresponsive mark).
@@ -157,6 +159,15 @@ def _node_escalation(app: Any) -> Any:
     from federation.node.inbox.escalation import node_escalation_pass
 
     return node_escalation_pass(app)
+
+
+@job("node", "lot-holds", "HOLD_EXPIRY_INTERVAL")
+def _lot_holds(app: Any) -> int:
+    """Holds past their date end: their vials are free again (issue 11)."""
+    from federation.node.inbox.holds import expire_holds
+    from federation.node.inbox.service import inbox_of
+
+    return expire_holds(inbox_of(app))
 
 
 # -- the worker lock ---------------------------------------------------------------------

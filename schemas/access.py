@@ -38,7 +38,8 @@ INTENDED_USES = {
 }
 DISEASE_SPECIFIC = "DUO:0000007"
 REQUESTABLE_KINDS = ("cell_line", "collection")
-RESEARCHER_EVENTS = ("withdraw", "provide_info", "message")
+MAX_VIALS = 1000  # per item of a request
+RESEARCHER_EVENTS = ("withdraw", "provide_info", "message", "confirm_receipt", "evidence")
 
 
 class ResearcherSchema(Schema):
@@ -94,6 +95,10 @@ class ItemSchema(Schema):
     kind = fields.Str(required=True, validate=validate.OneOf(REQUESTABLE_KINDS))
     id = fields.Str(required=True, validate=LOCAL_ID)
     name = fields.Str(required=True, validate=validate.Length(min=1, max=300))
+    # Stock-aware requests (issue 11): how many vials, optionally of which lot. Absent on
+    # older parts (no default, so their content hashes stay as they were): one vial.
+    quantity = fields.Int(strict=True, validate=validate.Range(min=1, max=MAX_VIALS))
+    lot_id = fields.Str(validate=LOCAL_ID)
 
 
 class AttachmentRefSchema(Schema):
@@ -127,6 +132,17 @@ class PartSchema(Schema):
     attachments = fields.List(fields.Nested(AttachmentRefSchema), load_default=list)
 
 
+class EvidenceRefSchema(Schema):
+    """The researcher's evidence for a condition (issue 11): a document kept at the portal."""
+
+    class Meta:
+        unknown = RAISE
+
+    condition = fields.Str(required=True, validate=validate.OneOf(tuple(CONDITIONS)))
+    kind = fields.Str(required=True, validate=validate.Length(min=1, max=32))
+    attachment = fields.Nested(AttachmentRefSchema, required=True)
+
+
 class ActionSchema(Schema):
     """A researcher's action on a part, relayed by the portal; its id makes it idempotent."""
 
@@ -139,6 +155,7 @@ class ActionSchema(Schema):
     actor_name = fields.Str(required=True, validate=validate.Length(min=1, max=200))
     actor_sub = fields.Str(required=True, validate=validate.Length(min=1, max=255))
     at = fields.AwareDateTime(required=True, format="iso")
+    evidence = fields.Nested(EvidenceRefSchema)  # an "evidence" action only
 
 
 class EventSchema(Schema):

@@ -10,9 +10,20 @@ Both sides check with the same table here, so a refusal reads the same everywher
                             │  ▲                                │
                             │  └────────provide_info────────────┘
                             ├──approve──► approved ──fulfil──► fulfilled
+                            │                │
+                            │                └──ship──► shipped ──confirm_receipt──► fulfilled
                             └──reject───► rejected
   withdraw (researcher): from submitted, under_review, information_requested, approved
   message (either side): in any state that is not final; changes nothing
+  evidence (either side): on an approved part, for one of its conditions; changes nothing
+  release (biobank, or the node when a hold expires): vials held go back; changes nothing
+
+Stock-aware parts (issue 11): an approval may hold vials of named lots until a date (the
+node's lot holds, federation/node/inbox/holds.py); ``ship`` records the shipment once every
+condition of the approval is met (federation/node/inbox/agreements.py) and turns the holds
+into a permanent decrement; the researcher's ``confirm_receipt`` (with the state of the
+material on arrival) fulfils the part. ``fulfil`` stays for material that is not tracked.
+Withdrawing stops at ``shipped``: the material is on its way.
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ class State(StrEnum):
     REJECTED = "rejected"
     WITHDRAWN = "withdrawn"
     FULFILLED = "fulfilled"
+    SHIPPED = "shipped"
 
     @property
     def label(self) -> str:
@@ -47,6 +59,7 @@ STATE_LABELS = {
     State.REJECTED: "Rejected",
     State.WITHDRAWN: "Withdrawn",
     State.FULFILLED: "Fulfilled",
+    State.SHIPPED: "Shipped",
 }
 FINAL = frozenset({State.REJECTED, State.WITHDRAWN, State.FULFILLED})
 INITIAL = State.SUBMITTED
@@ -131,6 +144,38 @@ TRANSITIONS: dict[str, Transition] = {
             State.FULFILLED,
             frozenset({Actor.BIOBANK}),
             label="Fulfilled (material sent)",
+        ),
+        Transition(
+            "ship",
+            frozenset({State.APPROVED}),
+            State.SHIPPED,
+            frozenset({Actor.BIOBANK}),
+            text="shipment summary",
+            label="Shipped",
+        ),
+        Transition(
+            "confirm_receipt",
+            frozenset({State.SHIPPED}),
+            State.FULFILLED,
+            frozenset({Actor.RESEARCHER}),
+            text="receipt",
+            label="Receipt confirmed (fulfilled)",
+        ),
+        Transition(
+            "release",
+            frozenset({State.APPROVED}),
+            None,
+            frozenset({Actor.BIOBANK, Actor.NODE}),
+            text="note",
+            label="Hold released",
+        ),
+        Transition(
+            "evidence",
+            frozenset({State.APPROVED}),
+            None,
+            frozenset({Actor.RESEARCHER, Actor.BIOBANK}),
+            text="evidence",
+            label="Condition evidence",
         ),
         Transition(
             "message",

@@ -188,6 +188,9 @@ class CertificateOfAnalysisSchema(Strict):
 class LotSchema(Strict):
     lot_id = fields.Str(required=True, validate=LOCAL_ID)
     vials_available = fields.Int(validate=validate.Range(min=0))
+    # Vials promised by approvals and not yet shipped (set by the node from its lot holds,
+    # never by an import): the published stock is vials_available - vials_held.
+    vials_held = fields.Int(validate=validate.Range(min=0))
     cells_per_vial = fields.Int(validate=validate.Range(min=0))
     frozen_date = fields.Date()
     expiry = fields.Date()

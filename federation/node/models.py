@@ -54,7 +54,7 @@ MODEL_MODULES = (
     "federation.node.models",
     "federation.node.inbox.models",
     "federation.node.inbox.clock_models",
-    "federation.node.inbox.co_applicant_models",  # a part's co-applicants (0008)
+    "federation.node.inbox.co_applicant_models",  # a part's co-applicants (0007)
 )
 """Modules that declare tables on Base; one that is not there (yet) is skipped."""
 

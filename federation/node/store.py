@@ -119,6 +119,10 @@ class CatalogueStore:
         self.engine: Engine = database_engine(database_url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.listeners: list[Callable[[], None]] = []  # called after each committed change
+        # Called on each record before it is stored, in the write's transaction: the lot
+        # holds (federation/node/inbox/holds.py) set each lot's ``vials_held`` this way, so
+        # a re-import cannot publish stock that is promised to someone.
+        self.adjusters: list[Callable[[Session, str, dict[str, Any]], dict[str, Any]]] = []
 
     def _changed(self) -> None:
         for listener in self.listeners:
@@ -193,6 +197,8 @@ class CatalogueStore:
                     summary.unchanged += 1
                     continue
                 canonical = schemas[kind].dump(record)
+                for adjust in self.adjusters:
+                    canonical = adjust(session, kind, canonical)
                 digest: str | None = content_hash(canonical)
                 row = rows.get(key)
                 if key in withdrawn:
@@ -326,6 +332,35 @@ class CatalogueStore:
             row.seq = seq
             row.modified = utcnow()
         session.flush()
+
+    def republish(
+        self, session: Session, kind: str, local_id: str, change: Callable[[dict], dict]
+    ) -> bool:
+        """Rewrite one published record inside the caller's transaction (the lot holds and
+        shipments do, so the feed carries the new stock); a new change is numbered only if
+        the content changed. False if there is no such published record. The caller calls
+        :meth:`notify` after its commit."""
+        row = session.execute(
+            select(Record)
+            .where(Record.kind == kind, Record.local_id == local_id)
+            .execution_options(populate_existing=True)
+        ).scalar_one_or_none()
+        if row is None or row.deleted or row.payload is None:
+            return False
+        schema = schema_for(kind)  # stored payloads are dumped: load to dump again
+        canonical = schema.dump(schema.load(change(dict(row.payload))))
+        for adjust in self.adjusters:
+            canonical = adjust(session, kind, canonical)
+        digest = content_hash(canonical)
+        if digest == row.content_hash:
+            return False
+        self._publish(row, canonical, digest, self._reserve(session, 1) + 1)
+        session.flush()
+        return True
+
+    def notify(self) -> None:
+        """Tell the listeners (the feed's waiters) that a change was committed."""
+        self._changed()
 
     def withdraw(self, kind: str, local_id: str) -> None:
         """Withdraw a record: it becomes a tombstone with a new sequence number."""

@@ -14,7 +14,7 @@ from flask import Flask
 from federation.web.csrf import init_csrf
 from federation.web.login import init_login, secure_session
 from federation.web.sessions import LoginSessions
-from portal.access import api, collaborator_api, collaborator_views, views
+from portal.access import api, collaborator_api, collaborator_views, sharing_views, views
 from portal.access.context import ACCESS_KEY, AccessContext, Lookup, access_of
 from portal.access.models import PortalLoginSession
 from portal.access.waiting import init_waiting
@@ -40,6 +40,7 @@ def init_access(app: Flask, lookup: Lookup) -> None:
     init_waiting(app)  # whom each part waits on; keep waiting (portal/access/waiting.py)
     app.register_blueprint(collaborator_views.bp)  # co-applicants (membership.py)
     app.register_blueprint(collaborator_api.bp, url_prefix="/api/v1/access")
+    app.register_blueprint(sharing_views.bp)  # amounts, receipts, MTA documents (issue 11)
 
 
 def start_delivery(app: Flask, stop: threading.Event) -> threading.Thread:

@@ -1,4 +1,4 @@
-"""The portal's response clocks (migration 0007): per part, which escalation steps the portal
+"""The portal's response clocks (migration 0005): per part, which escalation steps the portal
 has taken (schemas/clocks.py), and whether the part is marked unresponsive and the researcher
 chose to keep waiting. A table of its own, beside the mirrored part, so the mirror stays
 exactly what the node reported."""

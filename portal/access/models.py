@@ -124,7 +124,7 @@ class PortalLoginSession(LoginSessionMixin, PortalBase):
 
 
 class Collaborator(PortalBase):
-    """A co-applicant on a request (portal/access/membership.py; migration 0008): invited by
+    """A co-applicant on a request (portal/access/membership.py; migration 0006): invited by
     the owner by e-mail, bound to an account (iss, sub) the first time someone signs in with
     that e-mail verified. A removed one keeps its row (removed_at), so the trail stays."""
 

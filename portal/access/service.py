@@ -25,6 +25,7 @@ from federation.mail import email_payload
 from federation.outbox import Outbox, OutboxMixin
 from federation.registry import Member
 from federation.web.login import User
+from portal.access import cart_stock
 from portal.access.attachments import AttachmentStore, CheckedFile
 from portal.access.membership import member_part, readable_by, shares_news
 from portal.access.models import (
@@ -54,6 +55,9 @@ RESEARCHER_NEWS = {
     "approve": "{biobank} approved your request “{title}”.",
     "reject": "{biobank} rejected your request “{title}”.",
     "fulfil": "{biobank} has sent the material for “{title}”.",
+    "ship": "{biobank} has shipped the material for “{title}”: please confirm its receipt.",
+    "release": "{biobank}: vials held for “{title}” were released.",
+    "evidence": "{biobank} added evidence for a condition of “{title}”.",
     "message": "{biobank} sent you a message about “{title}”.",
 }
 
@@ -87,6 +91,8 @@ class CartLine:
     node_id: str = ""
     biobank_id: str = ""
     biobank_name: str = ""
+    lots: list[dict[str, Any]] = field(default_factory=list)  # the record's, as indexed
+    amount: dict[str, Any] | None = None  # vials and lot asked for (cart_stock.py)
 
 
 @dataclass
@@ -135,6 +141,7 @@ class AccessService:
                     doc["node_id"],
                     doc.get("biobank_id", ""),
                     doc.get("biobank_name") or doc.get("biobank_id", ""),
+                    list((doc.get("record") or {}).get("lots", [])),
                 )
             )
         return lines
@@ -150,10 +157,16 @@ class AccessService:
 
     # -- submitting --------------------------------------------------------------------
     def submit(
-        self, user: User, project: dict[str, Any], uids: list[str], files: list[CheckedFile]
+        self,
+        user: User,
+        project: dict[str, Any],
+        uids: list[str],
+        files: list[CheckedFile],
+        amounts: Mapping[str, dict[str, Any]] | None = None,
     ) -> str:
         """Check everything first; then store the request, one part per biobank, and queue
-        each part for its node, all in one transaction. Returns the request id."""
+        each part for its node, all in one transaction. Returns the request id. ``amounts``:
+        vials (and a lot) per uid, checked against what the index shows available now."""
         problems: list[str] = []
         if not user.email:  # the biobanks decide on who asks: only a verified address (M6)
             problems.append(
@@ -174,6 +187,10 @@ class AccessService:
             for line in lines
             if not line.found
         )
+        for line in lines:
+            line.amount = (amounts or {}).get(line.uid)
+            if line.found:
+                problems.extend(cart_stock.problems(line.uid, line.kind, line.lots, line.amount))
         members = {m.id: m for m in self.members()}
         groups = self.group(lines)
         problems.extend(
@@ -358,27 +375,40 @@ class AccessService:
             part = member_part(session, user, request_id, part_id, event_type)
             if part is None:
                 raise RequestNotFound(f"you have no request part {part_id}")
-            self._check_action(session, part, event_type, text)
-            now, event_id = utcnow(), new_id()
-            action = _action_payload(event_id, event_type, text, user, now)
-            session.add(
-                PartEvent(
-                    id=event_id,
-                    part_id=part_id,
-                    type=event_type,
-                    actor=Actor.RESEARCHER.value,
-                    actor_name=user.name,
-                    actor_sub=user.sub,
-                    at=now,
-                    recorded_at=now,
-                    text=(text or "").strip() or None,
-                    status="pending",
-                )
-            )
-            self.outbox.enqueue(
-                session, "action", part.node_id, {"part_id": part_id, "action": action}, key=part_id
-            )
+            self.relay_action(session, user, part, event_type, text)
         self.outbox.wake()
+
+    def relay_action(
+        self,
+        session: Session,
+        user: User,
+        part: RequestPart,
+        event_type: str,
+        text: str,
+        evidence: dict[str, Any] | None = None,
+    ) -> None:
+        """Record a researcher's action as pending and queue it for the node, in the caller's
+        transaction (``act``; portal/access/sharing.py adds receipts and evidence)."""
+        self._check_action(session, part, event_type, text)
+        now, event_id = utcnow(), new_id()
+        action = _action_payload(event_id, event_type, text, user, now, evidence)
+        session.add(
+            PartEvent(
+                id=event_id,
+                part_id=part.id,
+                type=event_type,
+                actor=Actor.RESEARCHER.value,
+                actor_name=user.name,
+                actor_sub=user.sub,
+                at=now,
+                recorded_at=now,
+                text=(text or "").strip() or None,
+                status="pending",
+            )
+        )
+        self.outbox.enqueue(
+            session, "action", part.node_id, {"part_id": part.id, "action": action}, key=part.id
+        )
 
     @staticmethod
     def _own_part(session: Session, user: User, request_id: str, part_id: str) -> RequestPart:
@@ -638,7 +668,13 @@ class _Part:
     ) -> _Part:
         part_id = new_id()
         items = [
-            {"uid": ln.uid, "kind": ln.kind, "id": ln.local_id, "name": ln.name}
+            {
+                "uid": ln.uid,
+                "kind": ln.kind,
+                "id": ln.local_id,
+                "name": ln.name,
+                **(ln.amount or {}),
+            }
             for ln in group.lines
         ]
         wire = _part_payload(part_id, request_id, user, project, group, items, attachments, now)
@@ -663,7 +699,8 @@ IDENTITY_FIELDS = {
     "name": "your name as the identity provider gives it",
     "email": "your e-mail address as the identity provider gives it",
 }
-ITEM_FIELDS = {"id": "id", "name": "name", "kind": "kind"}
+ITEM_FIELDS = {"id": "id", "name": "name", "kind": "kind", "quantity": "vials", "lot_id": "lot"}
+ITEM_WIRE = ("kind", "id", "name", "quantity", "lot_id")  # what a node reads of an item
 BIOBANK_FIELDS = {
     "node_id": "the node id",
     "biobank_id": "the biobank id",
@@ -784,7 +821,7 @@ def _part_payload(
                 "email": user.email,
             },
             "project": project,
-            "items": [{k: i[k] for k in ("kind", "id", "name")} for i in items],
+            "items": [{k: i[k] for k in ITEM_WIRE if k in i} for i in items],
             "attachments": attachments,
         },
         _describe_part(group, items, attachments),
@@ -792,21 +829,25 @@ def _part_payload(
 
 
 def _action_payload(
-    event_id: str, event_type: str, text: str, user: User, now: dt.datetime
+    event_id: str,
+    event_type: str,
+    text: str,
+    user: User,
+    now: dt.datetime,
+    evidence: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The action as the node reads it (ActionSchema); SubmissionInvalid if it would refuse it."""
-    return _checked_wire(
-        ActionSchema(),
-        {
-            "id": event_id,
-            "type": event_type,
-            "text": (text or "").strip(),
-            "actor_name": user.name,
-            "actor_sub": user.sub,
-            "at": now.isoformat(),
-        },
-        _describe_action,
-    )
+    action: dict[str, Any] = {
+        "id": event_id,
+        "type": event_type,
+        "text": (text or "").strip(),
+        "actor_name": user.name,
+        "actor_sub": user.sub,
+        "at": now.isoformat(),
+    }
+    if evidence is not None:
+        action["evidence"] = evidence
+    return _checked_wire(ActionSchema(), action, _describe_action)
 
 
 def state_label(state: str) -> str:

@@ -26,7 +26,7 @@ from federation.web.login import (
     safe_next,
     signed_in_user,
 )
-from portal.access import cart, terms
+from portal.access import cart, cart_stock, terms
 from portal.access.api import send_attachment
 from portal.access.attachments import ALLOWED_TYPES, AttachmentRejected, check_upload
 from portal.access.context import current_access
@@ -90,6 +90,7 @@ def cart_add():
 @bp.post("/cart/remove")
 def cart_remove():
     cart.remove(request.form.get("uid", ""))
+    cart_stock.drop(request.form.get("uid", ""))
     return redirect(url_for("access.cart_page"))
 
 
@@ -153,13 +154,14 @@ def submit() -> ResponseReturnValue:
     if not problems:
         try:
             request_id = current_access().service.submit(
-                signed_in_user(), project, cart.items(), checked
+                signed_in_user(), project, cart.items(), checked, cart_stock.amounts()
             )
         except SubmissionInvalid as exc:
             problems = exc.problems
     if problems:
         return _cart_page(problems, form, 400)
     cart.clear()
+    cart_stock.clear()
     flash("Your request was submitted. Each biobank will answer separately below.")
     return redirect(url_for("access.request_page", request_id=request_id))
 

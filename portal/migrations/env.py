@@ -11,7 +11,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from portal.access import clock_models as _clocks  # noqa: F401  (response clocks, 0007)
+from portal.access import clock_models as _clocks  # noqa: F401  (response clocks, 0005)
 from portal.access.models import PortalBase
 from portal.alerts import models as _saved_searches  # noqa: F401  (their tables, 0004)
 

@@ -5,6 +5,7 @@ Each rule is small and stated where it is applied, so a researcher's filter mean
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from search.indexer.relations import relation_fields
@@ -152,8 +153,13 @@ def stock_fields(lots: list[dict[str, Any]]) -> dict[str, Any]:
         return {}
     return {
         "lots_count": len(lots),
-        "vials_available": sum(lot.get("vials_available") or 0 for lot in lots),
+        "vials_available": sum(lot_vials_free(lot) for lot in lots),
     }
+
+
+def lot_vials_free(lot: Mapping[str, Any]) -> int:
+    """Vials of a lot that can still be requested: its stock less what approvals hold."""
+    return max(0, (lot.get("vials_available") or 0) - (lot.get("vials_held") or 0))
 
 
 def networks(*records: dict[str, Any] | None) -> list[str]:

@@ -1,7 +1,11 @@
 """The access-request part state machine: every allowed step, and refusals that say why."""
 
+import json
+from pathlib import Path
+
 import pytest
 
+from schemas.access import RESEARCHER_EVENTS
 from schemas.lifecycle import (
     FINAL,
     TRANSITIONS,
@@ -89,5 +93,42 @@ def test_each_side_is_offered_only_what_it_may_do():
     assert allowed(State.UNDER_REVIEW, B) == ["request_info", "approve", "reject", "message"]
     assert allowed(State.UNDER_REVIEW, R) == ["withdraw", "message"]
     assert allowed(State.INFORMATION_REQUESTED, R) == ["provide_info", "withdraw", "message"]
-    assert allowed(State.APPROVED, B) == ["fulfil", "message"]
+    assert allowed(State.APPROVED, B) == ["fulfil", "ship", "release", "evidence", "message"]
+    assert allowed(State.APPROVED, R) == ["withdraw", "evidence", "message"]
+    assert allowed(State.SHIPPED, R) == ["confirm_receipt", "message"]
+    assert allowed(State.SHIPPED, B) == ["message"]
     assert allowed(State.SUBMITTED, N) == ["receive"]
+
+
+def test_a_tracked_shipment_is_fulfilled_by_the_researchers_receipt():
+    approved = walk(("receive", N, None), ("approve", B, None))
+    assert check(approved, "evidence", R, "Signed MTA") == State.APPROVED
+    assert check(approved, "release", N, "The hold expired") == State.APPROVED
+    shipped = check(approved, "ship", B, "Sent by courier")
+    assert shipped == State.SHIPPED and not shipped.final
+    assert check(shipped, "confirm_receipt", R, "Arrived frozen") == State.FULFILLED
+
+
+def test_shipping_and_receipt_refuse_the_wrong_side_state_or_silence():
+    approved = walk(("receive", N, None), ("approve", B, None))
+    with pytest.raises(TransitionRefused, match="only the biobank can ship"):
+        check(approved, "ship", R, "Sent")
+    with pytest.raises(TransitionRefused, match="a shipment summary is required to ship"):
+        check(approved, "ship", B, " ")
+    with pytest.raises(TransitionRefused, match="cannot confirm receipt a part that is approved"):
+        check(approved, "confirm_receipt", R, "Arrived")
+    with pytest.raises(TransitionRefused, match="only the researcher can confirm receipt"):
+        check(State.SHIPPED, "confirm_receipt", B, "Arrived")
+    with pytest.raises(TransitionRefused, match="cannot withdraw a part that is shipped"):
+        check(State.SHIPPED, "withdraw", R)
+
+
+def test_both_openapi_documents_list_every_event_state_and_researcher_action():
+    root = Path(__file__).resolve().parents[2]
+    for path in ("federation/node/inbox/openapi.json", "portal/access/openapi.json"):
+        schemas = json.loads((root / path).read_text())["components"]["schemas"]
+        event = schemas["Event"]["properties"]
+        assert event["type"]["enum"] == list(TRANSITIONS), path
+        assert event["state"]["enum"] == [s.value for s in State], path
+        if "Action" in schemas:
+            assert schemas["Action"]["properties"]["type"]["enum"] == list(RESEARCHER_EVENTS)

@@ -15,7 +15,7 @@ from flask import Flask
 
 from federation.mail import SmtpSender
 from federation.node.identity import identity_of
-from federation.node.inbox import api, co_applicants, views
+from federation.node.inbox import agreements, api, co_applicants, sharing_views, views
 from federation.node.inbox.models import NodeLoginSession, NodeOutbox
 from federation.node.inbox.reporter import PortalReporter
 from federation.node.inbox.service import INBOX_KEY, Inbox, inbox_of
@@ -48,7 +48,7 @@ def init_inbox(app: Flask, store: CatalogueStore) -> None:
         senders["email"] = SmtpSender(config)
     outbox = Outbox(NodeOutbox, store.sessions, senders, max_backoff=config["DELIVERY_MAX_BACKOFF"])
     public = node_url(dict(config))
-    app.extensions[INBOX_KEY] = Inbox(
+    app.extensions[INBOX_KEY] = inbox = Inbox(
         store,
         config["NODE_ID"],
         config["NODE_NAME"],
@@ -57,6 +57,7 @@ def init_inbox(app: Flask, store: CatalogueStore) -> None:
         node_url=public,
         consent_override_allowed=config["CONSENT_OVERRIDE_ALLOWED"],
     )
+    agreements.install(inbox)  # the researcher's relayed evidence (issue 11)
 
     cookie = "cellfed_node_" + re.sub(r"[^A-Za-z0-9_]", "_", config["NODE_ID"])
     secure_session(app, public or "", cookie)
@@ -66,6 +67,7 @@ def init_inbox(app: Flask, store: CatalogueStore) -> None:
     app.register_blueprint(api.bp, url_prefix="/api/v1/access")
     app.register_blueprint(co_applicants.bp, url_prefix="/api/v1/access")
     app.register_blueprint(views.bp)
+    app.register_blueprint(sharing_views.bp)  # holds, evidence, shipment (issue 11)
 
 
 def start_delivery(app: Flask, stop: threading.Event) -> threading.Thread:

@@ -8,11 +8,12 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from flask import Blueprint, abort, current_app, jsonify, request
+from flask import Blueprint, Response, abort, current_app, jsonify, request
 from marshmallow import Schema, ValidationError
 
 from federation.bearer import require_token
 from federation.node.identity import current_identity
+from federation.node.inbox.agreements import document_for_portal
 from federation.node.inbox.service import PartConflict, PartNotAccepted, PartNotFound, current_inbox
 from schemas.access import ActionSchema, PartSchema
 from schemas.errors import format_errors
@@ -71,6 +72,22 @@ def post_action(part_id: str):
     except TransitionRefused as exc:
         return _problem(409, "transition_refused", str(exc))
     return jsonify(event=event), 201 if created else 200
+
+
+@bp.get("/parts/<part_id>/evidence/<evidence_id>")
+@portal_only
+def evidence_document(part_id: str, evidence_id: str):
+    """A document the biobank gave as evidence (its MTA, its countersignature), for the
+    portal to pass on to the request's owner."""
+    try:
+        row = document_for_portal(current_inbox(), part_id, evidence_id)
+    except PartNotFound as exc:
+        return _problem(404, "not_found", str(exc))
+    return Response(
+        row.content,
+        content_type=row.content_type or "application/octet-stream",
+        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"},
+    )
 
 
 @bp.get("/openapi.json")

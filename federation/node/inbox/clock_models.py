@@ -1,4 +1,4 @@
-"""The node's response clocks (migration 0007): per part, the escalation steps the node has
+"""The node's response clocks (migration 0006): per part, the escalation steps the node has
 taken (reminders to its admins, its contact: schemas/clocks.py), so a repeat pass sends
 nothing twice."""
 

@@ -1,5 +1,5 @@
 """The table of a part's co-applicants at the node (federation/node/inbox/co_applicants.py;
-migration 0008), kept apart from the API so that loading the models loads no web code."""
+migration 0007), kept apart from the API so that loading the models loads no web code."""
 
 from __future__ import annotations
 

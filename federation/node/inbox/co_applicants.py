@@ -1,7 +1,7 @@
 """A part's co-applicants at the node: the researcher's collaborators, whom the portal names
 (schemas/co_applicants.py) so the biobank's admins see who else reads the request and may
 write in it. The portal sends the whole list whenever it changes; the node keeps the latest
-(co_applicant_models.py, migration 0008), shows it on the part's page, and serves the API
+(co_applicant_models.py, migration 0007), shows it on the part's page, and serves the API
 call that replaces it."""
 
 from __future__ import annotations

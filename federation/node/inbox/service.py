@@ -9,7 +9,7 @@ ValidationError in that transaction, and nothing is stored or queued.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,13 +19,14 @@ from sqlalchemy.orm import Session, selectinload
 
 from federation.database import new_id, utcnow
 from federation.mail import email_payload
+from federation.node.inbox import stock
 from federation.node.inbox.models import InboxEvent, InboxPart
 from federation.node.inbox.terms import approval_text
 from federation.node.store import CatalogueStore
 from federation.outbox import Outbox, as_aware
 from federation.protocol import content_hash
 from schemas.access import EventSchema, PartSchema, to_wire
-from schemas.lifecycle import INITIAL, Actor, check
+from schemas.lifecycle import INITIAL, Actor, TransitionRefused, check
 
 INBOX_KEY = "cellfed.inbox"
 """The app extension that holds the node's Inbox."""
@@ -93,12 +94,16 @@ class Inbox:
     ) -> None:
         self.consent_override_allowed = consent_override_allowed  # CONSENT_OVERRIDE_ALLOWED
         self.store = store
+        stock.install(store)  # published lots show what approvals hold
         self.sessions = store.sessions
         self.node_id = node_id
         self.node_name = node_name
         self.outbox = outbox
         self.contact_email = contact_email
         self.node_url = node_url
+        # What a relayed action also records, by type, in its transaction (agreements.py
+        # keeps the researcher's evidence this way); a hook refuses with TransitionRefused.
+        self.relay_hooks: dict[str, Callable[[Session, InboxPart, dict[str, Any]], None]] = {}
 
     # -- from the portal ---------------------------------------------------------------
     def receive(self, data: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]], bool]:
@@ -179,14 +184,24 @@ class Inbox:
                 event_id=action["id"],
             )
             part.needs_attention = True
+            hook = self.relay_hooks.get(action["type"])
+            if hook is not None:
+                hook(session, part, action)
+            released = action["type"] == "withdraw" and stock.release_part(
+                self.store, session, part.id
+            )
             title = part.payload["project"]["title"]
             what = {"withdraw": "withdrew", "provide_info": "answered", "message": "wrote"}
+            what |= {"confirm_receipt": "confirmed receipt", "evidence": "sent evidence"}
             self._notify_contact(
                 session,
                 f"{action['actor_name']} {what[action['type']]}: {title}",
                 f"{action.get('text') or ''}\n\n{self._link(part.id)}".strip(),
             )
-            return event_wire(event), True
+            wire = event_wire(event)
+        if released:
+            self.store.notify()
+        return wire, True
 
     # -- from the node's admins --------------------------------------------------------
     def decide(
@@ -208,6 +223,9 @@ class Inbox:
             )
         with self.sessions.begin() as session:
             part = self._visible(session, part_id, biobanks)
+            if event_type == "fulfil" and stock.active_holds(session, part.id):
+                # Held vials leave through a shipment, which lowers the stock for good.
+                raise TransitionRefused("this part holds vials: record the shipment instead")
             event = self._append(
                 session, part, event_type, acting, text=text, conditions=conditions, origin="node"
             )

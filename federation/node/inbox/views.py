@@ -6,6 +6,9 @@ part answers 404, like a part that does not exist.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from flask import (
     Blueprint,
     Response,
@@ -20,6 +23,7 @@ from flask import (
 )
 
 from federation.node.identity import current_identity
+from federation.node.inbox.models import InboxPart
 from federation.node.inbox.service import Acting, PartNotFound, current_inbox
 from federation.node.inbox.terms import part_context
 from federation.tokens import TokenUnavailable
@@ -37,6 +41,10 @@ from schemas.lifecycle import (
 )
 
 bp = Blueprint("inbox", __name__, template_folder="templates")
+
+# More of what a part's page shows, each ``extra(part, biobanks) -> dict`` (sharing_views.py
+# adds stock, agreements and shipment this way, so this module need not know them).
+DETAIL_EXTRAS: list[Callable[[InboxPart, frozenset[str]], dict[str, Any]]] = []
 
 BUTTONS = {
     "request_info": "Ask for information",
@@ -94,7 +102,8 @@ def _detail(part_id: str, error: str | None = None, status: int = 200):
         part = current_inbox().part(part_id, admin_biobanks())
     except PartNotFound as exc:
         abort(404, str(exc))
-    actions = [e for e in allowed(part.state, Actor.BIOBANK)]
+    actions = [e for e in allowed(part.state, Actor.BIOBANK) if e in BUTTONS]
+    extras = [extra(part, admin_biobanks()) for extra in DETAIL_EXTRAS]
     return render_template(
         "inbox/part.html",
         part=part,
@@ -107,6 +116,7 @@ def _detail(part_id: str, error: str | None = None, status: int = 200):
         **part_context(
             current_inbox().store, part.payload, current_inbox().consent_override_allowed
         ),
+        **{k: v for extra in extras for k, v in extra.items()},
     ), status
 
 

@@ -1,7 +1,7 @@
 """response clocks: the escalation steps the portal took per part, the unresponsive mark and
 the researcher's choice to keep waiting (portal/access/clock_models.py)
 
-Revision ID: 0007_response_clocks
+Revision ID: 0005_response_clocks
 Revises: 0004_saved_searches
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 from federation.migrate import refuse_data_loss
 
-revision = "0007_response_clocks"
+revision = "0005_response_clocks"
 down_revision = "0004_saved_searches"
 branch_labels = None
 depends_on = None

@@ -1,8 +1,8 @@
 """response clocks: the escalation steps a node took per part
 (federation/node/inbox/clock_models.py)
 
-Revision ID: 0007_response_clocks
-Revises: 0004_login_sessions
+Revision ID: 0006_response_clocks
+Revises: 0005_bench_sharing
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_response_clocks"
-down_revision = "0004_login_sessions"
+revision = "0006_response_clocks"
+down_revision = "0005_bench_sharing"
 branch_labels = None
 depends_on = None
 

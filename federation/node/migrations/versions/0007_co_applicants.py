@@ -1,7 +1,7 @@
 """a part's co-applicants, as the portal names them (federation/node/inbox/co_applicant_models.py)
 
-Revision ID: 0008_co_applicants
-Revises: 0007_response_clocks
+Revision ID: 0007_co_applicants
+Revises: 0006_response_clocks
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 from federation.migrate import refuse_data_loss
 
-revision = "0008_co_applicants"
-down_revision = "0007_response_clocks"
+revision = "0007_co_applicants"
+down_revision = "0006_response_clocks"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """co-applicants on access requests (portal/access/models.py Collaborator)
 
-Revision ID: 0008_collaborators
-Revises: 0007_response_clocks
+Revision ID: 0006_collaborators
+Revises: 0005_response_clocks
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 from federation.migrate import refuse_data_loss
 
-revision = "0008_collaborators"
-down_revision = "0007_response_clocks"
+revision = "0006_collaborators"
+down_revision = "0005_response_clocks"
 branch_labels = None
 depends_on = None
 

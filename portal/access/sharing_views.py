@@ -1,0 +1,109 @@
+"""The researcher's pages for stock, agreements and shipment (issue 11), beside views.py.
+
+Thin over cart_stock.py and sharing.py: the amount of a cart line, the receipt of a shipped
+part, the signed MTA, and the biobank's documents (fetched from its node for the request's
+owner only; anyone else gets 404). Plain forms with the CSRF field; no JavaScript needed.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
+
+from federation.web.login import login_required, signed_in_user
+from portal.access import cart, cart_stock, sharing
+from portal.access.attachments import AttachmentRejected, check_upload
+from portal.access.context import current_access
+from portal.access.service import RequestNotFound, SubmissionInvalid
+from portal.access.views import _request_page
+from schemas.lifecycle import TransitionRefused
+
+bp = Blueprint("sharing", __name__)
+
+
+@bp.app_context_processor
+def _sharing_globals() -> dict:
+    return {
+        "arrival_states": sharing.ARRIVAL_STATES,
+        "cart_amounts": cart_stock.amounts(),
+        "lots_available": cart_stock.lots_available,
+    }
+
+
+@bp.post("/cart/amount")
+def cart_amount():
+    uid = request.form.get("uid", "")
+    try:
+        amount = cart_stock.parse(uid, request.form.get("quantity"), request.form.get("lot_id"))
+        cart_stock.set_amount(uid, amount, cart.items())
+    except cart_stock.AmountError as exc:
+        abort(400, f"{exc}. Nothing was changed.")
+    return redirect(url_for("access.cart_page"))
+
+
+def _back(request_id: str, part_id: str):
+    return redirect(url_for("access.request_page", request_id=request_id) + f"#part-{part_id}")
+
+
+@bp.post("/requests/<request_id>/parts/<part_id>/receipt")
+@login_required
+def receipt(request_id: str, part_id: str):
+    form = {k: request.form.get(k, "") for k in ("received_on", "state", "note")}
+    try:
+        sharing.confirm_receipt(
+            current_access().service, signed_in_user(), request_id, part_id, form
+        )
+    except RequestNotFound as exc:
+        abort(404, str(exc))
+    except TransitionRefused as exc:
+        return _request_page(request_id, f"Not done: {exc}. Nothing was changed.", 409)
+    except SubmissionInvalid as exc:
+        return _request_page(request_id, f"Not sent: {exc}. Nothing was changed.", 400)
+    flash("Receipt sent to the biobank. Its confirmation will show in the history.")
+    return _back(request_id, part_id)
+
+
+@bp.post("/requests/<request_id>/parts/<part_id>/signed-copy")
+@login_required
+def signed_copy(request_id: str, part_id: str):
+    upload = request.files.get("document")
+    try:
+        if upload is None or not upload.filename:
+            raise SubmissionInvalid(["choose the signed MTA (a PDF) to upload"])
+        checked = check_upload(
+            upload.stream, upload.filename, current_app.config["ATTACHMENT_MAX_BYTES"]
+        )
+        sharing.send_signed_copy(
+            current_access().service, signed_in_user(), request_id, part_id, checked,
+            request.form.get("note", ""),
+        )  # fmt: skip
+    except RequestNotFound as exc:
+        abort(404, str(exc))
+    except TransitionRefused as exc:
+        return _request_page(request_id, f"Not done: {exc}. Nothing was changed.", 409)
+    except (SubmissionInvalid, AttachmentRejected) as exc:
+        return _request_page(request_id, f"Not sent: {exc}. Nothing was changed.", 400)
+    flash("Signed MTA sent to the biobank for its countersignature.")
+    return _back(request_id, part_id)
+
+
+@bp.get("/requests/<request_id>/parts/<part_id>/documents/<evidence_id>")
+@login_required
+def document(request_id: str, part_id: str, evidence_id: str):
+    access = current_access()
+    try:
+        content, content_type = sharing.biobank_document(
+            access.service, access.nodes, signed_in_user(), request_id, part_id, evidence_id
+        )
+    except RequestNotFound as exc:
+        abort(404, str(exc))
+    except sharing.NodeUnavailable as exc:
+        abort(503, f"The biobank's node cannot be reached for the document: {exc}")
+    return Response(
+        content,
+        content_type=content_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="document-{evidence_id[:8]}.pdf"',
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+        },
+    )
