@@ -20,6 +20,7 @@ from portal import records
 from portal.alerts.demand import record_demand
 from portal.jsonld import jsonld_for, script_json
 from portal.service import SearchRejected, current_search
+from portal.str_views import str_search
 from search.queries import SEARCH_KINDS, SORTS, InvalidQuery, SearchParams, parse_params
 from search.vocab import DERIVATION_LABELS, QC_FLAGS, duo_label
 
@@ -151,6 +152,7 @@ def record_page(uid: str):
         today=today,
         view=records.present(doc, related, today),
         jsonld=script_json(ld),
+        str_shared=str_search().shared_with(doc) if doc["kind"] == "cell_line" else None,
     )
 
 
