@@ -102,7 +102,9 @@ def access_terms(doc: dict[str, Any], related: dict[str, Any]) -> dict[str, Any]
     return {
         **access,
         "source": source,
-        "permission_label": duo_label(access["duo_permission"]),
+        "permission_label": duo_label(access["duo_permission"])
+        if access.get("duo_permission")
+        else "not stated",  # hPSCreg terms may lack it
         "modifier_labels": [(m, duo_label(m)) for m in access.get("duo_modifiers", [])],
     }
 
