@@ -1,10 +1,12 @@
 """The STR authentication search: a pasted profile against every line of the alliance.
 
-The engine finds candidate lines ranked by an upper bound of the score
-(``search/str_queries.py`` says why it cannot compute Tanabe itself); here they are scored
-exactly with ``search.str_profiles.rank`` and more pages are fetched only while a candidate
-not yet fetched could still score among the best. Engine errors are the catalogue search's
-(``SearchUnavailable`` 503, ``SearchRejected`` 400), answered by the portal app.
+The engine selects the lines whose score can reach the minimum (``search/str_queries.py``
+says how, and why it cannot compute Tanabe itself); here they are scored exactly with
+``search.str_profiles.rank``. When more lines pass than one request fetches, the minimum is
+raised to the ``limit``-th best score among those fetched and the engine asked once more:
+every line scoring that high is then fetched, so the list shown is exact. Engine errors are
+the catalogue search's (``SearchUnavailable`` 503, ``SearchRejected`` 400), answered by the
+portal app.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from search.str_profiles import (
     parse_profile,
     rank,
 )
-from search.str_queries import build_str_candidates, read_candidates, score_bound, scored_alleles
+from search.str_queries import build_str_candidates, read_candidates, scored_alleles
 
 PROFILE_MAX_CHARS = 20_000  # a pasted profile of 30 loci is well under 1,000 characters
 
@@ -139,13 +141,6 @@ def thresholds() -> dict[str, Any]:
     }
 
 
-def _enough(matches: list[Match], bound: float, query: StrQuery) -> bool:
-    """No line not yet fetched can reach the minimum, or beat the last one listed."""
-    if bound < query.min_score:
-        return True
-    return len(matches) >= query.limit and matches[query.limit - 1].score > bound
-
-
 def _shown(match: Match, source: Mapping[str, Any]) -> dict[str, Any]:
     fields = {k: v for k, v in source.items() if k != "str_profile"}
     return {
@@ -159,65 +154,65 @@ def _shown(match: Match, source: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class StrSearch:
-    def __init__(self, search: CatalogueSearch, page: int = 500, most: int = 5000) -> None:
+    def __init__(self, search: CatalogueSearch, page: int = 1000) -> None:
         self.search = search
         self.page = page
-        self.most = max(page, most)
 
     def run(self, query: StrQuery, exclude_uid: str | None = None) -> dict[str, Any]:
         """Every line scoring at least ``min_score``, best first, at most ``limit`` listed."""
-        sources, total, complete = self._candidates(query, exclude_uid)
-        matches = self._rank(query, sources)
+        total, sources, complete = self._candidates(query, exclude_uid)
+        matches = self._rank(query, sources, query.min_score)
         return {
             "query": format_profile(query.profile),
             "algorithm": query.algorithm,
             "amelogenin": query.include_amelogenin,
             "min_score": query.min_score,
             "limit": query.limit,
-            "total": len(matches),
-            "complete": complete,  # False: the candidate cap was reached before the bound
+            # Exact when every line that can reach the minimum was fetched; else the engine's
+            # count of them, which may count a few more (see search/str_queries.py).
+            "total": len(matches) if len(sources) >= total else total,
+            "complete": complete,
             "candidates": len(sources),
-            "candidates_total": total,
             "thresholds": thresholds(),
             "matches": [_shown(m, sources[m.reference]) for m in matches[: query.limit]],
         }
 
-    def _rank(self, query: StrQuery, sources: Mapping[str, Mapping[str, Any]]) -> list[Match]:
+    def _rank(
+        self, query: StrQuery, sources: Mapping[str, Mapping[str, Any]], least: float
+    ) -> list[Match]:
         refs = ((uid, stored_profile(src)) for uid, src in sources.items())
-        return rank(
+        algorithm, amelogenin = query.algorithm, query.include_amelogenin
+        return rank(query.profile, refs, algorithm, amelogenin, min_score=least)
+
+    def _fetch(
+        self, query: StrQuery, threshold: float, exclude_uid: str | None
+    ) -> tuple[int, dict[str, dict[str, Any]]]:
+        body = build_str_candidates(
             query.profile,
-            refs,
-            query.algorithm,
-            query.include_amelogenin,
-            min_score=query.min_score,
+            algorithm=query.algorithm,
+            include_amelogenin=query.include_amelogenin,
+            threshold=threshold,
+            size=self.page,
+            exclude_uid=exclude_uid,
         )
+        total, found = read_candidates(self.search._search(body) or {})
+        return total, {src["uid"]: src for src in found}
 
     def _candidates(
         self, query: StrQuery, exclude_uid: str | None
-    ) -> tuple[dict[str, dict[str, Any]], int, bool]:
-        alleles = scored_alleles(query.profile, query.include_amelogenin)
-        sources: dict[str, dict[str, Any]] = {}
-        after: list[Any] | None = None
-        while True:
-            body = build_str_candidates(
-                query.profile,
-                algorithm=query.algorithm,
-                include_amelogenin=query.include_amelogenin,
-                min_score=query.min_score,
-                size=self.page,
-                after=after,
-                exclude_uid=exclude_uid,
-            )
-            total, hits = read_candidates(self.search._search(body) or {})
-            sources.update((h["_source"]["uid"], h["_source"]) for h in hits)
-            if len(hits) < self.page or len(sources) >= total:
-                return sources, total, True
-            bound = score_bound(hits[-1]["sort"][0], alleles, query.algorithm)
-            if _enough(self._rank(query, sources), bound, query):
-                return sources, total, True
-            if len(sources) >= self.most:
-                return sources, total, False
-            after = hits[-1]["sort"]
+    ) -> tuple[int, dict[str, dict[str, Any]], bool]:
+        """The number of lines that can reach the minimum, those fetched, and whether every
+        line that belongs in the list is among them."""
+        total, sources = self._fetch(query, query.min_score, exclude_uid)
+        if total <= len(sources):
+            return total, sources, True
+        matches = self._rank(query, sources, query.min_score)
+        if len(matches) < query.limit:
+            return total, sources, False
+        # The limit-th best so far: every line of the list scores at least that much.
+        raised = matches[query.limit - 1].score
+        above, more = self._fetch(query, raised, exclude_uid)
+        return total, {**sources, **more}, above <= len(more)
 
     def shared_with(self, doc: Mapping[str, Any]) -> list[dict[str, Any]] | None:
         """Other lines whose profile matches this line's (None: it has no indexed profile)."""

@@ -20,8 +20,7 @@ ALGORITHM_LABELS = {
 
 def str_search() -> StrSearch:
     """The STR search over the catalogue search of the app handling this request."""
-    config = current_app.config
-    return StrSearch(current_search(), config["STR_CANDIDATES"], config["STR_CANDIDATES_MAX"])
+    return StrSearch(current_search(), current_app.config["STR_CANDIDATES"])
 
 
 @bp.get("/str")

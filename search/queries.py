@@ -99,6 +99,7 @@ HIT_SOURCE_EXCLUDES = [
     "record",
     "str_loci",  # the STR search's own fields (search/str_queries.py)
     "str_typed",
+    "str_homozygous",
     "str_profile",
     "disease_code_labels",
     "disease_paths",

@@ -5,27 +5,26 @@ scores) rather than in ``search/queries.py`` because it is one feature's own req
 
 **Why the engine only finds candidates.** Tanabe and Masters are ratios over the loci *both*
 profiles type (CLASTR's "non-empty markers" mode): the denominator depends on which loci each
-reference types and on its homozygous loci. A term query can count shared alleles but cannot
-divide by that, so the engine ranks candidates by an upper bound of the score and Python
-scores them exactly (``search.str_profiles.rank``).
+reference types and on its homozygous loci, and an engine query sums clause scores, it does
+not divide. So the engine selects the lines that can reach a threshold, and Python scores and
+ranks them exactly (``search.str_profiles.rank``).
 
-**The bound.** For the scored alleles of the query (``q`` of them), a reference that shares
-``s`` alleles and does not type loci holding ``u`` query alleles gets engine score
-``s* = s + u``: one constant point per shared ``locus:allele`` term and ``|alleles|`` points
-per query locus the reference lacks. With ``q' = q - u`` query alleles on the loci both type
-and ``r' >= s`` reference alleles there, Tanabe ``= 2s / (q' + r') <= 2s / (q' + s)``, and
-``2s / (q - u + s) <= 2s* / (q + s*)`` whenever ``s <= q - u`` (always). Likewise Masters
-against the query ``= s / (q - u) <= s* / q``. Both bounds grow with ``s*``, so ranking the
-candidates by ``s*`` and stopping once the bound of the next one falls below what is already
-found can never cut off a true match; the engine's ``min_score`` drops lines that cannot reach
-the minimum score at all. Masters against the reference (``s / r'``) has no such bound (a
-reference whose few alleles are all in the query scores 100 %), so for it the candidates are
-the best ``s*`` up to the cap and the answer says whether the cap was reached.
+**A ratio above a threshold is a sum.** With ``s`` shared alleles, ``q'`` query and ``r'``
+reference alleles on the loci both type, Tanabe ``2s / (q' + r') >= t`` is
+``2s - t q' - t r' >= 0``, a sum over the query's loci. Per locus ``l`` (``n`` query alleles,
+``r`` reference alleles, ``s_l`` shared) it is ``0`` when the reference does not type ``l``,
+else ``2 s_l - t (n + r)``. Shifted by ``K_l = t (n + 2)`` every part is a non-negative
+constant clause: ``K_l`` when ``l`` is not typed, ``t`` when it is typed homozygous
+(``r = 1``), ``2`` per shared allele; the engine's ``min_score`` is then ``sum K_l``.
+Masters against the query (``s - t q' >= 0``) and against the reference (``s - t r' >= 0``)
+decompose the same way. The filter is exact for references with at most two alleles a locus
+and keeps more (never fewer) lines for those with three, so no true match is cut off.
+When more lines pass than one request fetches, the threshold is raised to the score of the
+``limit``-th best line already fetched and asked again (portal/str_search.py).
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from search.str_profiles import AMELOGENIN, Algorithm, Profile, ProfileError, parse_profile
@@ -37,9 +36,10 @@ _SLACK = 0.005  # percent: scores are rounded to 0.01, so a bound is never cut t
 
 def str_fields(str_profile: dict[str, Any] | None) -> dict[str, Any]:
     """The STR fields of a cell-line document: ``str_loci`` ("D5S818:11", one per allele),
-    ``str_typed`` (the loci typed) and ``str_profile`` (canonical ``{locus: "11,12"}``,
-    stored, not indexed). A profile that does not parse is left out of the STR search rather
-    than failing the line's indexing: the record page still shows what the node sent."""
+    ``str_typed`` and ``str_homozygous`` (the loci typed, those with one allele) and
+    ``str_profile`` (canonical ``{locus: "11,12"}``, stored, not indexed). A profile that
+    does not parse is left out of the STR search rather than failing the line's indexing:
+    the record page still shows what the node sent."""
     if not str_profile or not str_profile.get("loci"):
         return {}
     try:
@@ -49,6 +49,7 @@ def str_fields(str_profile: dict[str, Any] | None) -> dict[str, Any]:
     return {
         "str_loci": terms_of(profile, include_amelogenin=True),
         "str_typed": sorted(profile),
+        "str_homozygous": sorted(locus for locus, alleles in profile.items() if len(alleles) == 1),
         "str_profile": {locus: ",".join(alleles) for locus, alleles in profile.items()},
     }
 
@@ -66,25 +67,11 @@ def scored_alleles(profile: Profile, include_amelogenin: bool) -> int:
     return len(terms_of(profile, include_amelogenin))
 
 
-def score_bound(engine_score: float, query_alleles: int, algorithm: Algorithm) -> float:
-    """The highest score (percent) a reference with this engine score can reach."""
-    if not query_alleles or algorithm == "masters_reference":
-        return 100.0
-    if algorithm == "masters_query":
-        return min(100.0, 100.0 * engine_score / query_alleles)
-    return min(100.0, 200.0 * engine_score / (query_alleles + engine_score))
-
-
-def least_engine_score(min_score: float, query_alleles: int, algorithm: Algorithm) -> float:
-    """The smallest engine score whose bound reaches ``min_score`` (at least one point)."""
-    fraction = max(0.0, min_score - _SLACK) / 100.0
-    if algorithm == "masters_reference" or fraction <= 0:
-        return 1.0
-    if algorithm == "masters_query":
-        needed = fraction * query_alleles
-    else:  # 2s / (q + s) >= f  <=>  s >= f q / (2 - f)
-        needed = fraction * query_alleles / (2.0 - fraction)
-    return max(1.0, math.ceil(needed - 1e-9))
+_WEIGHTS = {  # shared-allele weight, query-allele and reference-allele penalties
+    "tanabe": (2.0, 1.0, 1.0),
+    "masters_query": (1.0, 1.0, 0.0),
+    "masters_reference": (1.0, 0.0, 1.0),
+}
 
 
 def build_str_candidates(
@@ -92,42 +79,49 @@ def build_str_candidates(
     *,
     algorithm: Algorithm,
     include_amelogenin: bool,
-    min_score: float,
+    threshold: float,
     size: int,
-    after: list[Any] | None = None,
     exclude_uid: str | None = None,
 ) -> dict[str, Any]:
-    """Cell lines sharing at least one scored allele with ``query``, best bound first."""
+    """Cell lines sharing a scored allele with ``query`` whose score can reach ``threshold``
+    (percent), best engine score first."""
+    shared_weight, query_penalty, reference_penalty = _WEIGHTS[algorithm]
+    t = max(0.0, threshold - _SLACK) / 100.0
     terms = terms_of(query, include_amelogenin)
-    should: list[dict[str, Any]] = [
-        {"constant_score": {"filter": {"term": {"str_loci": term}}, "boost": 1.0}} for term in terms
-    ]
+    should: list[dict[str, Any]] = []
+    floor = 0.0
     for locus, alleles in query.items():
-        if include_amelogenin or locus != AMELOGENIN:
-            missing = {"bool": {"must_not": {"term": {"str_typed": locus}}}}
-            should.append({"constant_score": {"filter": missing, "boost": float(len(alleles))}})
-    query_body: dict[str, Any] = {
-        "bool": {
-            "filter": [{"term": {"kind": "cell_line"}}, {"terms": {"str_loci": terms}}],
-            "should": should,
-        }
+        if locus == AMELOGENIN and not include_amelogenin:
+            continue
+        shift = t * (query_penalty * len(alleles) + 2 * reference_penalty)
+        floor += shift
+        untyped = {"bool": {"must_not": {"term": {"str_typed": locus}}}}
+        homozygous = {"term": {"str_homozygous": locus}}
+        for clause, boost in ((untyped, shift), (homozygous, t * reference_penalty)):
+            if boost > 0:
+                should.append({"constant_score": {"filter": clause, "boost": boost}})
+        for allele in alleles:
+            shared = {"term": {"str_loci": f"{locus}:{allele}"}}
+            should.append({"constant_score": {"filter": shared, "boost": shared_weight}})
+    bool_query: dict[str, Any] = {
+        "filter": [{"term": {"kind": "cell_line"}}, {"terms": {"str_loci": terms}}],
+        "should": should,
     }
     if exclude_uid:
-        query_body["bool"]["must_not"] = [{"term": {"uid": exclude_uid}}]
+        bool_query["must_not"] = [{"term": {"uid": exclude_uid}}]
     body: dict[str, Any] = {
-        "query": query_body,
-        "min_score": least_engine_score(min_score, len(terms), algorithm),
+        "query": {"bool": bool_query},
         "size": size,
         "sort": [{"_score": "desc"}, {"uid": "asc"}],
         "track_total_hits": True,
         "_source": STR_SOURCE,
     }
-    if after:
-        body["search_after"] = after
+    if floor > 0:
+        body["min_score"] = floor - 1e-3  # the engine sums scores as 32-bit floats
     return body
 
 
 def read_candidates(resp: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
-    """The number of lines that may reach the minimum, and this page's hits (with ``sort``)."""
+    """How many lines may reach the threshold, and the sources of those fetched."""
     hits = resp.get("hits", {})
-    return hits.get("total", {}).get("value", 0), hits.get("hits", [])
+    return hits.get("total", {}).get("value", 0), [h["_source"] for h in hits.get("hits", [])]

@@ -159,18 +159,19 @@ def test_masters_scores_and_the_minimum(client, alliance):
         assert all(m["score"] == m["scores"][algorithm] for m in result["matches"])
 
 
-def test_fetching_candidates_page_by_page_stops_at_the_bound(portal, client, alliance):
+def test_past_one_request_the_minimum_is_raised_to_the_best_found(portal, client, alliance):
     pasted = notations(alliance[1]["RCi001-B"])["colon"]
     whole = str_search(client, profile=pasted, min_score=0)
-    paged = str_search(
-        portal(STR_CANDIDATES=1, STR_CANDIDATES_MAX=50), profile=pasted, min_score=0, limit=2
-    )
-    assert paged["complete"] and paged["matches"] == whole["matches"][:2]
-    assert paged["candidates"] < whole["candidates"] == whole["candidates_total"]
-    # Masters against the reference has no bound: a cap that is reached is said.
-    capped = portal(STR_CANDIDATES=1, STR_CANDIDATES_MAX=2)
-    result = str_search(capped, profile=pasted, algorithm="masters_reference", min_score=0)
-    assert not result["complete"] and result["candidates"] == 2
+    assert whole["complete"] and whole["total"] == len(whole["matches"]) > 3
+    # Three candidates a request: the best three hold the three lines at 100 %, so the
+    # minimum is raised to 100 and every line that high is fetched.
+    few = portal(STR_CANDIDATES=3)
+    raised = str_search(few, profile=pasted, min_score=0, limit=1)
+    assert raised["complete"] and raised["matches"] == whole["matches"][:1]
+    assert raised["candidates"] <= 6 and raised["total"] >= whole["total"]
+    # Two a request cannot hold the three lines that tie at 100 %: said, not hidden.
+    tied = str_search(portal(STR_CANDIDATES=2), profile=pasted, min_score=0, limit=2)
+    assert not tied["complete"] and [m["score"] for m in tied["matches"]] == [100.0, 100.0]
 
 
 @pytest.mark.parametrize(
