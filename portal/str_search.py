@@ -185,14 +185,14 @@ class StrSearch:
         return rank(query.profile, refs, algorithm, amelogenin, min_score=least)
 
     def _fetch(
-        self, query: StrQuery, threshold: float, exclude_uid: str | None
+        self, query: StrQuery, threshold: float, exclude_uid: str | None, size: int | None = None
     ) -> tuple[int, dict[str, dict[str, Any]]]:
         body = build_str_candidates(
             query.profile,
             algorithm=query.algorithm,
             include_amelogenin=query.include_amelogenin,
             threshold=threshold,
-            size=self.page,
+            size=self.page if size is None else size,
             exclude_uid=exclude_uid,
         )
         total, found = read_candidates(self.search._search(body) or {})
@@ -209,8 +209,14 @@ class StrSearch:
         matches = self._rank(query, sources, query.min_score)
         if len(matches) < query.limit:
             return total, sources, False
-        # The limit-th best so far: every line of the list scores at least that much.
+        # The limit-th best so far: every line of the list scores at least that much. The
+        # engine's order (by the margin over the minimum) usually fetched them all already:
+        # count first, fetch again only if not.
         raised = matches[query.limit - 1].score
+        have = sum(1 for m in matches if m.score >= raised)
+        above, _ = self._fetch(query, raised, exclude_uid, size=0)
+        if above <= have:
+            return total, sources, True
         above, more = self._fetch(query, raised, exclude_uid)
         return total, {**sources, **more}, above <= len(more)
 

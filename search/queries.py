@@ -100,6 +100,7 @@ HIT_SOURCE_EXCLUDES = [
     "str_loci",  # the STR search's own fields (search/str_queries.py)
     "str_typed",
     "str_homozygous",
+    "str_untyped",
     "str_profile",
     "disease_code_labels",
     "disease_paths",

@@ -31,6 +31,37 @@ from search.str_profiles import AMELOGENIN, Algorithm, Profile, ProfileError, pa
 
 STR_SOURCE = ["uid", "node_id", "local_id", "name", "line_key", "biobank_name", "country"]
 STR_SOURCE += ["availability", "donor_key", "str_profile"]
+# The loci of the usual kits (PowerPlex 16/18D/21/Fusion, GlobalFiler, Identifiler: the markers
+# CLASTR lists). A document names those of them it lacks in ``str_untyped``, so "not typed"
+# is a short list of postings rather than a must_not over every document; a query locus
+# outside this list falls back to must_not.
+KIT_LOCI = frozenset(
+    [
+        "Amelogenin",
+        "CSF1PO",
+        "D1S1656",
+        "D2S1338",
+        "D2S441",
+        "D3S1358",
+        "D5S818",
+        "D6S1043",
+        "D7S820",
+        "D8S1179",
+        "D10S1248",
+        "D12S391",
+        "D13S317",
+        "D16S539",
+        "D18S51",
+        "D19S433",
+        "D21S11",
+        "D22S1045",
+        "DYS391",
+        "FGA",
+        "TH01",
+        "TPOX",
+        "vWA",
+    ]
+) | {"Penta D", "Penta E"}
 _SLACK = 0.005  # percent: scores are rounded to 0.01, so a bound is never cut too finely
 
 
@@ -49,6 +80,7 @@ def str_fields(str_profile: dict[str, Any] | None) -> dict[str, Any]:
     return {
         "str_loci": terms_of(profile, include_amelogenin=True),
         "str_typed": sorted(profile),
+        "str_untyped": sorted(KIT_LOCI - set(profile)),
         "str_homozygous": sorted(locus for locus, alleles in profile.items() if len(alleles) == 1),
         "str_profile": {locus: ",".join(alleles) for locus, alleles in profile.items()},
     }
@@ -95,7 +127,10 @@ def build_str_candidates(
             continue
         shift = t * (query_penalty * len(alleles) + 2 * reference_penalty)
         floor += shift
-        untyped = {"bool": {"must_not": {"term": {"str_typed": locus}}}}
+        if locus in KIT_LOCI:
+            untyped: dict[str, Any] = {"term": {"str_untyped": locus}}
+        else:
+            untyped = {"bool": {"must_not": {"term": {"str_typed": locus}}}}
         homozygous = {"term": {"str_homozygous": locus}}
         for clause, boost in ((untyped, shift), (homozygous, t * reference_penalty)):
             if boost > 0:
