@@ -230,3 +230,16 @@ def test_the_api_is_in_the_openapi_document():
     assert set(documented["responses"]) >= {"200", "400", "503"}
     body = documented["requestBody"]["content"]["application/json"]["schema"]
     assert body["properties"]["algorithm"]["enum"] == list(ALGORITHMS)
+
+
+def test_the_benchmark_profiles_are_deterministic_and_fit_the_mapping():
+    from bench.str_search import document, profiles
+
+    first = list(profiles(300))
+    assert first == list(profiles(300)) and len({line for line, _ in first}) == 300
+    fields = set(mapping()["mappings"]["properties"])
+    for line, profile in first:
+        doc = document(line, profile)
+        assert set(doc) <= fields and doc["str_loci"] and parse_profile(doc["str_profile"])
+    # Two kits: PowerPlex 16's loci and ATCC's nine.
+    assert {len(profile) for _, profile in first} == {9, 16}
