@@ -167,8 +167,8 @@ DEFAULTS: dict[str, Any] = {
     "DEMO_INDEXER_PORT": 5050,
     "EXPORT_MAX_ROWS": 10_000,  # rows one CSV or JSON export of search results may hold
     # The STR search (portal/str_search.py): candidate lines one engine request fetches, and
-    # the most matches one answer lists (CLASTR's own REST default is 200).
-    "STR_CANDIDATES": 1000,
+    # the most matches one answer may list (CLASTR's own REST default is 200; 50 unless asked).
+    "STR_CANDIDATES": 400,
     "STR_RESULTS_MAX": 200,
     # Identity: the alliance's OIDC provider. Apps know only these (see federation/trust.py).
     "OIDC_ISSUER": "http://127.0.0.1:8180/realms/alliance",

@@ -36,6 +36,7 @@ from search.str_profiles import (
 from search.str_queries import build_str_candidates, read_candidates, scored_alleles
 
 PROFILE_MAX_CHARS = 20_000  # a pasted profile of 30 loci is well under 1,000 characters
+DEFAULT_LIMIT = 50  # matches listed unless asked for more (up to STR_RESULTS_MAX)
 
 # "Shares its profile" on a record page: Tanabe >= 80 % without amelogenin, the score
 # ANSI/ATCC ASN-0002 reads as "related, of the same origin" (search/str_profiles.py cites it);
@@ -66,7 +67,7 @@ class StrQuery:
     algorithm: Algorithm = "tanabe"
     include_amelogenin: bool = CLASTR_INCLUDE_AMELOGENIN
     min_score: float = CLASTR_MIN_SCORE
-    limit: int = 200
+    limit: int = DEFAULT_LIMIT
 
 
 def read_profile(value: Any) -> Profile:
@@ -96,7 +97,8 @@ def read_query(data: Mapping[str, Any], max_results: int, form: bool = False) ->
     elif not isinstance(amelogenin, bool):
         raise StrQueryError("amelogenin", "must be true or false")
     min_score = _number(data.get("min_score"), "min_score", CLASTR_MIN_SCORE, 0, 100)
-    limit = int(_number(data.get("limit"), "limit", max_results, 1, max_results, whole=True))
+    default = min(DEFAULT_LIMIT, max_results)
+    limit = int(_number(data.get("limit"), "limit", default, 1, max_results, whole=True))
     if not scored_alleles(profile, amelogenin):
         raise StrQueryError("profile", "only amelogenin is given, and it is not scored")
     return StrQuery(profile, algorithm, amelogenin, min_score, limit)

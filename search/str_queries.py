@@ -106,6 +106,12 @@ _WEIGHTS = {  # shared-allele weight, query-allele and reference-allele penaltie
 }
 
 
+# A bonus per shared allele, and the engine's floor raised by half of it: a line sharing no
+# allele and typing none of the query's loci sums exactly to the floor, and must not pass;
+# a line that reaches the threshold shares at least one allele, so it is still above.
+_BONUS = 0.01
+
+
 def build_str_candidates(
     query: Profile,
     *,
@@ -116,10 +122,10 @@ def build_str_candidates(
     exclude_uid: str | None = None,
 ) -> dict[str, Any]:
     """Cell lines sharing a scored allele with ``query`` whose score can reach ``threshold``
-    (percent), best engine score first."""
+    (percent), best engine score first. Only cell lines carry STR fields, and the floor
+    needs a shared allele, so no filter clause is needed (one would double the postings read)."""
     shared_weight, query_penalty, reference_penalty = _WEIGHTS[algorithm]
     t = max(0.0, threshold - _SLACK) / 100.0
-    terms = terms_of(query, include_amelogenin)
     should: list[dict[str, Any]] = []
     floor = 0.0
     for locus, alleles in query.items():
@@ -137,23 +143,20 @@ def build_str_candidates(
                 should.append({"constant_score": {"filter": clause, "boost": boost}})
         for allele in alleles:
             shared = {"term": {"str_loci": f"{locus}:{allele}"}}
-            should.append({"constant_score": {"filter": shared, "boost": shared_weight}})
-    bool_query: dict[str, Any] = {
-        "filter": [{"term": {"kind": "cell_line"}}, {"terms": {"str_loci": terms}}],
-        "should": should,
-    }
+            boost = shared_weight + _BONUS
+            should.append({"constant_score": {"filter": shared, "boost": boost}})
+    bool_query: dict[str, Any] = {"should": should, "minimum_should_match": 1}
     if exclude_uid:
         bool_query["must_not"] = [{"term": {"uid": exclude_uid}}]
-    body: dict[str, Any] = {
+    return {
         "query": {"bool": bool_query},
+        # The engine sums scores as 32-bit floats: 1e-3 of slack, far below the bonus.
+        "min_score": floor + _BONUS / 2 - 1e-3,
         "size": size,
         "sort": [{"_score": "desc"}, {"uid": "asc"}],
         "track_total_hits": True,
         "_source": STR_SOURCE,
     }
-    if floor > 0:
-        body["min_score"] = floor - 1e-3  # the engine sums scores as 32-bit floats
-    return body
 
 
 def read_candidates(resp: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
