@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bench.common import gunicorn, machine
+from cellfed.config import DEFAULTS
 from search.aliases import catalogue_alias, drop_indices, ensure_indices
 from search.engine import SearchEngine
 from search.str_profiles import CLASTR_MIN_SCORE, parse_profile
@@ -207,7 +208,7 @@ def engine_side(engine: SearchEngine, alias: str, pasted: list[str]) -> tuple[li
             algorithm="tanabe",
             include_amelogenin=False,
             threshold=CLASTR_MIN_SCORE,
-            size=1000,
+            size=DEFAULTS["STR_CANDIDATES"],
         )
         began = time.perf_counter()
         resp = engine.search(alias, body)
@@ -279,7 +280,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"engine:  {engine.info()['version'].get('distribution', 'es')} at {args.search_url}")
     print(f"index:   {args.profiles} synthetic profiles, 1 shard, force-merged")
     print(f"portal:  gunicorn, {args.workers} gthread workers x 4 threads; {len(pasted)} searches")
-    print("         (Tanabe, amelogenin not scored, minimum 60 %, at most 200 listed)\n")
+    print("         (Tanabe, amelogenin not scored, minimum 60 %, at most 50 listed)\n")
     report(args, runs, side)
 
 

@@ -26,11 +26,13 @@ from search.str_profiles import (
     CLASTR_MIN_SCORE,
     CLASTR_RELATED,
     Algorithm,
+    LocusComparison,
     Match,
     Profile,
     ProfileError,
     format_profile,
     parse_profile,
+    quick_scores,
     rank,
 )
 from search.str_queries import build_str_candidates, read_candidates, scored_alleles
@@ -143,6 +145,17 @@ def thresholds() -> dict[str, Any]:
     }
 
 
+def _row(row: LocusComparison) -> dict[str, Any]:
+    return {
+        "locus": row.locus,
+        "query": list(row.query),
+        "reference": list(row.reference),
+        "shared": list(row.shared),
+        "status": row.status,
+        "scored": row.scored,
+    }
+
+
 def _shown(match: Match, source: Mapping[str, Any]) -> dict[str, Any]:
     fields = {k: v for k, v in source.items() if k != "str_profile"}
     return {
@@ -151,8 +164,11 @@ def _shown(match: Match, source: Mapping[str, Any]) -> dict[str, Any]:
         "scores": dataclasses.asdict(match.scores),
         "asn0002": match.asn0002,
         "clastr": match.clastr,
-        "loci": [dataclasses.asdict(row) for row in match.comparisons],
+        "loci": [_row(row) for row in match.comparisons],
     }
+
+
+Ranked = list[tuple[float, int, str]]  # (-score, -shared alleles, uid): rank()'s order
 
 
 class StrSearch:
@@ -162,8 +178,9 @@ class StrSearch:
 
     def run(self, query: StrQuery, exclude_uid: str | None = None) -> dict[str, Any]:
         """Every line scoring at least ``min_score``, best first, at most ``limit`` listed."""
-        total, sources, complete = self._candidates(query, exclude_uid)
-        matches = self._rank(query, sources, query.min_score)
+        total, sources, complete, ranked = self._candidates(query, exclude_uid)
+        shown = [(uid, stored_profile(sources[uid])) for _, _, uid in ranked[: query.limit]]
+        matches = rank(query.profile, shown, query.algorithm, query.include_amelogenin)
         return {
             "query": format_profile(query.profile),
             "algorithm": query.algorithm,
@@ -172,19 +189,23 @@ class StrSearch:
             "limit": query.limit,
             # Exact when every line that can reach the minimum was fetched; else the engine's
             # count of them, which may count a few more (see search/str_queries.py).
-            "total": len(matches) if len(sources) >= total else total,
+            "total": len(ranked) if len(sources) >= total else total,
             "complete": complete,
             "candidates": len(sources),
             "thresholds": thresholds(),
-            "matches": [_shown(m, sources[m.reference]) for m in matches[: query.limit]],
+            "matches": [_shown(m, sources[m.reference]) for m in matches],
         }
 
-    def _rank(
-        self, query: StrQuery, sources: Mapping[str, Mapping[str, Any]], least: float
-    ) -> list[Match]:
-        refs = ((uid, stored_profile(src)) for uid, src in sources.items())
-        algorithm, amelogenin = query.algorithm, query.include_amelogenin
-        return rank(query.profile, refs, algorithm, amelogenin, min_score=least)
+    @staticmethod
+    def _rank(query: StrQuery, sources: Mapping[str, Mapping[str, Any]]) -> Ranked:
+        """Scores only, best first: the locus-by-locus rows are built for the lines shown."""
+        ranked = []
+        for uid, src in sources.items():
+            scores = quick_scores(query.profile, stored_profile(src), query.include_amelogenin)
+            value = scores.of(query.algorithm)
+            if scores.loci_compared and value >= query.min_score:
+                ranked.append((-value, -scores.shared_alleles, uid))
+        return sorted(ranked)
 
     def _fetch(
         self, query: StrQuery, threshold: float, exclude_uid: str | None, size: int | None = None
@@ -202,25 +223,26 @@ class StrSearch:
 
     def _candidates(
         self, query: StrQuery, exclude_uid: str | None
-    ) -> tuple[int, dict[str, dict[str, Any]], bool]:
-        """The number of lines that can reach the minimum, those fetched, and whether every
-        line that belongs in the list is among them."""
+    ) -> tuple[int, dict[str, dict[str, Any]], bool, Ranked]:
+        """The number of lines that can reach the minimum, those fetched, whether every line
+        that belongs in the list is among them, and the fetched lines ranked."""
         total, sources = self._fetch(query, query.min_score, exclude_uid)
+        ranked = self._rank(query, sources)
         if total <= len(sources):
-            return total, sources, True
-        matches = self._rank(query, sources, query.min_score)
-        if len(matches) < query.limit:
-            return total, sources, False
+            return total, sources, True, ranked
+        if len(ranked) < query.limit:
+            return total, sources, False, ranked
         # The limit-th best so far: every line of the list scores at least that much. The
         # engine's order (by the margin over the minimum) usually fetched them all already:
         # count first, fetch again only if not.
-        raised = matches[query.limit - 1].score
-        have = sum(1 for m in matches if m.score >= raised)
+        raised = -ranked[query.limit - 1][0]
+        have = sum(1 for value, _, _ in ranked if -value >= raised)
         above, _ = self._fetch(query, raised, exclude_uid, size=0)
         if above <= have:
-            return total, sources, True
+            return total, sources, True, ranked
         above, more = self._fetch(query, raised, exclude_uid)
-        return total, {**sources, **more}, above <= len(more)
+        sources = {**sources, **more}
+        return total, sources, above <= len(more), self._rank(query, sources)
 
     def shared_with(self, doc: Mapping[str, Any]) -> list[dict[str, Any]] | None:
         """Other lines whose profile matches this line's (None: it has no indexed profile)."""

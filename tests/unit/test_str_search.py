@@ -17,7 +17,7 @@ from portal.str_search import (
     stored_profile,
 )
 from search.aliases import mapping
-from search.str_profiles import ALGORITHMS, AMELOGENIN, parse_profile, score
+from search.str_profiles import ALGORITHMS, AMELOGENIN, parse_profile, quick_scores, score
 from search.str_queries import KIT_LOCI, build_str_candidates, str_fields
 
 PROFILE = {
@@ -93,7 +93,9 @@ def test_the_engine_selects_exactly_the_lines_that_can_reach_the_threshold(algor
         query = parse_profile(random_profile(rng))
         reference = random_profile(rng)
         doc = {"kind": ["cell_line"], "uid": ["n:cell_line:x"], **str_fields({"loci": reference})}
-        value = score(query, parse_profile(reference), amelogenin)[0].of(algorithm)
+        scores = score(query, parse_profile(reference), amelogenin)[0]
+        assert quick_scores(query, parse_profile(reference), amelogenin) == scores
+        value = scores.of(algorithm)
         shares = value > 0
         for threshold in (0.0, 30.0, 50.0, 60.0, 80.0, 90.0, 100.0):
             body = build_str_candidates(
