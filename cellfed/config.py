@@ -168,6 +168,10 @@ DEFAULTS: dict[str, Any] = {
     "PORTAL_PAGE_SIZE": 20,
     "DEMO_INDEXER_PORT": 5050,
     "EXPORT_MAX_ROWS": 10_000,  # rows one CSV or JSON export of search results may hold
+    # The STR search (portal/str_search.py): candidate lines one engine request fetches, and
+    # the most matches one answer may list (CLASTR's own REST default is 200; 50 unless asked).
+    "STR_CANDIDATES": 400,
+    "STR_RESULTS_MAX": 200,
     # Identity: the alliance's OIDC provider. Apps know only these (see federation/trust.py).
     "OIDC_ISSUER": "http://127.0.0.1:8180/realms/alliance",
     "OIDC_CLIENT_ID": None,  # None: "portal" for the portal, NODE_ID for a node

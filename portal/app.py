@@ -25,7 +25,7 @@ from federation.web.headers import init_headers, trust_proxy
 from federation.web.health import database_check, init_health
 from federation.web.limits import RateRule, init_limits
 from federation.web.logging import init_request_log
-from portal import api, beacon, views
+from portal import api, beacon, str_views, views
 from portal.access import init_access
 from portal.access.context import access_of
 from portal.alerts import init_alerts
@@ -39,6 +39,7 @@ from search.engine import SearchEngine
 RATE_RULES = (
     RateRule("RATE_LIMIT_API", "api"),  # each JSON API route on its own
     RateRule("RATE_LIMIT_API", "beacon"),  # and each Beacon route
+    RateRule("RATE_LIMIT_API", "str"),  # the STR search: its API and its page
     RateRule("RATE_LIMIT_EXPORT", "api", ("api.export_csv", "api.export_json")),
     RateRule("RATE_LIMIT_LOGIN", "auth", ("auth.login", "auth.callback")),
     RateRule("RATE_LIMIT_REQUESTS", "access", ("access.submit",)),
@@ -82,6 +83,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     app.register_blueprint(beacon.bp, url_prefix="/api/beacon")  # GA4GH Beacon v2
     app.register_blueprint(views.bp)
+    app.register_blueprint(str_views.bp)  # /str and /api/v1/str-search
     app.register_error_handler(HTTPException, json_or_page("error.html"))
     app.register_error_handler(SearchUnavailable, _as_http(ServiceUnavailable))
     app.register_error_handler(SearchRejected, _as_http(BadRequest))

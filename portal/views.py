@@ -22,6 +22,7 @@ from portal.alerts.demand import record_demand
 from portal.jsonld import jsonld_for, script_json
 from portal.lineage import coa_links
 from portal.service import SearchRejected, current_search
+from portal.str_views import str_search
 from search.queries import SEARCH_KINDS, SORTS, InvalidQuery, SearchParams, parse_params
 from search.vocab import DERIVATION_LABELS, QC_FLAGS, duo_label
 
@@ -155,6 +156,7 @@ def record_page(uid: str):
         today=today,
         view=records.present(doc, related, today),
         jsonld=script_json(ld),
+        str_shared=str_search().shared_with(doc) if doc["kind"] == "cell_line" else None,
     )
 
 

@@ -99,6 +99,11 @@ BASE_PARAMS = ("q", "kind", "page", "size", "sort")
 KNOWN_PARAMS = frozenset(BASE_PARAMS) | {p for f in FACETS for p in f.params}
 HIT_SOURCE_EXCLUDES = [
     "record",
+    "str_loci",  # the STR search's own fields (search/str_queries.py)
+    "str_typed",
+    "str_homozygous",
+    "str_untyped",
+    "str_profile",
     "disease_code_labels",
     "disease_paths",
     "cell_type_paths",

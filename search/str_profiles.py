@@ -339,6 +339,29 @@ def score(
     return scores, rows
 
 
+def quick_scores(query: Profile, reference: Profile, include_amelogenin: bool = False) -> Scores:
+    """The scores of :func:`score` without the locus-by-locus rows: for ranking many
+    references, then comparing only those shown."""
+    shared = in_query = in_reference = loci = 0
+    for locus, q in query.items():
+        r = reference.get(locus)
+        if not r or not q or (locus == AMELOGENIN and not include_amelogenin):
+            continue
+        loci += 1
+        in_query += len(q)
+        in_reference += len(r)
+        shared += sum(1 for a in q if a in r)
+    return Scores(
+        tanabe=_percent(2 * shared, in_query + in_reference),
+        masters_query=_percent(shared, in_query),
+        masters_reference=_percent(shared, in_reference),
+        shared_alleles=shared,
+        query_alleles=in_query,
+        reference_alleles=in_reference,
+        loci_compared=loci,
+    )
+
+
 def _percent(part: int, whole: int) -> float:
     return round(100.0 * part / whole, 2) if whole else 0.0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from search.indexer.derived import cell_line_fields, collection_fields, networks
+from search.str_queries import str_fields
 
 ISO_20387 = "ISO 20387"
 
@@ -111,4 +112,5 @@ def to_document(
         if collection:
             doc.update(collection_id=collection["id"], collection_name=collection["name"])
         doc.update(cell_line_fields(record, doc["uid"], node_id, collection, biobank))
+        doc.update(str_fields(record.get("str_profile")))  # the STR search
     return {k: v for k, v in doc.items() if v is not None}
