@@ -29,6 +29,7 @@ from schemas.parts import (
     StrProfileSchema,
     text,
 )
+from schemas.standards import StandardDeclarationSchema, declaration_problems
 from schemas.validators import (
     AGE_RANGES,
     AVAILABILITY,
@@ -187,6 +188,12 @@ class CellLineSchema(Strict):
     shipping = fields.Str(validate=validate.OneOf(SHIPPING))
     availability = fields.Str(required=True, validate=validate.OneOf(AVAILABILITY))
     access = fields.Nested(AccessTermsSchema)
+    standards_declared = fields.List(fields.Nested(StandardDeclarationSchema), load_default=list)
+
+    @validates_schema
+    def _standards_fit_the_line(self, data: dict[str, Any], **_: Any) -> None:
+        if problems := declaration_problems(data):
+            raise ValidationError(problems)
 
     @validates_schema
     def _genetics_agree(self, data: dict[str, Any], **_: Any) -> None:
