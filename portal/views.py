@@ -20,6 +20,7 @@ from portal import records
 from portal.alerts.demand import record_demand
 from portal.jsonld import jsonld_for, script_json
 from portal.service import SearchRejected, current_search
+from schemas.standards import standards
 from search.queries import SEARCH_KINDS, SORTS, InvalidQuery, SearchParams, parse_params
 from search.vocab import DERIVATION_LABELS, QC_FLAGS, duo_label
 
@@ -152,6 +153,12 @@ def record_page(uid: str):
         view=records.present(doc, related, today),
         jsonld=script_json(ld),
     )
+
+
+@bp.get("/standards")
+def standards_page():
+    """The quality standards, their attributes and the evidence each counts."""
+    return render_template("standards.html", standards=list(standards().values()))
 
 
 @bp.get("/federation")

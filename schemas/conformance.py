@@ -30,7 +30,8 @@ from schemas.standards import Attribute, Standard, applicable
 PASSED = frozenset({"pass", "negative", "normal"})
 KINDS = ("evidence_backed", "declared", "partial")
 MET_KINDS = frozenset({"evidence_backed", "declared"})
-PERCENT = {"%", "percent", "pct"}
+PERCENT = ("%", "percent")
+"""Units that start so are percentages ("% positive", "% of cells")."""
 
 
 @dataclass(frozen=True)
@@ -102,8 +103,8 @@ def latest(results: list[dict[str, Any]], attribute: Attribute) -> dict[str, Any
 
 
 def _same_unit(a: str | None, b: str | None) -> bool:
-    fold = {u.casefold(): u for u in (a or "", b or "")}
-    return len(fold) == 1 or set(fold) <= PERCENT
+    folded = [(u or "").strip().casefold() for u in (a, b)]
+    return folded[0] == folded[1] or all(u.startswith(PERCENT) for u in folded)
 
 
 def _value_problem(attribute: Attribute, result: dict[str, Any]) -> str | None:

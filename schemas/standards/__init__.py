@@ -119,6 +119,9 @@ class Rule:
     max: float | None
     unit: str | None
 
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if v is not None}
+
     def words(self) -> str:
         unit = f" {self.unit}" if self.unit else ""
         bounds = [f"≥ {self.min:g}{unit}" if self.min is not None else ""]
@@ -172,7 +175,7 @@ def _as_file(standard: Standard) -> dict[str, Any]:
                 "qc_attribute": a.qc_attribute,
                 "method": a.method,
                 "markers": list(a.markers),
-                "rule": None if a.rule is None else {k: v for k, v in vars(a.rule).items() if v is not None},
+                "rule": None if a.rule is None else a.rule.to_dict(),
                 **({"note": a.note} if a.note else {}),
             },
         }
@@ -198,7 +201,8 @@ def _where(errors: Any, path: str = "") -> list[str]:
 
 def _name_attributes(problems: list[str], doc: dict[str, Any]) -> list[str]:
     """Replace ``attributes[2]`` with the attribute's id, which is what an editor looks for."""
-    attributes = doc.get("attributes") if isinstance(doc.get("attributes"), list) else []
+    given = doc.get("attributes")
+    attributes: list[Any] = given if isinstance(given, list) else []
 
     def named(match: re.Match[str]) -> str:
         i = int(match.group(1))
@@ -206,7 +210,8 @@ def _name_attributes(problems: list[str], doc: dict[str, Any]) -> list[str]:
         aid = item.get("id") if isinstance(item, dict) else None
         return f"attribute {aid!r}" if aid else f"attribute #{i + 1}"
 
-    return [re.sub(r"^attributes\[(\d+)\]\.?", lambda m: named(m) + ", field ", p) for p in problems]
+    head = re.compile(r"^attributes\[(\d+)\]\.?")
+    return [head.sub(lambda m: named(m) + ", field ", p) for p in problems]
 
 
 def parse_standard(doc: Any, filename: str) -> Standard:

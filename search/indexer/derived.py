@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from schemas.conformance import standards_met
 from search.vocab import cell_type_path, disease_path, prefixes
 
 PASSED = frozenset({"pass", "negative", "normal"})
@@ -171,6 +172,7 @@ def cell_line_fields(
         "donor_age_low": ages[0] if ages else None,
         "donor_age_high": ages[1] if ages else None,
         "qc_passed": qc_flags(record),
+        "standards_met": standards_met(record),
         "derivation_method": derivation.get("method"),
         "derivation_vector": derivation.get("vector"),
         "storage_temperatures": [storage["temperature"]] if storage.get("temperature") else [],
