@@ -3,6 +3,8 @@ member node over HTTP, the indexer, the portal."""
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 
 import pytest
@@ -96,6 +98,15 @@ def test_the_facet_counts_lines_meeting_each_standard_on_evidence_or_declaration
 )
 def test_the_facet_filters(client, query, expected):
     assert ids(search(client, query)) == expected
+
+
+def test_hits_and_exports_carry_the_standards_met(client):
+    [hit] = search(client, "standard=isct-msc-2006")["hits"]
+    assert hit["standards_met"] == ["isct-msc-2006"]
+    rows = list(csv.DictReader(io.StringIO(client.get("/api/v1/export.csv?q=M-DECL").text)))
+    assert [(r["uid"], r["standards_met"]) for r in rows] == [
+        ("bank:cell_line:M-DECL", "cscb-hmsc")
+    ]
 
 
 def test_an_unknown_standard_is_a_400_naming_the_parameter(client):
