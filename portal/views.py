@@ -20,7 +20,7 @@ from portal import records
 from portal.alerts.demand import record_demand
 from portal.jsonld import jsonld_for, script_json
 from portal.service import SearchRejected, current_search
-from schemas.standards import standards
+from schemas.standards import standard_labels, standards
 from search.queries import SEARCH_KINDS, SORTS, InvalidQuery, SearchParams, parse_params
 from search.vocab import DERIVATION_LABELS, QC_FLAGS, duo_label
 
@@ -63,6 +63,11 @@ def derivation(method: str) -> str:
 @bp.app_template_filter("qc")
 def qc(flag: str) -> str:
     return QC_FLAGS.get(flag, flag)
+
+
+@bp.app_template_filter("standard")
+def standard(standard_id: str) -> str:
+    return standard_labels().get(standard_id, standard_id)
 
 
 MARK = re.compile(r"(</?mark>)")

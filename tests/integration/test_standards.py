@@ -109,6 +109,13 @@ def test_hits_and_exports_carry_the_standards_met(client):
     ]
 
 
+def test_the_search_page_filters_and_labels_without_javascript(client):
+    html = client.get("/?standard=cscb-hmsc").get_data(as_text=True)
+    assert "M-DECL" in html and "M-EVID" not in html
+    assert "✓ CSCB mesenchymal stem cells" in html
+    assert "Meets standard" in html  # the facet panel, a plain form
+
+
 def test_an_unknown_standard_is_a_400_naming_the_parameter(client):
     resp = client.get("/api/v1/search?standard=iso-9999")
     assert resp.status_code == 400
