@@ -36,7 +36,8 @@ PERCENT = ("%", "percent")
 
 @dataclass(frozen=True)
 class Check:
-    """One attribute judged: ``met``, ``missing`` (no evidence) or ``failing``; in words."""
+    """One attribute judged: ``met``, ``missing`` (no evidence) or ``failing``; ``words`` says
+    what the evidence shows."""
 
     attribute: Attribute
     status: str
@@ -55,7 +56,11 @@ class Conformance:
     @property
     def gaps(self) -> list[str]:
         """What keeps the evidence from backing the standard: required attributes not met."""
-        return [c.words for c in self.checks if c.attribute.required and c.status != "met"]
+        return [
+            f"{c.attribute.label}: {c.words}"
+            for c in self.checks
+            if c.attribute.required and c.status != "met"
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -123,19 +128,20 @@ def _value_problem(attribute: Attribute, result: dict[str, Any]) -> str | None:
 
 def check(attribute: Attribute, results: list[dict[str, Any]]) -> Check:
     """Judge one attribute on a set of QC results."""
-    what = attribute.label
     result = latest(results, attribute)
     if result is None:
         markers = f" covering {', '.join(attribute.markers)}" if attribute.markers else ""
-        return Check(attribute, "missing", f"{what}: no {attribute.qc_attribute} result{markers}")
+        return Check(attribute, "missing", f"no {attribute.qc_attribute} result{markers}")
     when = f" ({result['date']})" if result.get("date") else ""
     if result["result"] not in PASSED:
-        words = f"{what}: latest {attribute.qc_attribute} result{when} is {result['result']}"
+        words = f"latest {attribute.qc_attribute} result{when} is {result['result']}"
         return Check(attribute, "failing", words, result)
     problem = _value_problem(attribute, result)
     if problem:
-        return Check(attribute, "failing", f"{what}: latest result{when} {problem}", result)
-    return Check(attribute, "met", f"{what}: passed{when}", result)
+        return Check(attribute, "failing", f"latest result{when} {problem}", result)
+    value = result.get("value")
+    measured = f": {value:g} {result.get('unit') or ''}".rstrip() if value is not None else ""
+    return Check(attribute, "met", f"{attribute.qc_attribute} passed{when}{measured}", result)
 
 
 def _kind(checks: tuple[Check, ...], declarations: tuple[dict[str, Any], ...]) -> str:
