@@ -190,10 +190,61 @@ def lot_conformance(record: dict[str, Any]) -> list[Conformance]:
     ]
 
 
+def _passes(attribute: Attribute, results: list[dict[str, Any]]) -> bool:
+    result = latest(results, attribute)
+    return (
+        result is not None
+        and result["result"] in PASSED
+        and _value_problem(attribute, result) is None
+    )
+
+
+Groups = dict[str, list[dict[str, Any]]]
+
+
+def _grouped(results: list[dict[str, Any]]) -> Groups:
+    """Results by QC kind, so each attribute looks only at its own."""
+    groups: Groups = {}
+    for r in results:
+        groups.setdefault(r.get("attribute", ""), []).append(r)
+    return groups
+
+
+def _backed(standard: Standard, own: Groups, fallback: Groups | None = None) -> bool:
+    """Every required attribute passes on ``own`` results (else, per attribute, on
+    ``fallback`` when ``own`` has no evidence for it: a lot's rule)."""
+    for a in standard.attributes:
+        if not a.required:
+            continue
+        results = own.get(a.qc_attribute, [])
+        if fallback is not None and latest(results, a) is None:
+            results = fallback.get(a.qc_attribute, [])
+        if not _passes(a, results):
+            return False
+    return True
+
+
 def standards_met(record: dict[str, Any]) -> list[str]:
-    """Ids of the standards the line or one of its lots meets (evidence-backed or declared)."""
-    verdicts = line_conformance(record) + lot_conformance(record)
-    return sorted({c.standard.id for c in verdicts if c.kind in MET_KINDS})
+    """Ids of the standards the line or one of its lots meets (evidence-backed or declared).
+
+    The same verdicts as :func:`line_conformance` and :func:`lot_conformance`, without their
+    words: this runs for every line the indexer writes.
+    """
+    qc = record.get("qc") or []
+    declared = {d["standard"] for d in record.get("standards_declared") or []}
+    untagged = [r for r in qc if not r.get("lot")]
+    # Without lot-tagged results every lot is judged on the line's results: no second look.
+    lots = [lot["lot_id"] for lot in record.get("lots") or []] if len(untagged) < len(qc) else []
+    line, fallback = _grouped(qc), _grouped(untagged)
+    per_lot = [_grouped([r for r in qc if r.get("lot") == lot]) for lot in lots]
+    met = [
+        s.id
+        for s in applicable(record["cell_type"])
+        if s.id in declared
+        or _backed(s, line)
+        or any(_backed(s, own, fallback) for own in per_lot)
+    ]
+    return sorted(met)
 
 
 def checklist(record: dict[str, Any]) -> list[dict[str, Any]]:

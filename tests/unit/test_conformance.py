@@ -1,6 +1,8 @@
 """Conformance to a standard, per line and per lot, in three kinds: evidence-backed, declared by
 the biobank, partial (with what is missing in words)."""
 
+import json
+
 from schemas.conformance import checklist, evaluate, line_conformance, standards_met
 from schemas.standards import standards
 from search.indexer.derived import cell_line_fields
@@ -148,3 +150,25 @@ def test_the_search_document_lists_the_standards_met():
     fields = cell_line_fields(msc(isct_evidence()), "n:cell_line:M1", "n", None, None)
     assert fields["standards_met"] == ["isct-msc-2006"]
     assert cell_line_fields(msc([]), "n:cell_line:M1", "n", None, None)["standards_met"] == []
+
+
+def test_a_lot_backed_on_its_own_evidence_makes_the_line_meet_the_standard():
+    results = isct_evidence(TRILINEAGE=None) + [
+        qc("TRILINEAGE", lot="L1", date="2024-01-01"),
+        qc("TRILINEAGE", "fail", lot="L2", date="2024-06-01"),
+    ]
+    line = msc(results)
+    assert evaluate(line, ISCT).kind == "partial"  # the latest result, L2's, failed
+    assert evaluate(line, ISCT, "L1").kind == "evidence_backed"
+    assert standards_met(line) == ["isct-msc-2006"]
+
+
+def test_the_indexers_quick_verdict_agrees_with_the_worded_one_on_every_demo_line():
+    from cellfed.config import PROJECT_ROOT
+    from schemas.conformance import MET_KINDS, lot_conformance
+
+    for path in sorted((PROJECT_ROOT / "config" / "demo").glob("*.json")):
+        for line in json.loads(path.read_text())["cell_lines"]:
+            verdicts = line_conformance(line) + lot_conformance(line)
+            worded = sorted({c.standard.id for c in verdicts if c.kind in MET_KINDS})
+            assert standards_met(line) == worded, line["id"]
