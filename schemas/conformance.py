@@ -240,9 +240,7 @@ def standards_met(record: dict[str, Any]) -> list[str]:
     met = [
         s.id
         for s in applicable(record["cell_type"])
-        if s.id in declared
-        or _backed(s, line)
-        or any(_backed(s, own, fallback) for own in per_lot)
+        if s.id in declared or _backed(s, line) or any(_backed(s, own, fallback) for own in per_lot)
     ]
     return sorted(met)
 
