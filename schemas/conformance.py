@@ -12,6 +12,9 @@ older; among equals the last listed; ``not_done`` is no result) among those that
 attribute's markers. It passes when its outcome is a pass (pass, negative, normal) and its
 value meets the rule, if the standard states one.
 
+The line's karyotype summary and a verified STR profile count as undated results of the line
+(KARYOTYPE, IDENTITY_STR), as they do for the search's QC flags; a dated result outranks them.
+
 **Line and lots.** For the line, all its QC results count, whatever lot they are for. For a
 lot, an attribute is judged on the results for that lot when it has any, else on the line's
 results that name no lot (characterisation done once for the bank, such as a karyotype);
@@ -144,6 +147,20 @@ def check(attribute: Attribute, results: list[dict[str, Any]]) -> Check:
     return Check(attribute, "met", f"{attribute.qc_attribute} passed{when}{measured}", result)
 
 
+def evidence(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The line's QC results, after its karyotype summary and verified STR profile as results
+    (first, undated: any dated result, and any result listed, is later)."""
+    summaries = []
+    karyotype = record.get("karyotype")
+    if karyotype:
+        outcome = "normal" if karyotype.get("normal") else "abnormal"
+        method = karyotype.get("method") or "karyotype"
+        summaries.append({"attribute": "KARYOTYPE", "method": method, "result": outcome})
+    if (record.get("str_profile") or {}).get("verified"):
+        summaries.append({"attribute": "IDENTITY_STR", "method": "STR profile", "result": "pass"})
+    return summaries + list(record.get("qc") or [])
+
+
 def _kind(checks: tuple[Check, ...], declarations: tuple[dict[str, Any], ...]) -> str:
     if all(c.status == "met" for c in checks if c.attribute.required):
         return "evidence_backed"
@@ -167,7 +184,7 @@ def _lot_results(qc: list[dict[str, Any]], attribute: Attribute, lot: str) -> li
 
 def evaluate(record: dict[str, Any], standard: Standard, lot: str | None = None) -> Conformance:
     """One standard, for the line (``lot`` None) or for one of its lots."""
-    qc = record.get("qc") or []
+    qc = evidence(record)
     if lot is None:
         checks = tuple(check(a, qc) for a in standard.attributes)
     else:
@@ -230,7 +247,7 @@ def standards_met(record: dict[str, Any]) -> list[str]:
     The same verdicts as :func:`line_conformance` and :func:`lot_conformance`, without their
     words: this runs for every line the indexer writes.
     """
-    qc = record.get("qc") or []
+    qc = evidence(record)
     declared = {d["standard"] for d in record.get("standards_declared") or []}
     untagged = [r for r in qc if not r.get("lot")]
     # Without lot-tagged results every lot is judged on the line's results: no second look.

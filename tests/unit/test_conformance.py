@@ -172,3 +172,18 @@ def test_the_indexers_quick_verdict_agrees_with_the_worded_one_on_every_demo_lin
             verdicts = line_conformance(line) + lot_conformance(line)
             worded = sorted({c.standard.id for c in verdicts if c.kind in MET_KINDS})
             assert standards_met(line) == worded, line["id"]
+
+
+def test_a_karyotype_summary_and_a_verified_str_profile_count_as_undated_results():
+    isscr = standards()["isscr-2023-hpsc"]
+    line = cell_line(
+        "I1",
+        karyotype={"result": "46,XX", "normal": True},
+        str_profile={"loci": {"TH01": "6,9.3"}, "verified": True},
+    )
+    status = {c.attribute.id: c.status for c in evaluate(line, isscr).checks}
+    assert (status["identity"], status["genomic_integrity"]) == ("met", "met")
+    later = qc("KARYOTYPE", "abnormal", date="2024-01-01")
+    line["qc"] = [later]
+    status = {c.attribute.id: c.status for c in evaluate(line, isscr).checks}
+    assert status["genomic_integrity"] == "failing"  # a dated result outranks the summary

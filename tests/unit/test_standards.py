@@ -191,3 +191,30 @@ def test_declarations_and_qc_lots_round_trip_through_json_xlsx_and_csv(tmp_path)
         assert catalogue_document(target) == original, fmt
         target.dispose()
     source.dispose()
+
+
+def test_real_hpscreg_records_are_judged_on_what_they_report(store):
+    """hPSCreg reports screening, markers, trilineage and the karyotype, but no STR result."""
+    from federation.node.formats.sources import read_paths
+    from schemas.conformance import checklist
+    from tests.builders.data_files import shared
+
+    files, _ = read_paths(sorted(shared("ebisc-hpscreg", "hotstart-5").glob("*.json")))
+    place = {
+        "schema_version": "2",
+        "biobanks": [{"id": "ebisc", "name": "EBiSC", "country": "DE"}],
+        "collections": [{"id": "ebisc-ipsc", "biobank": "ebisc", "name": "EBiSC iPSC lines"}],
+    }
+    assert import_catalogue(store, place, "place.json").ok
+    assert import_files(store, files).ok
+    line = store.get("cell_line", "BIONi010-A")
+    by_id = {c["standard"]: c for c in checklist(line)}
+    assert set(by_id) == {"cscb-hipsc", "isscr-2023-hpsc"}
+    assert by_id["isscr-2023-hpsc"]["kind"] == "partial"
+    assert by_id["isscr-2023-hpsc"]["gaps"] == [
+        "Identity and authentication (STR or SNP genotype): no IDENTITY_STR result"
+    ]
+    karyotype = next(
+        i for i in by_id["isscr-2023-hpsc"]["checklist"] if i["attribute"] == "genomic_integrity"
+    )
+    assert (karyotype["status"], karyotype["words"]) == ("met", "KARYOTYPE passed")
