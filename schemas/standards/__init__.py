@@ -22,7 +22,7 @@ from typing import Any
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from schemas.parts import Strict, text
-from schemas.validators import QC_ATTRIBUTES
+from schemas.validators import LOCAL_ID, QC_ATTRIBUTES
 from schemas.vocabularies import InVocabulary
 
 HERE = Path(__file__).resolve().parent
@@ -299,7 +299,7 @@ class StandardDeclarationSchema(Strict):
 
     standard = fields.Str(required=True, validate=KnownStandard())
     certificate_number = text(required=True, max_len=100)
-    lot = fields.Str(validate=validate.Length(min=1, max=255))
+    lot = fields.Str(validate=LOCAL_ID)
     date = fields.Date(required=True)
 
 
