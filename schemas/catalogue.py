@@ -188,7 +188,8 @@ class CellLineSchema(Strict):
     shipping = fields.Str(validate=validate.OneOf(SHIPPING))
     availability = fields.Str(required=True, validate=validate.OneOf(AVAILABILITY))
     access = fields.Nested(AccessTermsSchema)
-    standards_declared = fields.List(fields.Nested(StandardDeclarationSchema), load_default=list)
+    # No default: a line without declarations keeps the content hash it had before.
+    standards_declared = fields.List(fields.Nested(StandardDeclarationSchema))
 
     @validates_schema
     def _standards_fit_the_line(self, data: dict[str, Any], **_: Any) -> None:
