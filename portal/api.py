@@ -18,10 +18,12 @@ from flask import (
     url_for,
 )
 
+from portal import records
 from portal.alerts.demand import record_demand
 from portal.export import csv_chunks, json_chunks
 from portal.openapi import spec
 from portal.service import current_search
+from schemas.standards import standards
 from search.health import prometheus_text
 from search.queries import InvalidQuery, SearchParams, parse_params
 
@@ -92,7 +94,14 @@ def record(uid: str):
     if doc is None:
         abort(404, f"no record {uid!r} in the alliance catalogue")
     doc["related"] = search.related(doc)
+    doc["standards"] = records.standards(doc)
     return jsonify(doc)
+
+
+@bp.get("/standards")
+def standards_list():
+    """The quality standards lines are judged against, as their files give them."""
+    return jsonify(standards=[s.to_dict() for s in standards().values()])
 
 
 @bp.get("/nodes")

@@ -50,6 +50,7 @@ COLUMNS: dict[str, list[tuple[str, Getter]]] = {
         ("lots", lambda d: d.get("lots_count")),
         ("vials_available", lambda d: d.get("vials_available")),
         ("qc_passed", lambda d: _join(d.get("qc_passed"))),
+        ("standards_met", lambda d: _join(d.get("standards_met"))),
         ("duo_permission", lambda d: d.get("duo_permission")),
         ("duo_modifiers", lambda d: _join(d.get("duo_modifiers"))),
         ("commercial_use", lambda d: d.get("commercial_use")),
@@ -142,6 +143,7 @@ def json_record(doc: dict[str, Any], url: str) -> dict[str, Any]:
     derived = (
         "line_key",
         "qc_passed",
+        "standards_met",
         "lots_count",
         "vials_available",
         "iso20387_valid_until",

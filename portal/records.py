@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from schemas.conformance import checklist
 from search.indexer.derived import PASSED
 from search.indexer.documents import ISO_20387
 from search.vocab import QC_FLAGS, STORAGE_LABELS, duo_label
@@ -110,6 +111,11 @@ def access_terms(doc: dict[str, Any], related: dict[str, Any]) -> dict[str, Any]
     }
 
 
+def standards(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """A cell line's checklist per applicable standard, for the line and each lot."""
+    return checklist(doc["record"]) if doc.get("kind") == "cell_line" else []
+
+
 def present(doc: dict[str, Any], related: dict[str, Any], today: dt.date) -> dict[str, Any]:
     """Everything a record page shows beyond the raw record."""
     record = doc.get("record", {})
@@ -121,6 +127,7 @@ def present(doc: dict[str, Any], related: dict[str, Any], today: dt.date) -> dic
         "certifications": certifications(biobank, today),
         "accredited_today": until is not None and until >= today,
         "qc": qc_rows(record),
+        "standards": standards(doc),
         "qc_flags": [(label, name in doc.get("qc_passed", [])) for name, label in QC_FLAGS.items()],
         "access": access_terms(doc, related),
         "lots": lots,

@@ -23,6 +23,7 @@ from portal.jsonld import jsonld_for, script_json
 from portal.lineage import coa_links
 from portal.service import SearchRejected, current_search
 from portal.str_views import str_search
+from schemas.standards import standard_labels, standards
 from search.queries import SEARCH_KINDS, SORTS, InvalidQuery, SearchParams, parse_params
 from search.vocab import DERIVATION_LABELS, QC_FLAGS, duo_label
 
@@ -65,6 +66,11 @@ def derivation(method: str) -> str:
 @bp.app_template_filter("qc")
 def qc(flag: str) -> str:
     return QC_FLAGS.get(flag, flag)
+
+
+@bp.app_template_filter("standard")
+def standard(standard_id: str) -> str:
+    return standard_labels().get(standard_id, standard_id)
 
 
 MARK = re.compile(r"(</?mark>)")
@@ -168,6 +174,12 @@ def _node_url(node_id: str) -> str | None:
     except (KeyError, OSError, ValueError):
         return None
     return next((m.url for m in members if m.id == node_id), None)
+
+
+@bp.get("/standards")
+def standards_page():
+    """The quality standards, their attributes and the evidence each counts."""
+    return render_template("standards.html", standards=list(standards().values()))
 
 
 @bp.get("/federation")

@@ -36,6 +36,7 @@ from schemas.provenance import (
     RelationSchema,
     relations_problems,
 )
+from schemas.standards import StandardDeclarationSchema, declaration_problems
 from schemas.validators import (
     AGE_RANGES,
     AVAILABILITY,
@@ -200,11 +201,18 @@ class CellLineSchema(Strict):
     relations = fields.List(fields.Nested(RelationSchema), load_default=list)
     ethics_approval = fields.Nested(EthicsApprovalSchema)
     culture_conditions = fields.Nested(CultureConditionsSchema)
+    # No default: a line without declarations keeps the content hash it had before.
+    standards_declared = fields.List(fields.Nested(StandardDeclarationSchema))
 
     @validates_schema
     def _relations_hold(self, data: dict[str, Any], **_: Any) -> None:
         if problems := relations_problems(data):
             raise ValidationError({path: [message] for path, message in problems})
+
+    @validates_schema
+    def _standards_fit_the_line(self, data: dict[str, Any], **_: Any) -> None:
+        if problems := declaration_problems(data):
+            raise ValidationError(problems)
 
     @validates_schema
     def _genetics_agree(self, data: dict[str, Any], **_: Any) -> None:

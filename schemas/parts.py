@@ -132,6 +132,7 @@ class QCResultSchema(Strict):
     date = fields.Date()
     passage = fields.Int(validate=validate.Range(min=0, max=500))
     accredited_lab = fields.Bool()
+    lot = fields.Str(validate=LOCAL_ID)  # the lot the result is for; none: the line as banked
 
 
 class DerivationSchema(Strict):

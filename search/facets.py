@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from schemas.consent import DIMENSIONS as CONSENT_DIMENSIONS
+from schemas.standards import standard_labels
 from schemas.validators import DUO_PERMISSIONS, VECTORS
 from search import vocab
 from search.donors import several_lines_filter
@@ -450,6 +451,14 @@ FACETS: tuple[Facet, ...] = (
         field="qc_passed",
         choices=vocab.QC_FLAGS,
         op="and",
+        combinable=True,
+    ),
+    # Met on evidence or declared with a certificate (schemas/conformance.py says how).
+    TermsFacet(
+        "standard",
+        "Meets standard",
+        field="standards_met",
+        choices=standard_labels(),
         combinable=True,
     ),
     TermsFacet("sex", "Donor sex", field="donor_sex", choices=vocab.SEX_LABELS),

@@ -124,6 +124,7 @@ SOURCE_FIELDS = [
     "vials_available",
     "qc_passed",
     "iso20387_valid_until",
+    "standards_met",
 ]
 
 

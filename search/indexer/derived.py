@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from schemas.conformance import standards_met
 from search.indexer.relations import relation_fields
 from search.vocab import cell_type_path, disease_path, prefixes
 
@@ -192,6 +193,7 @@ def cell_line_fields(
         "donor_age_low": ages[0] if ages else None,
         "donor_age_high": ages[1] if ages else None,
         "qc_passed": qc_flags(record),
+        "standards_met": standards_met(record),
         "derivation_method": derivation.get("method"),
         "derivation_vector": derivation.get("vector"),
         "storage_temperatures": [storage["temperature"]] if storage.get("temperature") else [],

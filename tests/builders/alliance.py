@@ -206,9 +206,12 @@ def london() -> dict[str, Any]:
     }
 
 
-def index_alliance(engine_url: str, prefix: str, workdir: Any) -> None:
-    """Serve both catalogues from real member nodes over HTTP and sync them into the index
-    behind ``prefix``; the nodes stop once the indexer has pulled their feeds."""
+def index_alliance(
+    engine_url: str, prefix: str, workdir: Any, catalogues: dict[str, Any] | None = None
+) -> None:
+    """Serve both catalogues (or ``catalogues``, node id → catalogue) from real member nodes
+    over HTTP and sync them into the index behind ``prefix``; the nodes stop once the indexer
+    has pulled their feeds."""
     from pathlib import Path
 
     from cellfed.serve import serve_in_thread
@@ -220,7 +223,7 @@ def index_alliance(engine_url: str, prefix: str, workdir: Any) -> None:
 
     servers, members = [], []
     try:
-        for node_id, data in (("berlin", berlin()), ("london", london())):
+        for node_id, data in (catalogues or {"berlin": berlin(), "london": london()}).items():
             app = create_node_app(
                 {"NODE_ID": node_id, "DATABASE_URL": f"sqlite:///{Path(workdir) / node_id}.db"}
             )
