@@ -55,6 +55,7 @@ from federation.node.formats import convert, tabular
 from federation.node.formats.report import CATALOGUE_SECTIONS
 from federation.node.formats.sources import Files, expand, read_uploads, sweep_staged
 from federation.node.importer import ImportReport, check_catalogue, run_import
+from federation.node.privacy import current_policy
 from federation.node.store import (
     InUse,
     MissingReference,
@@ -511,7 +512,9 @@ def export_catalogue(fmt: str):
         abort(404, f"No export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}.")
     store = current_store()
     result = export(
-        store if scope().node_wide else ScopedCatalogue(store, scope(), networks=False), fmt
+        store if scope().node_wide else ScopedCatalogue(store, scope(), networks=False),
+        fmt,
+        current_policy(),
     )
     return send_file(
         io.BytesIO(result.content),

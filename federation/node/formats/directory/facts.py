@@ -1,0 +1,109 @@
+"""The Directory's CollectionFacts table read into each collection's ``facts``.
+
+One row is one fact: sex x age range x sample type x disease -> number of samples and of
+donors (schemas/facts.py). ``*`` (or an empty cell) in a dimension means "all" and is left
+out. Codes go through our vocabularies (``Young Adult`` -> ``YOUNG_ADULT``,
+``urn:miriam:icd:W00`` -> ``ICD10:W00``). Unlike the lenient collection columns, a fact
+that cannot be read is a problem located at its row and column, and the import stores
+nothing: a count silently dropped would make the collection's figures wrong.
+
+The counts are stored exactly; the node's privacy policy applies when they leave the node
+(federation/node/privacy.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import ValidationError
+
+from federation.node.formats.directory.emx2 import our_disease
+from federation.node.formats.report import Conversion, MappingReport, Problem
+from schemas.errors import error_items
+from schemas.facts import FactSchema, fact_key
+from schemas.vocabularies import vocabulary
+
+TABLE = "CollectionFacts.csv"
+DIMENSIONS = (("sex", "sex", "sexes"), ("age_range", "age_band", "age_bands"))
+DIMENSIONS += (("sample_type", "material", "material_types"),)
+COUNTS = (("number_of_donors", "number_of_donors"), ("number_of_samples", "number_of_samples"))
+COLUMN_OF = {target: col for col, target, _ in DIMENSIONS} | {"diagnosis": "disease"}
+USED = {"id", "collection", "disease", "last_update", "national_node"}
+USED |= {col for col, _, _ in DIMENSIONS} | {col for col, _ in COUNTS}
+
+_schema = FactSchema()
+
+
+def _any(value: str) -> bool:
+    return value in ("", "*")
+
+
+def _fact(row: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The fact a row holds and the (column, message) problems of its cells."""
+    fact: dict[str, Any] = {}
+    problems: list[tuple[str, str]] = []
+    for col, target, vocab in DIMENSIONS:
+        value = (row.get(col) or "").strip()
+        if _any(value):
+            continue
+        code = vocabulary(vocab).resolve(value)
+        if code is None:
+            problems.append((col, vocabulary(vocab).problem(value)))
+        else:
+            fact[target] = code
+    disease = (row.get("disease") or "").strip()
+    if not _any(disease):
+        code = our_disease(disease)
+        if code is None:
+            problems.append(("disease", f"{disease!r} is not an ICD-10 or ORPHA code"))
+        else:
+            fact["diagnosis"] = code
+    for col, target in COUNTS:
+        value = (row.get(col) or "").strip()
+        if value:
+            try:
+                fact[target] = int(value)
+            except ValueError:
+                problems.append((col, f"{value!r} is not a whole number"))
+    if (row.get("last_update") or "").strip():
+        fact["last_update"] = row["last_update"].strip()
+    return fact, problems
+
+
+def _checked(fact: dict[str, Any]) -> list[tuple[str, str]]:
+    try:
+        _schema.load(fact)
+    except ValidationError as exc:
+        return [(COLUMN_OF.get(p, p), m) for p, m in error_items(exc.messages)]
+    return []
+
+
+def attach_facts(
+    conversion: Conversion, tables: dict[str, list[dict[str, str]]], report: MappingReport
+) -> None:
+    """Read CollectionFacts into the converted collections, or say where it is wrong."""
+    rows = tables.get(TABLE, [])
+    collections = {c.get("id"): c for c in conversion.document.get("collections", [])}
+    rejected = {rid for kind, rid in conversion.rejected if kind == "collection"}
+    seen: dict[tuple[str, tuple], int] = {}
+    for number, row in enumerate(rows, start=2):
+        owner = (row.get("collection") or "").strip()
+        where = f"row {number}" + (f" (id {row['id'].strip()})" if row.get("id") else "")
+        fact, problems = _fact(row)
+        problems = problems or _checked(fact)
+        if owner in rejected:
+            continue  # its collection's own problem is reported already
+        if owner not in collections:
+            problems.append(("collection", f"no collection {owner!r} in Collections.csv"))
+        key = (owner, fact_key(fact))
+        if not problems and key in seen:
+            problems.append(("collection", f"repeats the fact of row {seen[key]}"))
+        for col, message in problems:
+            conversion.problems.append(Problem(TABLE, where, message, col))
+        if problems:
+            continue
+        seen[key] = number
+        collections[owner].setdefault("facts", []).append(fact)
+        report.mapped("CollectionFacts", "collections.facts")
+        for col in (c for c in row if c is not None and c not in USED):
+            report.drop(f"CollectionFacts.{col}", "not in the model", row[col])
