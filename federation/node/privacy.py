@@ -78,17 +78,14 @@ def publishable_fact(fact: Mapping[str, Any], policy: FactsPolicy) -> dict[str, 
         if value is not None and value >= policy.min_count:
             out[count] = policy.rounded(value)
             kept = True
-        elif value is not None or flag is not None:
+        elif (value is not None or flag is not None) and policy.below == "show_lt":
             # Already "fewer than flag": never say fewer than less than k.
-            if policy.below == "show_lt":
-                out[below(count)] = max(policy.min_count, flag or 0)
-                kept = True
+            out[below(count)] = max(policy.min_count, flag or 0)
+            kept = True
     return out if kept else None
 
 
-def publishable_facts(
-    facts: list[Mapping[str, Any]], policy: FactsPolicy
-) -> list[dict[str, Any]]:
+def publishable_facts(facts: list[Mapping[str, Any]], policy: FactsPolicy) -> list[dict[str, Any]]:
     """Every fact as it may leave the node, in order; those with nothing left dropped."""
     published = (publishable_fact(f, policy) for f in facts)
     return [f for f in published if f is not None]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from search.indexer.facts_fields import facts_fields
 from search.vocab import cell_type_path, disease_path, prefixes
 
 PASSED = frozenset({"pass", "negative", "normal"})
@@ -191,4 +192,5 @@ def collection_fields(record: dict[str, Any], biobank: dict[str, Any] | None) ->
         "storage_temperatures": sorted(record.get("storage_temperatures", [])),
         "networks": networks(biobank, record),
         **access_fields(record.get("access")),
+        **facts_fields(record.get("facts", [])),  # search/indexer/facts_fields.py
     }

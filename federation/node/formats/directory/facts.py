@@ -8,25 +8,33 @@ that cannot be read is a problem located at its row and column, and the import s
 nothing: a count silently dropped would make the collection's figures wrong.
 
 The counts are stored exactly; the node's privacy policy applies when they leave the node
-(federation/node/privacy.py).
+(federation/node/privacy.py). The writer (:func:`facts_csv`) writes the facts it is given,
+which in an export are the published ones: a count below k is an empty cell there, with
+its "fewer than k" flag in a column of ours (``number_of_donors_below``), which this reader
+takes back, so an export imports back to the same published facts.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 from marshmallow import ValidationError
 
-from federation.node.formats.directory.emx2 import our_disease
+from federation.node.formats.directory.emx2 import directory_disease, our_disease
 from federation.node.formats.report import Conversion, MappingReport, Problem
 from schemas.errors import error_items
-from schemas.facts import FactSchema, fact_key
+from schemas.facts import FactSchema, below, fact_key
 from schemas.vocabularies import vocabulary
 
 TABLE = "CollectionFacts.csv"
 DIMENSIONS = (("sex", "sex", "sexes"), ("age_range", "age_band", "age_bands"))
 DIMENSIONS += (("sample_type", "material", "material_types"),)
 COUNTS = (("number_of_donors", "number_of_donors"), ("number_of_samples", "number_of_samples"))
+COUNTS += tuple((below(c), below(c)) for c, _ in COUNTS)
+COLUMNS = ["id", "collection", "sex", "age_range", "sample_type", "disease"]
+COLUMNS += [c for c, _ in COUNTS] + ["last_update", "national_node"]
 COLUMN_OF = {target: col for col, target, _ in DIMENSIONS} | {"diagnosis": "disease"}
 USED = {"id", "collection", "disease", "last_update", "national_node"}
 USED |= {col for col, _, _ in DIMENSIONS} | {col for col, _ in COUNTS}
@@ -107,3 +115,31 @@ def attach_facts(
         report.mapped("CollectionFacts", "collections.facts")
         for col in (c for c in row if c is not None and c not in USED):
             report.drop(f"CollectionFacts.{col}", "not in the model", row[col])
+
+
+def _directory_value(vocab: str, code: str | None) -> str:
+    """A code in the Directory's spelling (its first alias, where it has one), ``*`` for all."""
+    if code is None:
+        return "*"
+    term = vocabulary(vocab).get(code)
+    return term.aliases[0] if term and term.aliases else code
+
+
+def facts_csv(collections: list[dict[str, Any]]) -> str:
+    """CollectionFacts.csv for these collections' facts, as given (published, in an export)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for collection in collections:
+        for i, fact in enumerate(collection.get("facts", []), start=1):
+            row: dict[str, Any] = {"id": f"{collection['id']}:fact:{i}"}
+            row["collection"] = collection["id"]
+            for col, target, vocab in DIMENSIONS:
+                row[col] = _directory_value(vocab, fact.get(target))
+            diagnosis = fact.get("diagnosis")
+            row["disease"] = directory_disease(diagnosis) if diagnosis else "*"
+            for col, target in COUNTS:
+                row[col] = fact.get(target, "")
+            row["last_update"] = fact.get("last_update", "")
+            writer.writerow(row)
+    return out.getvalue()

@@ -18,6 +18,8 @@ from collections.abc import Collection, Iterable
 from typing import Any
 
 from federation.node.formats.directory.emx2 import QUALITY_TABLES, directory_disease
+from federation.node.formats.directory.facts import TABLE as FACTS_TABLE
+from federation.node.formats.directory.facts import facts_csv
 from schemas.vocabularies import vocabulary
 
 BIOBANK_COLUMNS = [
@@ -365,6 +367,7 @@ def export(
         columns = QUALITY_COLUMNS.format(owner=owner, level=level).split(",")
         tables[table] = _csv(columns, _quality_rows(w, owner, level))
     tables["ontologies/DiseaseTypes.csv"] = _csv(DISEASE_COLUMNS, _disease_rows(w))
+    tables[FACTS_TABLE] = facts_csv(document.get("collections", []))  # directory/facts.py
     return tables
 
 
