@@ -455,7 +455,9 @@ def _run(files: Files, options: dict[str, Any], dry_run: bool) -> tuple[ImportRe
     if options.get("source"):
         conversion.source = options["source"]
     refused = import_problems(scope(), store, conversion, options)
-    report = run_import(store, conversion, dry_run=dry_run or bool(refused))
+    report = run_import(
+        store, conversion, dry_run=dry_run or bool(refused), facts_policy=current_policy()
+    )
     report.problems[:0] = refused
     report.seconds = time.monotonic() - started
     return report, (403 if refused else 200 if report.ok else 422)

@@ -26,11 +26,12 @@ from typing import Any
 from flask import Flask, current_app
 
 from federation.protocol import content_hash
-from schemas.facts import COUNTS, below
+from schemas.facts import COUNTS, FactSchema, below
 
 BELOW_CHOICES = ("hide", "show_lt")
 ROUNDING_CHOICES = (0, 5, 10)
 POLICY_KEY = "cellfed.facts_policy"
+_FACTS = FactSchema(many=True)
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,24 @@ def publishable_entry(entry: dict[str, Any], policy: FactsPolicy) -> dict[str, A
     if published is record:
         return entry
     return {**entry, "record": published, "hash": content_hash(published)}
+
+
+def keep_exact_facts(
+    records: list[tuple[str, dict[str, Any]]], stored: Any, policy: FactsPolicy
+) -> list[tuple[str, dict[str, Any]]]:
+    """Records to import, where a collection's facts are exactly what the node publishes of
+    its stored facts (an export of this node, imported back) keeping the stored exact ones:
+    re-importing one's own export must not replace exact counts by "< k"."""
+    out = []
+    for kind, record in records:
+        if kind == "collection" and record.get("facts"):
+            kept = stored.get(kind, record["id"]) or {}
+            exact = kept.get("facts") or []  # as stored: dumped, dates as text
+            incoming = _FACTS.dump(record["facts"])
+            if exact and publishable_facts(exact, policy) == incoming:
+                record = {**record, "facts": _FACTS.load(exact)}
+        out.append((kind, record))
+    return out
 
 
 class PublishedCatalogue:
