@@ -29,6 +29,7 @@ from schemas.facts import FactSchema, below, fact_key
 from schemas.vocabularies import vocabulary
 
 TABLE = "CollectionFacts.csv"
+OWN_CODES = ("MONDO:", "DOID:")
 DIMENSIONS = (("sex", "sex", "sexes"), ("age_range", "age_band", "age_bands"))
 DIMENSIONS += (("sample_type", "material", "material_types"),)
 COUNTS = (("number_of_donors", "number_of_donors"), ("number_of_samples", "number_of_samples"))
@@ -61,9 +62,10 @@ def _fact(row: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
             fact[target] = code
     disease = (row.get("disease") or "").strip()
     if not _any(disease):
-        code = our_disease(disease)
+        # MONDO and DOID codes have no Directory spelling: ours is written and read as is.
+        code = our_disease(disease) or (disease if disease.startswith(OWN_CODES) else None)
         if code is None:
-            problems.append(("disease", f"{disease!r} is not an ICD-10 or ORPHA code"))
+            problems.append(("disease", f"{disease!r} is not an ICD-10, ORPHA or MONDO code"))
         else:
             fact["diagnosis"] = code
     for col, target in COUNTS:
