@@ -108,10 +108,11 @@ def test_bad_facts_are_located_and_nothing_is_stored(store):
     lines = [str(p) for p in report.problems]
     where = f"bank.json: collections[0] (id {COLLECTION_ID}): facts"
     assert f"{where}[0].sex: 'MAEL' is not a sex; did you mean 'MALE'?" in lines
-    assert any(line.startswith(f"{where}[1].number_of_donors: is given together") for line in lines)
     assert f"{where}[2].number_of_donors: a fact needs number_of_donors or number_of_samples" in (
         lines
     )
+    together = f"{where}[1].number_of_donors: is given together with number_of_donors_below"
+    assert any(line.startswith(together) for line in lines)
     assert any(line.startswith(f"{where}[3].diagnosis: must be a code") for line in lines)
     assert any(line.startswith(f"{where}[3].number_of_samples: Must be greater") for line in lines)
     assert any(
