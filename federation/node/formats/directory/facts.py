@@ -25,15 +25,20 @@ from marshmallow import ValidationError
 from federation.node.formats.directory.emx2 import directory_disease, our_disease
 from federation.node.formats.report import Conversion, MappingReport, Problem
 from schemas.errors import error_items
+from schemas.facts import COUNTS as FACT_COUNTS
 from schemas.facts import FactSchema, below, fact_key
 from schemas.vocabularies import vocabulary
 
 TABLE = "CollectionFacts.csv"
 OWN_CODES = ("MONDO:", "DOID:")
-DIMENSIONS = (("sex", "sex", "sexes"), ("age_range", "age_band", "age_bands"))
-DIMENSIONS += (("sample_type", "material", "material_types"),)
-COUNTS = (("number_of_donors", "number_of_donors"), ("number_of_samples", "number_of_samples"))
-COUNTS += tuple((below(c), below(c)) for c, _ in COUNTS)
+DIMENSIONS: tuple[tuple[str, str, str], ...] = (
+    ("sex", "sex", "sexes"),
+    ("age_range", "age_band", "age_bands"),
+    ("sample_type", "material", "material_types"),
+)
+"""Directory column, our field, the vocabulary that maps one to the other."""
+COUNTS: tuple[tuple[str, str], ...] = tuple((c, c) for c in FACT_COUNTS)
+COUNTS += tuple((below(c), below(c)) for c in FACT_COUNTS)
 COLUMNS = ["id", "collection", "sex", "age_range", "sample_type", "disease"]
 COLUMNS += [c for c, _ in COUNTS] + ["last_update", "national_node"]
 COLUMN_OF = {target: col for col, target, _ in DIMENSIONS} | {"diagnosis": "disease"}
