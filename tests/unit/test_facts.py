@@ -446,3 +446,24 @@ def test_exports_default_to_k_10_without_an_app(tmp_path):
     exported = json.loads(export(store, "json").content)
     assert_private(exported["collections"][0]["facts"], FactsPolicy())
     store.dispose()
+
+
+def test_the_export_command_applies_the_nodes_own_policy(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from cellfed.cli import main
+
+    url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+    store = CatalogueStore(url)
+    store.create_schema()
+    assert import_catalogue(store, document(FACTS), "bank.json").ok
+    monkeypatch.setenv("CELLFED_FACTS_MIN_COUNT", "30")
+    monkeypatch.setenv("CELLFED_FACTS_BELOW", "hide")
+    out = tmp_path / "export.json"
+    done = CliRunner().invoke(main, ["node", "export", "--db", url, "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    facts = json.loads(out.read_text())["collections"][0]["facts"]
+    assert_private(facts, FactsPolicy(30, "hide"))
+    assert facts == [FACTS[0], {"sex": "FEMALE", "number_of_samples": 182}]
+    assert store.get("collection", COLLECTION_ID)["facts"] == FACTS
+    store.dispose()
