@@ -126,7 +126,7 @@ def access_fields(access: dict[str, Any] | None) -> dict[str, Any]:
     if not access:
         return {}
     return {
-        "duo_permission": access.get("duo_permission"),  # optional: Directory terms may lack it
+        "duo_permission": access.get("duo_permission"),  # optional in AccessTermsSchema
         "duo_modifiers": sorted(access.get("duo_modifiers", [])),
         "commercial_use": access["commercial_use"],
     }
