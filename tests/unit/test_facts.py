@@ -467,3 +467,29 @@ def test_the_export_command_applies_the_nodes_own_policy(tmp_path, monkeypatch):
     assert facts == [FACTS[0], {"sex": "FEMALE", "number_of_samples": 182}]
     assert store.get("collection", COLLECTION_ID)["facts"] == FACTS
     store.dispose()
+
+
+def test_a_biobank_admin_exports_their_own_facts_published_and_no_one_elses(tmp_path):
+    from federation.web.login import SESSION_ID, User, open_session
+
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'own.sqlite3'}", "NODE_ID": "n1"})
+    other = {**copy.deepcopy(BIOBANK), "id": "bb-other", "name": "Other bank"}
+    doc = document(FACTS)
+    doc["biobanks"].append(other)
+    doc["collections"].append({**collection(FACTS), "id": "other-facts", "biobank": "bb-other"})
+    assert import_catalogue(store_of(app), doc, "two.json").ok
+
+    def exported_by(biobank: str) -> dict[str, list]:
+        client = app.test_client()
+        with client.session_transaction() as session:
+            claims = {"iss": "https://idp.example", "sub": biobank, "name": "U"}
+            claims |= {"roles": ["biobank-admin"], "biobanks": [f"n1:{biobank}"]}
+            session[SESSION_ID] = open_session(app, User.from_session(claims))
+        response = client.get("/admin/export/json")
+        assert response.status_code == 200
+        return {c["id"]: c["facts"] for c in json.loads(response.data)["collections"]}
+
+    mine = exported_by(BIOBANK["id"])
+    assert list(mine) == [COLLECTION_ID]  # not the other bank's collection
+    assert mine[COLLECTION_ID] == publishable_facts(FACTS, FactsPolicy())
+    assert list(exported_by("bb-other")) == ["other-facts"]
