@@ -145,6 +145,12 @@ DEFAULTS: dict[str, Any] = {
     # Key for the pseudonyms that replace personal e-mail addresses in Directory imports;
     # set a secret of your own, and keep it, so re-imports give the same pseudonyms.
     "PSEUDONYM_KEY": "cellfed-directory-contacts",
+    # Count privacy of collection facts (federation/node/privacy.py), applied at every exit
+    # of the node: a count below FACTS_MIN_COUNT (k) is left out ("hide") or published as
+    # "< k" ("show_lt"); others are rounded to a multiple of FACTS_ROUNDING (0, 5 or 10).
+    "FACTS_MIN_COUNT": 10,
+    "FACTS_BELOW": "show_lt",
+    "FACTS_ROUNDING": 0,
     # Indexer.
     "SYNC_TIMEOUT": 10,
     "SYNC_PAGE_SIZE": 1000,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from portal.facts_table import fact_rows
 from schemas.conformance import checklist
 from search.indexer.derived import PASSED
 from search.indexer.documents import ISO_20387
@@ -136,4 +137,5 @@ def present(doc: dict[str, Any], related: dict[str, Any], today: dt.date) -> dic
         "storage_temperatures": [
             STORAGE_LABELS.get(t, t) for t in record.get("storage_temperatures", [])
         ],
+        "facts": fact_rows(record),  # portal/facts_table.py
     }

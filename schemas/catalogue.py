@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
+from schemas.facts import facts_field
 from schemas.parts import (
     AccessTermsSchema,
     CertificationSchema,
@@ -135,6 +136,7 @@ class CollectionSchema(Strict):
     access = fields.Nested(AccessTermsSchema)
     sops = fields.List(text(max_len=100), load_default=list)
     quality_labels = fields.List(fields.Nested(QualityLabelSchema), load_default=list)
+    facts = facts_field()  # counts by sex, age band, material, diagnosis (schemas/facts.py)
 
     @validates_schema
     def _ages_and_sizes_agree(self, data: dict[str, Any], **_: Any) -> None:

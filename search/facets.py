@@ -24,6 +24,7 @@ from typing import Any
 from schemas.consent import DIMENSIONS as CONSENT_DIMENSIONS
 from schemas.standards import standard_labels
 from schemas.validators import DUO_PERMISSIONS, VECTORS
+from schemas.vocabularies import vocabulary
 from search import vocab
 from search.donors import several_lines_filter
 
@@ -419,6 +420,10 @@ def _accredited(today: dt.date) -> dict[str, Any]:
     return {"range": {"iso20387_valid_until": {"gte": today.isoformat()}}}
 
 
+def _labels(name: str) -> dict[str, str]:
+    return {t.code: t.label for t in vocabulary(name).terms}
+
+
 CELL_TYPE_NODES = frozenset(vocab.CELL_TYPE_TREE)
 
 FACETS: tuple[Facet, ...] = (
@@ -522,6 +527,25 @@ FACETS: tuple[Facet, ...] = (
         bounds=(0, 1_000_000),
         bands=((1, None), (10, None), (50, None)),
         unit="vials",
+    ),
+    # Collection facts (search/indexer/facts_fields.py): what a collection publishes counts of.
+    TermsFacet("facts_sex", "Donors by sex", field="facts_sexes", choices=_labels("sexes")),
+    TermsFacet(
+        "facts_age", "Donors by age band", field="facts_age_bands", choices=_labels("age_bands")
+    ),
+    TermsFacet(
+        "facts_material",
+        "Donors by material",
+        field="facts_materials",
+        choices=_labels("material_types"),
+        combinable=True,
+    ),
+    TermsFacet(
+        "facts_diagnosis",
+        "Donors by diagnosis",
+        field="facts_diagnoses",
+        pattern=r"(ICD10|ORPHA|MONDO|DOID):[A-Z0-9.\-]{1,20}",
+        combinable=True,
     ),
     TermsFacet("collection", "Collection", field="collection_uid", hidden=True),
     FlagFacet(

@@ -28,7 +28,7 @@ from typing import Any
 
 from schemas.validators import VECTORS
 from schemas.vocabularies import vocabulary
-from search.facets import FACETS_BY_NAME, Selection
+from search.facets import FACETS_BY_NAME, InvalidQuery, Selection
 from search.identifiers import Token, classify, join, tokens
 from search.vocab import CELL_TYPE_TREE, SEX_LABELS
 
@@ -145,9 +145,17 @@ def names(disease_labels: Mapping[str, str] | None = None) -> dict[str, tuple[st
         if vector not in ("none", "other"):
             add(vector, "vector", vector)
     for code, label in (disease_labels or {}).items():
-        if ":" in code and FACETS_BY_NAME["disease"].parse(_One(code)) is not None:
+        if ":" in code and _is_disease(code):
             add(label, "disease", code)
     return table
+
+
+def _is_disease(code: str) -> bool:
+    """Labels of other codes come too (a Directory network id has a ":"): only diseases."""
+    try:
+        return FACETS_BY_NAME["disease"].parse(_One(code)) is not None
+    except InvalidQuery:
+        return False
 
 
 def understand(

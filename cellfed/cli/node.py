@@ -150,8 +150,11 @@ def node_import(
 def node_export(db: str | None, fmt: str, out: Path | None) -> None:
     """Export the catalogue: JSON, XLSX, a zip of CSV sheets, or a Directory CSV set (zip)."""
     from federation.node.exporter import export
+    from federation.node.privacy import policy_of
+    from federation.node.store import store_of
 
-    result = export(_node_store(db), fmt)
+    app = _node_app(None, None, db)
+    result = export(store_of(app), fmt, policy_of(app))
     target = out or Path(result.filename)
     target.write_bytes(result.content)
     found = ", ".join(f"{n} {kind}" for kind, n in result.counts.items())

@@ -55,6 +55,7 @@ from federation.node.formats import convert, tabular
 from federation.node.formats.report import CATALOGUE_SECTIONS
 from federation.node.formats.sources import Files, expand, read_uploads, sweep_staged
 from federation.node.importer import ImportReport, check_catalogue, run_import
+from federation.node.privacy import current_policy
 from federation.node.store import (
     InUse,
     MissingReference,
@@ -454,7 +455,9 @@ def _run(files: Files, options: dict[str, Any], dry_run: bool) -> tuple[ImportRe
     if options.get("source"):
         conversion.source = options["source"]
     refused = import_problems(scope(), store, conversion, options)
-    report = run_import(store, conversion, dry_run=dry_run or bool(refused))
+    report = run_import(
+        store, conversion, dry_run=dry_run or bool(refused), facts_policy=current_policy()
+    )
     report.problems[:0] = refused
     report.seconds = time.monotonic() - started
     return report, (403 if refused else 200 if report.ok else 422)
@@ -511,7 +514,9 @@ def export_catalogue(fmt: str):
         abort(404, f"No export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}.")
     store = current_store()
     result = export(
-        store if scope().node_wide else ScopedCatalogue(store, scope(), networks=False), fmt
+        store if scope().node_wide else ScopedCatalogue(store, scope(), networks=False),
+        fmt,
+        current_policy(),
     )
     return send_file(
         io.BytesIO(result.content),

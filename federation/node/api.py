@@ -7,6 +7,7 @@ from flask import Blueprint, abort, current_app, jsonify, request, url_for
 from federation.bearer import require_token
 from federation.node.identity import current_identity
 from federation.node.openapi import spec
+from federation.node.privacy import current_policy, publishable_entry, publishable_record
 from federation.node.store import current_store
 from schemas import KINDS, SCHEMA_VERSION
 
@@ -80,7 +81,8 @@ def feed():
             horizon=horizon,
             latest_seq=latest,
         ), 410
-    entries = store.changes(after, limit)
+    policy = current_policy()  # no count below k leaves the node
+    entries = [publishable_entry(e, policy) for e in store.changes(after, limit)]
     next_cursor = entries[-1]["seq"] if entries else max(after, 0)
     return jsonify(
         node_id=config["NODE_ID"],
@@ -100,7 +102,7 @@ def record(kind: str, local_id: str):
     found = current_store().get(kind, local_id)
     if found is None:
         abort(404, f"no {kind} with id {local_id!r} at this node")
-    return jsonify(found)
+    return jsonify(publishable_record(kind, found, current_policy()))
 
 
 @bp.get("/openapi.json")

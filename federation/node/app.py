@@ -21,6 +21,7 @@ from federation.node.identity import IDENTITY_KEY, NodeIdentity, identity_of
 from federation.node.inbox import init_inbox
 from federation.node.migrate import migrate_on_start
 from federation.node.poke import Poker
+from federation.node.privacy import install_policy
 from federation.node.store import STORE_KEY, CatalogueStore
 from federation.tokens import TokenUnavailable
 from federation.web.errors import json_or_page
@@ -47,6 +48,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     store.create_schema()
     app.extensions[STORE_KEY] = store
     app.extensions[IDENTITY_KEY] = NodeIdentity.from_config(app.config)
+    install_policy(app)  # a bad FACTS_* setting stops the node before it publishes
 
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     app.register_blueprint(views.bp)

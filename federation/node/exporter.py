@@ -23,6 +23,7 @@ from typing import Any
 
 from federation.node.formats import directory, tabular
 from federation.node.formats.report import CATALOGUE_SECTIONS
+from federation.node.privacy import FactsPolicy, PublishedCatalogue
 from federation.node.store import RecordReader
 from schemas import SCHEMA_VERSION
 
@@ -64,9 +65,12 @@ def withdrawn_ids(store: RecordReader) -> set[tuple[str, str]]:
     }
 
 
-def export(store: RecordReader, fmt: str) -> Export:
+def export(store: RecordReader, fmt: str, policy: FactsPolicy | None = None) -> Export:
+    """Every format reads the records as they may leave the node: a collection's facts
+    through the node's privacy policy (the default one, k = 10, unless given)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
+    store = PublishedCatalogue(store, policy or FactsPolicy())
     filename, mimetype = FORMATS[fmt]
     if fmt == "directory":
         document = catalogue_document(store, withdrawn=True)

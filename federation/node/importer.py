@@ -33,6 +33,7 @@ from federation.node.formats.report import (
     Problem,
     locate_in_document,
 )
+from federation.node.privacy import FactsPolicy, keep_exact_facts
 from federation.node.store import (
     DEPENDENTS,
     REFERENCES,
@@ -348,7 +349,10 @@ def _problem(location: tuple[str, str, str], message: str) -> Problem:
 
 
 def run_import(
-    store: CatalogueStore, conversion: Conversion, dry_run: bool = False
+    store: CatalogueStore,
+    conversion: Conversion,
+    dry_run: bool = False,
+    facts_policy: FactsPolicy | None = None,
 ) -> ImportReport:
     """Check a converted source, then write all its records in one transaction, or nothing
     if anything is wrong. Timed, so the report can say how long the import took."""
@@ -374,6 +378,7 @@ def run_import(
             report.withdrawn[kind] = sum(1 for k, i in conversion.withdrawn if k == kind)
         if not report.problems:
             _note_kept_content(store, records, conversion)
+            records = keep_exact_facts(records, store, facts_policy or FactsPolicy())
         if not report.problems and not dry_run:
             try:
                 report.written = store.write(records, withdrawn=conversion.withdrawn)

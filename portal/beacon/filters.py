@@ -201,7 +201,9 @@ def alphanumeric_facets() -> list[str]:
     return [
         f.name
         for f in FACETS
-        if not f.hidden and (f.name not in ONTOLOGY_FACETS or f.name == "cell_type")
+        if not f.hidden
+        and (f.name not in ONTOLOGY_FACETS or f.name == "cell_type")
+        and not f.name.startswith("facts_")  # collection facts: the Beacon serves no collections
     ]
 
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from schemas.conformance import standards_met
+from search.indexer.facts_fields import facts_fields
 from search.indexer.relations import relation_fields
 from search.vocab import cell_type_path, disease_path, prefixes
 
@@ -215,4 +216,5 @@ def collection_fields(record: dict[str, Any], biobank: dict[str, Any] | None) ->
         "storage_temperatures": sorted(record.get("storage_temperatures", [])),
         "networks": networks(biobank, record),
         **access_fields(record.get("access")),
+        **facts_fields(record.get("facts", [])),  # search/indexer/facts_fields.py
     }

@@ -207,3 +207,12 @@ def test_the_mapping_holds_every_field_a_document_can_have():
     used = {key for doc in docs for key in doc}
     assert used - fields == set()
     json.dumps(docs)  # and every document is plain JSON
+
+
+def test_access_terms_without_a_duo_permission_index_as_none():
+    # The Directory's collections may give terms (fee, joint project) but no DUO code.
+    record = {"id": "c", "biobank": "b", "name": "C", "access": {"commercial_use": True}}
+    doc = to_document(
+        "n", "collection", record, seq=1, content_hash="h", schema_version="2", modified="x"
+    )
+    assert doc.get("duo_permission") is None and doc["commercial_use"] is True

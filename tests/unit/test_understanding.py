@@ -77,3 +77,11 @@ def test_identifiers_and_unknown_words_are_not_understood():
 def test_collections_and_biobanks_understand_only_the_facets_they_have():
     u = understand("female Germany", LABELS, facets=KIND_FACETS["biobank"])
     assert [f.facet for f in u.filters] == ["country"] and u.rest == "female"
+
+
+def test_labels_of_codes_that_are_not_diseases_are_not_words_for_a_disease():
+    # A Directory network id has a ":" too; its label comes with the disease labels.
+    labels = {"bbmri-eric:networkID:DE_network1": "Network 1", "ICD10:G20": "Parkinson disease"}
+    [parkinson] = understand("Parkinson disease", labels).filters
+    assert (parkinson.facet, parkinson.values) == ("disease", ("ICD10:G20",))
+    assert understand("Network 1", labels).filters == ()

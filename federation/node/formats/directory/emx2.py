@@ -18,6 +18,7 @@ TABLES = (
     "QualityInfoBiobanks.csv",
     "QualityInfoCollections.csv",
     "DiseaseTypes.csv",
+    "CollectionFacts.csv",
 )
 """Every table the node reads (by file name, in any folder); any other file is ignored."""
 

@@ -43,6 +43,7 @@ from federation.node.formats.directory.emx2 import (
     REQUIRED,
     our_disease,
 )
+from federation.node.formats.directory.facts import attach_facts
 from federation.node.formats.limits import Budget, TooLarge
 from federation.node.formats.report import Conversion, MappingReport, Problem
 from federation.node.formats.sources import Files
@@ -561,6 +562,7 @@ def convert(
             if (row.get("withdrawn") or "").strip().lower() == "true":
                 conversion.withdrawn.add((kind, loaded["id"]))
             out.append(rec)
+    attach_facts(conversion, tables, mapper.report)  # formats/directory/facts.py
     withdrawn = len(conversion.withdrawn)
     if withdrawn:
         mapper.report.note(

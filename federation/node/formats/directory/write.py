@@ -21,6 +21,8 @@ from typing import Any
 
 from federation.node.formats.directory.codes import DirectoryCodes, spelled
 from federation.node.formats.directory.emx2 import QUALITY_TABLES, directory_disease
+from federation.node.formats.directory.facts import TABLE as FACTS_TABLE
+from federation.node.formats.directory.facts import facts_csv
 from federation.node.formats.report import MappingReport
 
 BIOBANK_COLUMNS = [
@@ -390,6 +392,7 @@ def export_with_report(
         columns = QUALITY_COLUMNS.format(owner=owner, level=level).split(",")
         tables[table] = _csv(columns, _quality_rows(w, owner, level))
     tables["ontologies/DiseaseTypes.csv"] = _csv(DISEASE_COLUMNS, _disease_rows(w))
+    tables[FACTS_TABLE] = facts_csv(document.get("collections", []))  # directory/facts.py
     return tables, w.codes.report
 
 
