@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from federation.node.app import create_app
 from federation.node.exporter import FORMATS, export
 from federation.node.formats import convert, tabular
+from federation.node.formats.directory import codes as directory_codes
 from federation.node.formats.sources import expand, read_paths
 from federation.node.importer import import_catalogue, import_files
 from federation.node.privacy import (
@@ -271,6 +272,23 @@ def export_facts(client, fmt: str) -> list[dict]:
     return found.get("facts", [])
 
 
+def in_directory_codes(facts: list[dict]) -> list[dict]:
+    """Facts as a Directory export writes them: materials in the Directory's codes (IPSC is
+    CELL_LINES), facts of a material it has no code for left out (directory/codes.py)."""
+    column = "CollectionFacts.sample_type"
+    known, replaced = directory_codes.VOCABULARIES[column], directory_codes.REPLACED[column]
+    out = []
+    for fact in facts:
+        material = fact.get("material")
+        if material:
+            material = replaced.get(material, material)
+            if material not in known:
+                continue
+            fact = {**fact, "material": material}
+        out.append(fact)
+    return out
+
+
 EXITS = {
     "feed": feed_facts,
     "record API": record_facts,
@@ -306,14 +324,19 @@ def test_no_exit_ever_lets_a_count_below_k_out(node, facts, policy):
     for exit_name, read in EXITS.items():
         published = read(client)
         assert_private(published, policy)
-        assert published == publishable_facts(
+        expected = publishable_facts(
             store.get("collection", COLLECTION_ID).get("facts", []), policy
-        ), exit_name
+        )
+        if exit_name == "export directory":
+            expected = in_directory_codes(expected)
+        assert published == expected, exit_name
 
 
 def test_reimporting_ones_own_export_keeps_the_exact_counts(node):
     store = store_of(node)
-    for fmt in FORMATS:
+    # A Directory export is lossy (IPSC is written as CELL_LINES), so a fact it broadens is
+    # another fact on the way back; the project's own formats must give back the exact counts.
+    for fmt in (f for f in FORMATS if f != "directory"):
         exported = export(store, fmt)
         files, _ = expand(exported.filename, exported.content)
         report = import_files(store, files, pseudonym_key=KEY)

@@ -160,6 +160,7 @@ STANDARDS_COMMON = [
 
 VOCABULARIES: dict[str, frozenset[str]] = {
     "Collections.materials": MATERIALS,
+    "CollectionFacts.sample_type": MATERIALS,  # the same material types
     "Collections.data_categories": DATA_CATEGORIES,
     "Collections.storage_temperatures": frozenset(
         [
@@ -289,6 +290,7 @@ VOCABULARIES: dict[str, frozenset[str]] = {
 
 REPLACED = {
     "Collections.materials": {"IPSC": "CELL_LINES", "ESC": "CELL_LINES"},
+    "CollectionFacts.sample_type": {"IPSC": "CELL_LINES", "ESC": "CELL_LINES"},
     "Collections.storage_temperatures": {
         "temperatureLNvapour": "temperatureLN",
         "temperatureLNliquid": "temperatureLN",

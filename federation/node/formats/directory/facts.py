@@ -22,6 +22,7 @@ from typing import Any
 
 from marshmallow import ValidationError
 
+from federation.node.formats.directory.codes import DirectoryCodes
 from federation.node.formats.directory.emx2 import directory_disease, our_disease
 from federation.node.formats.report import Conversion, MappingReport, Problem
 from schemas.errors import error_items
@@ -132,8 +133,10 @@ def _directory_value(vocab: str, code: str | None) -> str:
     return term.aliases[0] if term and term.aliases else code
 
 
-def facts_csv(collections: list[dict[str, Any]]) -> str:
-    """CollectionFacts.csv for these collections' facts, as given (published, in an export)."""
+def facts_csv(collections: list[dict[str, Any]], codes: DirectoryCodes | None = None) -> str:
+    """CollectionFacts.csv for these collections' facts, as given (published, in an export).
+    With ``codes``, materials are written as the Directory's (IPSC as CELL_LINES); a fact whose
+    material has no Directory code is left out and reported there."""
     out = io.StringIO()
     writer = csv.DictWriter(out, COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -143,6 +146,11 @@ def facts_csv(collections: list[dict[str, Any]]) -> str:
             row["collection"] = collection["id"]
             for col, target, vocab in DIMENSIONS:
                 row[col] = _directory_value(vocab, fact.get(target))
+            material = fact.get("material")
+            if codes is not None and material:
+                row["sample_type"] = codes.code("CollectionFacts.sample_type", material)
+                if not row["sample_type"]:
+                    continue
             diagnosis = fact.get("diagnosis")
             row["disease"] = directory_disease(diagnosis) if diagnosis else "*"
             for col, target in COUNTS:

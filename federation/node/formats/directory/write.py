@@ -392,7 +392,7 @@ def export_with_report(
         columns = QUALITY_COLUMNS.format(owner=owner, level=level).split(",")
         tables[table] = _csv(columns, _quality_rows(w, owner, level))
     tables["ontologies/DiseaseTypes.csv"] = _csv(DISEASE_COLUMNS, _disease_rows(w))
-    tables[FACTS_TABLE] = facts_csv(document.get("collections", []))  # directory/facts.py
+    tables[FACTS_TABLE] = facts_csv(document.get("collections", []), w.codes)  # directory/facts.py
     return tables, w.codes.report
 
 
