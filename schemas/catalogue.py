@@ -29,6 +29,17 @@ from schemas.parts import (
     StrProfileSchema,
     text,
 )
+from schemas.miabis import (
+    SPECIES_ID,
+    TissueTermSchema,
+    capability_field,
+    check_miabis_parts,
+    codes,
+    content_diagnoses,
+    content_status,
+    publications,
+    research_resources,
+)
 from schemas.validators import (
     AGE_RANGES,
     AVAILABILITY,
@@ -93,6 +104,9 @@ class BiobankSchema(Strict):
     head = fields.Nested(ContactSchema)
     networks = _ids()
     capabilities = fields.List(text(max_len=200), load_default=list)
+    infrastructural_capabilities = capability_field("infrastructural")  # MIABIS BIOBANK-09
+    organisational_capabilities = capability_field("organisational")  # MIABIS BIOBANK-10
+    bioprocessing_capabilities = capability_field("bioprocessing")  # MIABIS BIOBANK-11
     collaboration_commercial = fields.Bool()
     collaboration_non_profit = fields.Bool()
     certifications = fields.List(fields.Nested(CertificationSchema), load_default=list)
@@ -127,6 +141,15 @@ class CollectionSchema(Strict):
     access = fields.Nested(AccessTermsSchema)
     sops = fields.List(text(max_len=100), load_default=list)
     quality_labels = fields.List(fields.Nested(QualityLabelSchema), load_default=list)
+    sample_sources = codes("sample_sources")  # MIABIS COLLECTION-07
+    species = fields.List(fields.Str(validate=SPECIES_ID), load_default=list)
+    dataset_types = codes("dataset_types")  # MIABIS COLLECTION-13
+    publications = publications()  # MIABIS COLLECTION-23
+    research_resources = research_resources()
+
+    @validates_schema
+    def _miabis_parts_agree(self, data: dict[str, Any], **_: Any) -> None:
+        check_miabis_parts(data)
 
     @validates_schema
     def _ages_and_sizes_agree(self, data: dict[str, Any], **_: Any) -> None:
@@ -187,6 +210,19 @@ class CellLineSchema(Strict):
     shipping = fields.Str(validate=validate.OneOf(SHIPPING))
     availability = fields.Str(required=True, validate=validate.OneOf(AVAILABILITY))
     access = fields.Nested(AccessTermsSchema)
+    miabis_sample_type = fields.Str(validate=InVocabulary("miabis_sample_types"))  # SAMPLE-02
+    sample_source = fields.Str(validate=InVocabulary("sample_sources"))  # MIABIS SAMPLE-12
+    species = fields.Str(validate=SPECIES_ID)
+    source_tissue = fields.Nested(TissueTermSchema)  # MIABIS SAMPLE-05
+    content_status = content_status()  # MIABIS SAMPLE-10: the line's, not the donor's
+    content_diagnoses = content_diagnoses()
+    dataset_types = codes("dataset_types")  # MIABIS SAMPLEDONOR-03, per line
+    publications = publications()
+    research_resources = research_resources()
+
+    @validates_schema
+    def _miabis_parts_agree(self, data: dict[str, Any], **_: Any) -> None:
+        check_miabis_parts(data)
 
     @validates_schema
     def _genetics_agree(self, data: dict[str, Any], **_: Any) -> None:
