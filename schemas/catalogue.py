@@ -30,7 +30,6 @@ from schemas.parts import (
     text,
 )
 from schemas.miabis import (
-    SPECIES_ID,
     TissueTermSchema,
     capability_field,
     check_miabis_parts,
@@ -142,7 +141,7 @@ class CollectionSchema(Strict):
     sops = fields.List(text(max_len=100), load_default=list)
     quality_labels = fields.List(fields.Nested(QualityLabelSchema), load_default=list)
     sample_sources = codes("sample_sources")  # MIABIS COLLECTION-07
-    species = fields.List(fields.Str(validate=SPECIES_ID), load_default=list)
+    species = codes("species")  # NCBI Taxonomy
     dataset_types = codes("dataset_types")  # MIABIS COLLECTION-13
     publications = publications()  # MIABIS COLLECTION-23
     research_resources = research_resources()
@@ -212,7 +211,7 @@ class CellLineSchema(Strict):
     access = fields.Nested(AccessTermsSchema)
     miabis_sample_type = fields.Str(validate=InVocabulary("miabis_sample_types"))  # SAMPLE-02
     sample_source = fields.Str(validate=InVocabulary("sample_sources"))  # MIABIS SAMPLE-12
-    species = fields.Str(validate=SPECIES_ID)
+    species = fields.Str(validate=InVocabulary("species"))  # NCBI Taxonomy
     source_tissue = fields.Nested(TissueTermSchema)  # MIABIS SAMPLE-05
     content_status = content_status()  # MIABIS SAMPLE-10: the line's, not the donor's
     content_diagnoses = content_diagnoses()

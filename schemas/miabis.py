@@ -19,9 +19,6 @@ from schemas.vocabularies import InVocabulary, vocabulary
 
 DOI_PATTERN = re.compile(r"^10\.\d{4,9}/\S+$")
 DOI_PREFIXES = ("https://doi.org/", "http://doi.org/", "https://dx.doi.org/", "http://dx.doi.org/")
-SPECIES_ID = validate.Regexp(
-    r"^NCBITaxon:\d{1,8}$", error="is not an NCBI Taxonomy id such as 'NCBITaxon:9606'"
-)
 TISSUE_TERM = validate.Regexp(
     r"^(UBERON|BTO|CL):\d{7}$",
     error="is not an UBERON, BTO or Cell Ontology term such as 'UBERON:0002097'",

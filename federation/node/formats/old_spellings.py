@@ -23,6 +23,7 @@ LIST_FIELDS = {
         ("storage_temperatures", "storage_temperatures"),
         ("categories", "collection_categories"),
         ("sample_sources", "sample_sources"),
+        ("species", "species"),
         ("dataset_types", "dataset_types"),
     ),
     "cell_lines": (("dataset_types", "dataset_types"),),
@@ -32,6 +33,7 @@ VALUE_FIELDS = {
     "cell_lines": (
         (("storage", "temperature"), "storage_temperatures"),
         (("sample_source",), "sample_sources"),
+        (("species",), "species"),
     ),
 }
 """Section -> (path to one value, its vocabulary)."""
