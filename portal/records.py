@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from portal.miabis_view import miabis_view
 from search.indexer.derived import PASSED
 from search.indexer.documents import ISO_20387
 from search.vocab import QC_FLAGS, STORAGE_LABELS, duo_label
@@ -126,4 +127,5 @@ def present(doc: dict[str, Any], related: dict[str, Any], today: dt.date) -> dic
         "storage_temperatures": [
             STORAGE_LABELS.get(t, t) for t in record.get("storage_temperatures", [])
         ],
+        "miabis": miabis_view(doc),
     }

@@ -19,6 +19,7 @@ from federation.web.filters import when
 from portal import records
 from portal.alerts.demand import record_demand
 from portal.jsonld import jsonld_for, script_json
+from portal.miabis_jsonld import with_miabis
 from portal.service import SearchRejected, current_search
 from search.queries import SEARCH_KINDS, SORTS, InvalidQuery, SearchParams, parse_params
 from search.vocab import DERIVATION_LABELS, QC_FLAGS, duo_label
@@ -138,6 +139,7 @@ def record_page(uid: str):
     ld = jsonld_for(
         doc, related, page_url, lambda u: url_for("views.record_page", uid=u, _external=True)
     )
+    ld = with_miabis(ld, doc)
     template = {
         "cell_line": "record_cell_line.html",
         "collection": "record_collection.html",

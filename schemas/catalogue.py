@@ -13,6 +13,16 @@ from typing import Any, TypeVar
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
+from schemas.miabis import (
+    TissueTermSchema,
+    capability_field,
+    check_miabis_parts,
+    codes,
+    content_diagnoses,
+    content_status,
+    publications,
+    research_resources,
+)
 from schemas.parts import (
     AccessTermsSchema,
     CertificationSchema,
@@ -28,16 +38,6 @@ from schemas.parts import (
     Strict,
     StrProfileSchema,
     text,
-)
-from schemas.miabis import (
-    TissueTermSchema,
-    capability_field,
-    check_miabis_parts,
-    codes,
-    content_diagnoses,
-    content_status,
-    publications,
-    research_resources,
 )
 from schemas.validators import (
     AGE_RANGES,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate
 
 from schemas.parts import DiseaseSchema, Strict, one_of, text
 from schemas.validators import LOCAL_ID

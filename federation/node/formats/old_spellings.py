@@ -121,4 +121,3 @@ def _sort_capabilities(row: dict[str, Any], where: str, mapping: MappingReport) 
             f"{where}" + (f" (id {rid})" if isinstance(rid, str) else "") + ": capabilities "
             f"{', '.join(map(repr, kept))} are no MIABIS capability; kept as free text"
         )
-

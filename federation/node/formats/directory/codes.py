@@ -323,6 +323,7 @@ def miabis_and_free_capabilities(biobank: dict) -> list[str]:
     chosen = [code for name in lists for code in biobank.get(f"{name}_capabilities", [])]
     return chosen + list(biobank.get("capabilities", []))
 
+
 REQUIRED_FALLBACK = {"Collections.type": "OTHER", "Collections.data_categories": "OTHER"}
 """Columns the Directory requires: when none of a record's codes fit, this one is written."""
 
