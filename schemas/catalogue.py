@@ -141,6 +141,7 @@ class CollectionSchema(Strict):
     sops = fields.List(text(max_len=100), load_default=list)
     quality_labels = fields.List(fields.Nested(QualityLabelSchema), load_default=list)
     sample_sources = codes("sample_sources")  # MIABIS COLLECTION-07
+    miabis_sample_types = codes("miabis_sample_types")  # COLLECTION-14 beyond the materials
     species = codes("species")  # NCBI Taxonomy
     dataset_types = codes("dataset_types")  # MIABIS COLLECTION-13
     publications = publications()  # MIABIS COLLECTION-23

@@ -2,7 +2,8 @@
 types, publications, research resources, capabilities.
 
 * ``miabis_sample_types``: a line's own ``miabis_sample_type``, else its cell type's MIABIS
-  type (hiPSC -> Stem cells); a collection's materials' MIABIS types (IPSC -> Stem cells);
+  type (hiPSC -> Stem cells); a collection's own, with its materials' MIABIS types (IPSC ->
+  Stem cells);
 * ``sample_sources`` / ``species``: as stated; a line of a known species without a stated
   source gets the species' source (NCBITaxon:9606 -> human);
 * ``has_publications``: at least one DOI; ``research_resources``: the resources' ids.
@@ -38,6 +39,7 @@ def sample_type_fields(kind: str, record: dict[str, Any]) -> dict[str, Any]:
         stated = [record["sample_source"]] if record.get("sample_source") else []
     else:
         types = _miabis_types("material_types", record.get("materials", []))
+        types = sorted({*types, *record.get("miabis_sample_types", [])})
         species = list(record.get("species", []))
         stated = list(record.get("sample_sources", []))
     return {
