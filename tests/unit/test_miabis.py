@@ -89,7 +89,7 @@ def test_every_project_cell_type_and_material_has_a_miabis_sample_type():
         assert code in miabis
 
 
-def test_storage_temperatures_have_spree_v3_below_minus_135_and_one_spelling_each():
+def test_storage_temperatures_have_sprec_v3_below_minus_135_and_one_spelling_each():
     storage = vocabulary("storage_temperatures")
     assert "temperature-lt-135" in storage
     spellings = [s for t in storage.terms for s in (t.code, *t.aliases)]
