@@ -387,3 +387,23 @@ def test_record_pages_and_json_ld_show_the_miabis_parts():
     assert coll["citation"][0]["@id"] == "https://doi.org/10.1038/nature22403"
     bank = miabis_view(_doc("biobank", full_catalogue()["biobanks"][0]))
     assert bank["capabilities"][0] == ("Infrastructural", ["Sample storage", "Biosafety abilities"])
+
+
+def test_hpscreg_lines_come_with_their_source_cell_term_and_species(store):
+    from federation.node.formats.sources import read_paths
+    from tests.builders.data_files import shared
+
+    files, problems = read_paths(sorted(shared("ebisc-hpscreg", "hotstart-5").glob("*.json")))
+    assert not problems
+    place = {
+        "schema_version": "2",
+        "biobanks": [{"id": "ebisc", "name": "EBiSC", "country": "DE"}],
+        "collections": [{"id": "ebisc-ipsc", "biobank": "ebisc", "name": "EBiSC iPSC lines"}],
+    }
+    assert import_catalogue(store, place, "place.json").ok
+    report = import_files(store, files)
+    assert report.ok, report.lines()[:5]
+    line = store.get("cell_line", "BIONi010-A")
+    assert line["source_tissue"] == {"code": "CL:0002551", "label": "fibroblast of dermis"}
+    lines = store.records("cell_line")
+    assert {(r["sample_source"], r["species"]) for r in lines} == {("human", "NCBITaxon:9606")}
