@@ -9,6 +9,7 @@ import datetime as dt
 from typing import Any
 
 from portal.facts_table import fact_rows
+from portal.miabis_view import miabis_view
 from schemas.conformance import checklist
 from search.indexer.derived import PASSED
 from search.indexer.documents import ISO_20387
@@ -138,4 +139,5 @@ def present(doc: dict[str, Any], related: dict[str, Any], today: dt.date) -> dic
             STORAGE_LABELS.get(t, t) for t in record.get("storage_temperatures", [])
         ],
         "facts": fact_rows(record),  # portal/facts_table.py
+        "miabis": miabis_view(doc),
     }

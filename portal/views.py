@@ -21,6 +21,7 @@ from portal.access.context import current_access
 from portal.alerts.demand import record_demand
 from portal.jsonld import jsonld_for, script_json
 from portal.lineage import coa_links
+from portal.miabis_jsonld import with_miabis
 from portal.service import SearchRejected, current_search
 from portal.str_views import str_search
 from schemas.standards import standard_labels, standards
@@ -149,6 +150,7 @@ def record_page(uid: str):
     ld = jsonld_for(
         doc, related, page_url, lambda u: url_for("views.record_page", uid=u, _external=True)
     )
+    ld = with_miabis(ld, doc)
     template = {
         "cell_line": "record_cell_line.html",
         "collection": "record_collection.html",

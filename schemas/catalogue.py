@@ -14,6 +14,16 @@ from typing import Any, TypeVar
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from schemas.facts import facts_field
+from schemas.miabis import (
+    TissueTermSchema,
+    capability_field,
+    check_miabis_parts,
+    codes,
+    content_diagnoses,
+    content_status,
+    publications,
+    research_resources,
+)
 from schemas.parts import (
     AccessTermsSchema,
     CertificationSchema,
@@ -102,6 +112,9 @@ class BiobankSchema(Strict):
     head = fields.Nested(ContactSchema)
     networks = _ids()
     capabilities = fields.List(text(max_len=200), load_default=list)
+    infrastructural_capabilities = capability_field("infrastructural")  # MIABIS BIOBANK-09
+    organisational_capabilities = capability_field("organisational")  # MIABIS BIOBANK-10
+    bioprocessing_capabilities = capability_field("bioprocessing")  # MIABIS BIOBANK-11
     collaboration_commercial = fields.Bool()
     collaboration_non_profit = fields.Bool()
     certifications = fields.List(fields.Nested(CertificationSchema), load_default=list)
@@ -137,6 +150,16 @@ class CollectionSchema(Strict):
     sops = fields.List(text(max_len=100), load_default=list)
     quality_labels = fields.List(fields.Nested(QualityLabelSchema), load_default=list)
     facts = facts_field()  # counts by sex, age band, material, diagnosis (schemas/facts.py)
+    sample_sources = codes("sample_sources")  # MIABIS COLLECTION-07
+    miabis_sample_types = codes("miabis_sample_types")  # COLLECTION-14 beyond the materials
+    species = codes("species")  # NCBI Taxonomy
+    dataset_types = codes("dataset_types")  # MIABIS COLLECTION-13
+    publications = publications()  # MIABIS COLLECTION-23
+    research_resources = research_resources()
+
+    @validates_schema
+    def _miabis_parts_agree(self, data: dict[str, Any], **_: Any) -> None:
+        check_miabis_parts(data)
 
     @validates_schema
     def _ages_and_sizes_agree(self, data: dict[str, Any], **_: Any) -> None:
@@ -205,6 +228,15 @@ class CellLineSchema(Strict):
     culture_conditions = fields.Nested(CultureConditionsSchema)
     # No default: a line without declarations keeps the content hash it had before.
     standards_declared = fields.List(fields.Nested(StandardDeclarationSchema))
+    miabis_sample_type = fields.Str(validate=InVocabulary("miabis_sample_types"))  # SAMPLE-02
+    sample_source = fields.Str(validate=InVocabulary("sample_sources"))  # MIABIS SAMPLE-12
+    species = fields.Str(validate=InVocabulary("species"))  # NCBI Taxonomy
+    source_tissue = fields.Nested(TissueTermSchema)  # MIABIS SAMPLE-05
+    content_status = content_status()  # MIABIS SAMPLE-10: the line's, not the donor's
+    content_diagnoses = content_diagnoses()
+    dataset_types = codes("dataset_types")  # MIABIS SAMPLEDONOR-03, per line
+    publications = publications()
+    research_resources = research_resources()
 
     @validates_schema
     def _relations_hold(self, data: dict[str, Any], **_: Any) -> None:
@@ -215,6 +247,10 @@ class CellLineSchema(Strict):
     def _standards_fit_the_line(self, data: dict[str, Any], **_: Any) -> None:
         if problems := declaration_problems(data):
             raise ValidationError(problems)
+
+    @validates_schema
+    def _miabis_parts_agree(self, data: dict[str, Any], **_: Any) -> None:
+        check_miabis_parts(data)
 
     @validates_schema
     def _genetics_agree(self, data: dict[str, Any], **_: Any) -> None:

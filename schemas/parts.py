@@ -54,6 +54,7 @@ class ContactSchema(Strict):
 class DiseaseSchema(Strict):
     code = fields.Str(required=True, validate=DISEASE_CODE)
     label = text(required=True, max_len=300)
+    version = text(max_len=50)  # MIABIS's ontology version: "ICD-10 2019", an ORPHA release
 
 
 class CertificationSchema(Strict):

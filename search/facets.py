@@ -519,6 +519,30 @@ FACETS: tuple[Facet, ...] = (
         choices=vocab.STORAGE_LABELS,
         combinable=True,
     ),
+    TermsFacet(
+        "sample_type",
+        "Sample type (MIABIS 3)",
+        field="miabis_sample_types",
+        choices={t.code: t.label for t in vocabulary("miabis_sample_types").terms},
+    ),
+    TermsFacet(
+        "species",
+        "Species",
+        field="species",
+        choices={t.code: t.label for t in vocabulary("species").terms},
+    ),
+    TermsFacet(
+        "dataset",
+        "Dataset types (MIABIS 3)",
+        field="dataset_types",
+        choices={t.code: t.label for t in vocabulary("dataset_types").terms},
+        combinable=True,
+    ),
+    FlagFacet(
+        "publications",
+        "Has publications (DOI)",
+        filter=lambda t: {"term": {"has_publications": True}},
+    ),
     RangeFacet(
         "vials",
         "Vials available",

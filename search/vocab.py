@@ -133,6 +133,7 @@ STORAGE_LABELS = {
     "temperature2to10": "2 to 10 °C",
     "temperature-18to-35": "−18 to −35 °C",
     "temperature-60to-85": "−60 to −85 °C",
+    "temperature-lt-135": "Below −135 °C",
     "temperatureLN": "Liquid nitrogen",
     "temperatureLNvapour": "Liquid nitrogen, vapour phase",
     "temperatureLNliquid": "Liquid nitrogen, liquid phase",

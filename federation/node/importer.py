@@ -25,6 +25,7 @@ from marshmallow import ValidationError
 
 from federation.node.formats import convert
 from federation.node.formats.json_catalogue import read_json_file
+from federation.node.formats.old_spellings import normalise as normalise_old_spellings
 from federation.node.formats.report import (
     CATALOGUE_SECTIONS,
     Conversion,
@@ -364,6 +365,7 @@ def run_import(
         mapping=conversion.mapping,
     )
     if conversion.document or not conversion.problems:  # one report lists every problem
+        normalise_old_spellings(conversion.document, conversion.mapping)
         records, problems = check_catalogue(
             conversion.document,
             conversion.source,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from search.indexer.derived import cell_line_fields, collection_fields, networks
+from search.indexer.miabis_fields import miabis_fields
 from search.str_queries import str_fields
 
 ISO_20387 = "ISO 20387"
@@ -113,4 +114,5 @@ def to_document(
             doc.update(collection_id=collection["id"], collection_name=collection["name"])
         doc.update(cell_line_fields(record, doc["uid"], node_id, collection, biobank))
         doc.update(str_fields(record.get("str_profile")))  # the STR search
+    doc.update(miabis_fields(kind, record))
     return {k: v for k, v in doc.items() if v is not None}

@@ -200,6 +200,10 @@ class _Line:
             line["tissue_source"] = (f"{label} (CL:{match.group(1)})" if match else str(label))[
                 :200
             ]
+        if label and match:  # the same term, structured (MIABIS SAMPLE-05)
+            line["source_tissue"] = {"code": f"CL:{match.group(1)}", "label": str(label)[:200]}
+        # hPSCreg registers human pluripotent stem-cell lines only (MIABIS SAMPLE-12).
+        line.update(sample_source="human", species="NCBITaxon:9606")
 
     def _donor(self) -> dict[str, Any]:
         sex = self.take("gender_primary_cell", "donor.sex")

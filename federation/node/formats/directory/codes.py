@@ -299,6 +299,33 @@ REPLACED = {
 """Our codes the Directory has no code for, and the broader Directory code that covers them
 (an iPSC or ESC line is a cell line; both nitrogen phases are ``temperatureLN``)."""
 
+REPLACED["Collections.materials"] |= {"CANCER_CELL_LINES": "CELL_LINES", "ORGANOIDS": "OTHER"}
+REPLACED["Collections.storage_temperatures"]["temperature-lt-135"] = "temperatureOther"
+# The June 2023 model's categories: the current list's codes that have one there.
+REPLACED["Collections.categories"] = {"oncology": "cancer", "paediatrics": "paediatric_included"}
+
+
+def _capabilities_in_directory() -> dict[str, str]:
+    """MIABIS capability -> the Directory capability that means it (its alias there)."""
+    known = VOCABULARIES["Biobanks.capabilities"]
+    out = {}
+    for term in vocabulary("biobank_capabilities").terms:
+        spellings = [s for s in (term.code, *term.aliases) if s in known]
+        if spellings:
+            out[term.code] = spellings[0]
+    return out
+
+
+REPLACED["Biobanks.capabilities"] = _capabilities_in_directory()
+
+
+def miabis_and_free_capabilities(biobank: dict) -> list[str]:
+    """A biobank's MIABIS capability lists, then its free-text ones, for one export column."""
+    lists = ("infrastructural", "organisational", "bioprocessing")
+    chosen = [code for name in lists for code in biobank.get(f"{name}_capabilities", [])]
+    return chosen + list(biobank.get("capabilities", []))
+
+
 REQUIRED_FALLBACK = {"Collections.type": "OTHER", "Collections.data_categories": "OTHER"}
 """Columns the Directory requires: when none of a record's codes fit, this one is written."""
 

@@ -19,7 +19,11 @@ import zipfile
 from collections.abc import Collection, Iterable
 from typing import Any
 
-from federation.node.formats.directory.codes import DirectoryCodes, spelled
+from federation.node.formats.directory.codes import (
+    DirectoryCodes,
+    miabis_and_free_capabilities,
+    spelled,
+)
 from federation.node.formats.directory.emx2 import QUALITY_TABLES, directory_disease
 from federation.node.formats.directory.facts import TABLE as FACTS_TABLE
 from federation.node.formats.directory.facts import facts_csv
@@ -267,7 +271,9 @@ def _biobank_rows(w: _Writer, biobanks: list[dict[str, Any]]) -> list[dict[str, 
                 "contact": w.person(b.get("contact"), node),
                 "juridical_person": b.get("juristic_person"),
                 "network": _join(b.get("networks", [])),
-                "capabilities": w.codes.join("Biobanks.capabilities", b.get("capabilities", [])),
+                "capabilities": w.codes.join(
+                    "Biobanks.capabilities", miabis_and_free_capabilities(b)
+                ),
                 "collaboration_commercial": _b(b.get("collaboration_commercial")),
                 "collaboration_non_for_profit": _b(b.get("collaboration_non_profit")),
                 "national_node": node,
