@@ -219,7 +219,9 @@ def mirror_history(portal: Flask, request_id: str) -> list[str]:
                 "text": text, "conditions": conditions,
             }  # fmt: skip
             service.apply_events(part.node_id, part.id, [EventSchema().load(raw)])
-        if k % 4 == 0 and history(k)[-1][1] != "rejected":  # a message still waiting for its node's confirmation
+        if (
+            k % 4 == 0 and history(k)[-1][1] != "rejected"
+        ):  # a message still waiting for its node's confirmation
             service.act(OWNER, request_id, part.id, "message", "Any news on the shipment date?")
     return [p.id for p in parts]
 
@@ -240,9 +242,7 @@ def pending_id(service: Any, part_id: str, event: str) -> str:
 def delivered_part(portal: Flask, part_id: str) -> dict[str, Any]:
     """The part as the portal queued it for its node."""
     with access_of(portal).sessions() as session:
-        message = (
-            session.query(PortalOutbox).filter_by(kind="deliver_part", key=part_id).one()
-        )
+        message = session.query(PortalOutbox).filter_by(kind="deliver_part", key=part_id).one()
         return dict(message.payload)
 
 
@@ -304,6 +304,7 @@ def checked_get(client: FlaskClient, path: str, expect: str) -> Callable[[], Non
     def get() -> None:
         resp = client.get(path)
         assert resp.status_code == 200 and expect in resp.get_data(as_text=True), resp.status
+
     return get
 
 
@@ -311,6 +312,7 @@ def checked_post(client: FlaskClient, path: str) -> Callable[[], None]:
     def post() -> None:
         resp = client.post(path, data={"csrf_token": TOKEN, "text": "Any news?"})
         assert resp.status_code == 302, (resp.status_code, resp.get_data(as_text=True)[:300])
+
     return post
 
 
