@@ -182,12 +182,15 @@ class Built:
     request_id: str
     part_ids: list[str]  # the request's parts at the portal, biobank 1's first
     node_part: str  # biobank 1's part, at the node
+    last_line: str  # the request's last line: its name shows at the end of the portal's page
 
 
 def build_portal(url: str, folder: str, biobanks: int, items: int) -> tuple[Flask, str]:
     docs = documents(biobanks, items)
-    members = [Member(node_id(k), f"Node {k:02d}", f"https://{node_id(k)}.example.org")
-               for k in range(1, biobanks + 1)]  # fmt: skip
+    members = [
+        Member(node_id(k), f"Node {k:02d}", f"https://{node_id(k)}.example.org")
+        for k in range(1, biobanks + 1)
+    ]
     portal = create_portal_app(
         {"PORTAL_DATABASE_URL": url, "ATTACHMENTS_DIR": os.path.join(folder, "attachments")}
     )
@@ -213,11 +216,17 @@ def mirror_history(portal: Flask, request_id: str) -> list[str]:
                 service.act(OWNER, request_id, part.id, event, text or "")
                 actor, event_id = Actor.RESEARCHER.value, pending_id(service, part.id, event)
             raw = {
-                "id": event_id, "part_id": part.id, "seq": seq, "type": event, "actor": actor,
+                "id": event_id,
+                "part_id": part.id,
+                "seq": seq,
+                "type": event,
+                "actor": actor,
                 "actor_name": OWNER.name if actor == "researcher" else "Bea Biobank",
-                "at": (at + dt.timedelta(hours=seq)).isoformat(), "state": state,
-                "text": text, "conditions": conditions,
-            }  # fmt: skip
+                "at": (at + dt.timedelta(hours=seq)).isoformat(),
+                "state": state,
+                "text": text,
+                "conditions": conditions,
+            }
             service.apply_events(part.node_id, part.id, [EventSchema().load(raw)])
         if (
             k % 4 == 0 and history(k)[-1][1] != "rejected"
@@ -253,8 +262,12 @@ def build_node(url: str, wire: dict[str, Any], items: int, others: int) -> tuple
     inbox = inbox_of(node)
     inbox.receive(PartSchema().load(wire))
     for n in range(others):
-        other = {**wire, "id": new_id(), "request_id": new_id(),
-                 "researcher": {**wire["researcher"], "sub": f"other-{n}", "name": f"R {n}"}}  # fmt: skip
+        other = {
+            **wire,
+            "id": new_id(),
+            "request_id": new_id(),
+            "researcher": {**wire["researcher"], "sub": f"other-{n}", "name": f"R {n}"},
+        }
         inbox.receive(PartSchema().load(other))
         if n % 3 == 0:
             inbox.decide(other["id"], {biobank_id(1)}, ADMIN, "request_info", "Which lots?")
@@ -274,14 +287,19 @@ def build(portal_url: str, node_url: str, folder: str, biobanks: int, items: int
     portal, request_id = build_portal(portal_url, folder, biobanks, items)
     part_ids = mirror_history(portal, request_id)
     node, node_part = build_node(node_url, delivered_part(portal, part_ids[0]), items, 19)
-    return Built(portal, node, request_id, part_ids, node_part)
+    return Built(portal, node, request_id, part_ids, node_part, line_id(biobanks, items))
 
 
 def admin_of(biobank: str) -> User:
     return User.from_session(
-        {"iss": ISS, "sub": "bea", "name": "Bea Biobank", "roles": ["biobank-admin"],
-         "biobanks": [f"{node_id(1)}:{biobank}"]}
-    )  # fmt: skip
+        {
+            "iss": ISS,
+            "sub": "bea",
+            "name": "Bea Biobank",
+            "roles": ["biobank-admin"],
+            "biobanks": [f"{node_id(1)}:{biobank}"],
+        }
+    )
 
 
 def percentiles(seconds: list[float]) -> tuple[float, float, float]:
@@ -323,18 +341,30 @@ def scenarios(built: Built) -> dict[str, tuple[str, Callable[[], None]]]:
     with admin.session_transaction() as session:
         session[SESSION_KEY] = TOKEN
     rid, first = built.request_id, built.part_ids[1]
+    parts, items = len(built.part_ids), int(built.last_line.rsplit("-", 1)[1])
+    size = f"{parts} parts, {parts * items:,} items)"
     return {
-        "researcher: request page (20 parts, 1,000 items)": (
-            "page", checked_get(owner, f"/requests/{rid}", "Line L20-50")),
-        "admin: part page (50 items, holds)": (
-            "page", checked_get(admin, f"/inbox/{built.node_part}", "Line L01-50")),
-        "admin: inbox list (20 parts of 50 items)": (
-            "page", checked_get(admin, "/inbox", built.node_part)),
+        f"researcher: request page ({size}": (
+            "page",
+            checked_get(owner, f"/requests/{rid}", f"Line {built.last_line}"),
+        ),
+        f"admin: part page ({items} items, holds)": (
+            "page",
+            checked_get(admin, f"/inbox/{built.node_part}", "Vials held"),
+        ),
+        f"admin: inbox list (20 parts of {items} items)": (
+            "page",
+            checked_get(admin, "/inbox", built.node_part),
+        ),
         "researcher: message (POST, portal)": (
-            "change", checked_post(owner, f"/requests/{rid}/parts/{first}/message")),
+            "change",
+            checked_post(owner, f"/requests/{rid}/parts/{first}/message"),
+        ),
         "admin: message (POST, node)": (
-            "change", checked_post(admin, f"/inbox/{built.node_part}/message")),
-    }  # fmt: skip
+            "change",
+            checked_post(admin, f"/inbox/{built.node_part}/message"),
+        ),
+    }
 
 
 def report(kind: str, built: Built, runs: int) -> None:
