@@ -78,9 +78,11 @@ def sharing_context(part: InboxPart, biobanks: frozenset[str]) -> dict[str, Any]
     """What the part's page shows of stock, agreements and shipment (views.DETAIL_EXTRAS)."""
     inbox = current_inbox()
     stock_now = {}
+    lines = [i["id"] for i in part.payload["items"] if i["kind"] == "cell_line"]
+    records = inbox.store.get_many("cell_line", lines)  # one query, not one per item
     for item in part.payload["items"]:
         if item["kind"] == "cell_line":
-            record = inbox.store.get("cell_line", item["id"]) or {}
+            record = records.get(item["id"]) or {}
             stock_now[item["id"]] = [
                 {**lot, "free": lot_vials_free(lot)}
                 for lot in record.get("lots", [])

@@ -10,6 +10,7 @@ Approving while a triggered jurisdiction rule's reference is missing is always r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from federation.node.store import CatalogueStore
@@ -26,19 +27,44 @@ AGREEMENT_WORDS = {
 }
 
 
+Read = Callable[[str, str], dict[str, Any] | None]  # (kind, local id) -> record, or None
+
+
 def item_check(store: CatalogueStore, item: dict[str, Any], project: dict[str, Any]) -> ItemCheck:
     """One requested item against the project, from this node's record of it."""
-    record = store.get(item["kind"], item["id"]) or {}
+    return _check(store.get, item, project)
+
+
+def _check(read: Read, item: dict[str, Any], project: dict[str, Any]) -> ItemCheck:
+    record = read(item["kind"], item["id"]) or {}
     collection = None
     if item["kind"] == "cell_line" and record.get("collection"):
-        collection = store.get("collection", record["collection"])
-    biobank = store.get("biobank", record["biobank"]) if record.get("biobank") else None
+        collection = read("collection", record["collection"])
+    biobank = read("biobank", record["biobank"]) if record.get("biobank") else None
     access = effective_access(record, collection)
     return check_item(access, (biobank or {}).get("country"), project)
 
 
+def prefetched(store: CatalogueStore, items: list[dict[str, Any]]) -> Read:
+    """The items' records, their collections and biobanks, read in a few queries: a part of
+    50 items took 150 single reads, most of its page's time (bench/request_pages.py)."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for kind in {item["kind"] for item in items}:
+        ids = [item["id"] for item in items if item["kind"] == kind]
+        found.update({(kind, i): r for i, r in store.get_many(kind, ids).items()})
+    lines = [r for (kind, _), r in found.items() if kind == "cell_line"]
+    collections = {r["collection"] for r in lines if r.get("collection")}
+    found.update(
+        {("collection", i): r for i, r in store.get_many("collection", collections).items()}
+    )
+    biobanks = {r["biobank"] for r in found.values() if r.get("biobank")}
+    found.update({("biobank", i): r for i, r in store.get_many("biobank", biobanks).items()})
+    return lambda kind, local_id: found.get((kind, local_id))
+
+
 def part_checks(store: CatalogueStore, payload: dict[str, Any]) -> list[tuple[dict, ItemCheck]]:
-    return [(item, item_check(store, item, payload["project"])) for item in payload["items"]]
+    read = prefetched(store, payload["items"])
+    return [(item, _check(read, item, payload["project"])) for item in payload["items"]]
 
 
 def part_context(
