@@ -150,9 +150,8 @@ class Pusher:
             report.entries += len(page["entries"])
             report.cursor = after = cursor  # moved only on the indexer's word
             refusals = 0
-            if not page["has_more"]:
-                return report
-            snapshot = snapshot and after > 0  # the rest of a snapshot: same flag
+            if not page["has_more"] or page["next_cursor"] == page["after"]:
+                return report  # the end of the feed as it stands (latest_seq may be purged)
         return report
 
 

@@ -165,6 +165,11 @@ class Ingest:
         report.cursor_after, report.latest_seq = state.cursor, page.latest_seq
         if decision.action == APPLY:
             self._apply(member.id, index, page, decision, report)
+        # The end of the feed as it stands: the last page, or an empty one (the feed's
+        # latest_seq may count a change whose row was purged, so has_more can stay true).
+        final = not page.has_more or page.next_cursor == page.after
+        if final and member.id in self._seen and page.next_cursor >= state.cursor:
+            self._finish_snapshot(member.id, index, report)
         self.indexer.record_health(report, mode="push", last_push=utcnow_iso())
         return {
             "node_id": member.id,
@@ -187,14 +192,19 @@ class Ingest:
             has_docs = engine.count(index, {"query": {"term": {"node_id": node_id}}})
             self._seen[node_id] = set() if has_docs else None
             self._mark(index, node_id, True)
-        seen = self._seen.get(node_id)
-        self.indexer.apply_page(node_id, index, page, decision.base, report, seen)
-        if node_id in self._seen and not page.has_more:
-            if seen is not None:
-                self.indexer.reconcile(node_id, index, seen, report)
-            del self._seen[node_id]
-            self._mark(index, node_id, False)
+        self.indexer.apply_page(
+            node_id, index, page, decision.base, report, self._seen.get(node_id)
+        )
         engine.refresh(index)
+
+    def _finish_snapshot(self, node_id: str, index: str, report: SyncReport) -> None:
+        """Drop what the snapshot no longer listed, then close it."""
+        seen = self._seen[node_id]
+        if seen is not None:
+            self.indexer.reconcile(node_id, index, seen, report)
+            self.indexer.engine.refresh(index)
+        del self._seen[node_id]
+        self._mark(index, node_id, False)
 
     def _mark(self, index: str, node_id: str, open_: bool) -> None:
         self.indexer.engine.put(
