@@ -175,6 +175,7 @@ DEFAULTS: dict[str, Any] = {
     "SECRET_KEY": None,  # None: a random key per process
     "PORTAL_PAGE_SIZE": 20,
     "DEMO_INDEXER_PORT": 5050,
+    "DEMO_PUSH_NODE": "cn-nsccr",  # the demo node in push mode ("" : every node pulled)
     "EXPORT_MAX_ROWS": 10_000,  # rows one CSV or JSON export of search results may hold
     # Identity: the alliance's OIDC provider. Apps know only these (see federation/trust.py).
     "OIDC_ISSUER": "http://127.0.0.1:8180/realms/alliance",
