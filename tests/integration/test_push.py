@@ -177,3 +177,17 @@ def test_a_pull_mode_member_cannot_push(search_engine, index_prefix, store):
     with pytest.raises(PushRefused, match="not a member") as unknown:
         Ingest(indexer).push("zz", page(store, 0), snapshot=True)
     assert unknown.value.status == 404
+
+
+def test_after_a_rebuild_a_push_mode_node_pushes_everything_into_the_new_index(
+    pushed, search_engine, index_prefix
+):
+    from search.indexer.rebuild import rebuild
+
+    store, ingest = pushed
+    push_all(ingest, store, snapshot=True)
+    old = write_index(search_engine, index_prefix)
+    rebuilt = rebuild(ingest.indexer, grace=0)  # harvests the pull-mode nodes only
+    assert rebuilt.replaced == [old] and ingest.where(NODE)["cursor"] == 0
+    push_all(ingest, store, snapshot=True)  # what the node's next pass does
+    assert_exact(search_engine, index_prefix, NODE, store)
