@@ -127,9 +127,13 @@ def _node_outbox(app: Any, stop: threading.Event, seconds: float) -> None:
 
 def _node_push(app: Any, stop: threading.Event, seconds: float) -> None:
     """Push mode: the node's feed pages to the indexer (federation/node/push.py)."""
-    from federation.node.push import pusher_for, run_pusher
+    from federation.node.push import PushError, pusher_for, run_pusher
 
-    pusher = pusher_for(app)
+    try:
+        pusher = pusher_for(app)
+    except PushError as exc:  # a setting is missing: say which, once, and push nothing
+        log.error("job push: %s", exc)
+        return
     if pusher is not None:  # pull mode: the indexer reads the feed; nothing to do here
         run_pusher(pusher, stop, seconds, float(app.config["PUSH_MAX_BACKOFF"]))
 
