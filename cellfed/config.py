@@ -164,6 +164,15 @@ DEFAULTS: dict[str, Any] = {
     # node-<id>) and accepts pokes only with the poking node's token.
     "INDEXER_CLIENT_ID": "indexer",
     "INDEXER_CLIENT_SECRET": None,  # a node pokes <url>/api/v1/poke/<node id> after each change
+    # Push mode (federation/node/push.py): the node's worker sends its feed pages to the
+    # indexer (PUSH_INDEXER_URL, default INDEXER_POKE_URL) with its own token, every
+    # PUSH_INTERVAL seconds, PUSH_PAGE_SIZE changes a page, backing off up to
+    # PUSH_MAX_BACKOFF seconds while the indexer is away. "pull": the indexer reads the feed.
+    "NODE_MODE": "pull",
+    "PUSH_INDEXER_URL": None,
+    "PUSH_INTERVAL": 2,
+    "PUSH_PAGE_SIZE": 500,
+    "PUSH_MAX_BACKOFF": 60,
     # Local engine launcher (`cellfed engine ...`).
     "ENGINE_HOME": str(PROJECT_ROOT / HOME_FILES["ENGINE_HOME"]),
     "ENGINE_HTTP_PORT": 9251,
@@ -173,6 +182,7 @@ DEFAULTS: dict[str, Any] = {
     "SECRET_KEY": None,  # None: a random key per process
     "PORTAL_PAGE_SIZE": 20,
     "DEMO_INDEXER_PORT": 5050,
+    "DEMO_PUSH_NODE": "cn-nsccr",  # the demo node in push mode ("" : every node pulled)
     "EXPORT_MAX_ROWS": 10_000,  # rows one CSV or JSON export of search results may hold
     # The STR search (portal/str_search.py): candidate lines one engine request fetches, and
     # the most matches one answer may list (CLASTR's own REST default is 200; 50 unless asked).
@@ -428,6 +438,8 @@ _SECONDS = (
     "DELIVERY_INTERVAL",
     "DELIVERY_TIMEOUT",
     "DELIVERY_MAX_BACKOFF",
+    "PUSH_INTERVAL",
+    "PUSH_MAX_BACKOFF",
     "READY_TIMEOUT",
     "ATTACHMENT_RETENTION_INTERVAL",
     "ESCALATION_INTERVAL",
@@ -452,6 +464,8 @@ _KINDS: dict[str, Kind] = {
     "OIDC_ISSUER": _url,
     "PORTAL_URL": _url,
     "INDEXER_POKE_URL": _optional(_url),
+    "PUSH_INDEXER_URL": _optional(_url),
+    "NODE_MODE": _one_of("pull", "push"),
     "NODE_URL": _optional(_url),
     "BEACON_GRANULARITY_ANONYMOUS": _one_of("boolean", "count"),
     "BEACON_GRANULARITY_MEMBERS": _one_of("boolean", "count", "record"),
@@ -805,6 +819,7 @@ PRODUCTION_CHECKS: dict[str, tuple[Check, ...]] = {
         _https("PORTAL_URL"),
         _node_url,
         _https("INDEXER_POKE_URL"),
+        _https("PUSH_INDEXER_URL"),
         _switch("NODE_ADMIN_OPEN", False, _ADMIN_OPEN),
         _switch("FEED_REQUIRE_TOKEN", True, _FEED_OPEN),
         _smtp,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -25,6 +26,7 @@ from cellfed.serve import RunningServer, serve_in_thread
 from federation.node.app import create_app as create_node_app
 from federation.node.importer import import_file
 from federation.node.inbox import start_delivery as start_node_delivery
+from federation.node.push import pusher_for, run_pusher
 from federation.node.store import store_of
 from federation.registry import Member, load_members
 from federation.trust import IssuerUnavailable, discover
@@ -119,7 +121,7 @@ def ensure_engine(config: dict[str, Any]) -> LocalSearchEngine | None:
 def run_demo(config: dict[str, Any], portal_port: int, workdir: Path) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per feed poll
-    members = load_members(config["MEMBERS_FILE"])
+    members = [_demo_mode(config, m) for m in load_members(config["MEMBERS_FILE"])]
     config = _demo_config(config, portal_port)
     engine = ensure_engine(config)
     idp = None
@@ -173,6 +175,18 @@ def _demo_config(config: dict[str, Any], portal_port: int) -> dict[str, Any]:
     }
 
 
+def _demo_mode(config: dict[str, Any], member: Member) -> Member:
+    """DEMO_PUSH_NODE runs in push mode: it pushes its feed, the indexer never calls it."""
+    return replace(member, mode="push") if member.id == config["DEMO_PUSH_NODE"] else member
+
+
+def _start_pusher(app: Any, stop: threading.Event) -> None:
+    pusher = pusher_for(app)
+    if pusher is not None:
+        args = (pusher, stop, app.config["PUSH_INTERVAL"], app.config["PUSH_MAX_BACKOFF"])
+        threading.Thread(target=run_pusher, args=args, name="push", daemon=True).start()
+
+
 def _start_nodes(
     config: dict[str, Any], members: list[Member], workdir: Path, stop: threading.Event
 ) -> list[RunningServer]:
@@ -187,6 +201,7 @@ def _start_nodes(
             "DATABASE_URL": f"sqlite:///{workdir / member.id}.sqlite3",
             "OIDC_CLIENT_SECRET": demo_secret(member.id),
             "NODE_CONTACT_EMAIL": f"requests@{member.id}.example.org",
+            "NODE_MODE": member.mode,
         }
         app = create_node_app(node_config)
         data = DEMO_DATA / f"{member.id}.json"
@@ -195,6 +210,12 @@ def _start_nodes(
                 click.echo(line)
         servers.append(serve_in_thread(app, urlparse(member.url).port or 80))
         start_node_delivery(app, stop)
+        if member.pushes:
+            # Its port on loopback serves people (admin pages, inbox) and, until the
+            # portal's mailbox exists, the portal's access parts; the indexer never calls it.
+            _start_pusher(app, stop)
+            click.echo(f"Node {member.id}: push mode (pushes its feed), inbox {member.url}/inbox")
+            continue
         click.echo(f"Node {member.id}: feed {member.url}/api/v1/feed, inbox {member.url}/inbox")
     return servers
 

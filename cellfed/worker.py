@@ -8,8 +8,9 @@ no background threads); what runs on a clock lives here, one registry per app (`
   attachments under the retention rule (portal/access/retention.py), every
   ``ATTACHMENT_RETENTION_INTERVAL`` seconds; ``alerts``, saved searches' alerts and feeds
   (portal/alerts/jobs.py), every ``ALERT_INTERVAL`` seconds;
-* ``node``: ``outbox``, the node's events to the portal and its e-mail; ``lot-holds``, the
-  end of lot holds past their date (federation/node/inbox/holds.py), every
+* ``node``: ``outbox``, the node's events to the portal and its e-mail; ``push``, in push
+  mode (``NODE_MODE``), its feed pages to the indexer every ``PUSH_INTERVAL`` seconds;
+  ``lot-holds``, the end of lot holds past their date (federation/node/inbox/holds.py), every
   ``HOLD_EXPIRY_INTERVAL`` seconds;
 * ``escalation`` at both (every ``ESCALATION_INTERVAL`` seconds): requests that never stall
   (schemas/clocks.py; the node's reminders and contact, the portal's operators and
@@ -126,8 +127,22 @@ def _node_outbox(app: Any, stop: threading.Event, seconds: float) -> None:
     inbox_of(app).outbox.run_forever(stop, seconds)
 
 
+def _node_push(app: Any, stop: threading.Event, seconds: float) -> None:
+    """Push mode: the node's feed pages to the indexer (federation/node/push.py)."""
+    from federation.node.push import PushError, pusher_for, run_pusher
+
+    try:
+        pusher = pusher_for(app)
+    except PushError as exc:  # a setting is missing: say which, once, and push nothing
+        log.error("job push: %s", exc)
+        return
+    if pusher is not None:  # pull mode: the indexer reads the feed; nothing to do here
+        run_pusher(pusher, stop, seconds, float(app.config["PUSH_MAX_BACKOFF"]))
+
+
 JOBS["portal"].jobs.append(Job("outbox", "DELIVERY_INTERVAL", _portal_outbox))
 JOBS["node"].jobs.append(Job("outbox", "DELIVERY_INTERVAL", _node_outbox))
+JOBS["node"].jobs.append(Job("push", "PUSH_INTERVAL", _node_push))
 
 
 @job("portal", "attachment-retention", "ATTACHMENT_RETENTION_INTERVAL")

@@ -4,6 +4,7 @@
 id = "de-stemcellbank"
 name = "Berlin Stem Cell Bank"
 url = "http://127.0.0.1:5102"
+mode = "pull"     # optional; "push": the node pushes its pages and polls, nobody calls it
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 NODE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+MODES = ("pull", "push")  # pull: the indexer reads the node's feed; push: the node sends it
 
 
 class RegistryError(ValueError):
@@ -26,6 +28,12 @@ class Member:
     id: str
     name: str
     url: str
+    mode: str = "pull"
+
+    @property
+    def pushes(self) -> bool:
+        """Push mode: the indexer and the portal never connect to this node."""
+        return self.mode == "push"
 
     @property
     def feed_url(self) -> str:
@@ -46,7 +54,7 @@ def parse_members(data: dict, source: str = "<members>") -> list[Member]:
         where = f"{source}: member #{i}"
         if not isinstance(entry, dict):
             raise RegistryError(f"{where}: expected a table")
-        unknown = set(entry) - {"id", "name", "url"}
+        unknown = set(entry) - {"id", "name", "url", "mode"}
         if unknown:
             raise RegistryError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
         node_id, url = entry.get("id"), entry.get("url")
@@ -59,8 +67,13 @@ def parse_members(data: dict, source: str = "<members>") -> list[Member]:
         parsed = urlparse(url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise RegistryError(f"{where} ({node_id}): 'url' must be an http(s) URL (got {url!r})")
+        mode = entry.get("mode", "pull")
+        if mode not in MODES:
+            raise RegistryError(
+                f"{where} ({node_id}): 'mode' must be one of {', '.join(MODES)} (got {mode!r})"
+            )
         seen.add(node_id)
-        members.append(Member(node_id, str(entry.get("name") or node_id), url))
+        members.append(Member(node_id, str(entry.get("name") or node_id), url, mode))
     return members
 
 

@@ -26,7 +26,7 @@ QUARANTINE_SHOWN = 200
 WITHHELD_ERROR = "the last sync failed (its message is from an older indexer and is not shown)"
 WITHHELD_REASON = "not valid (the reason is from an older indexer and is not shown)"
 
-_TIMES = ("last_attempt", "last_success", "data_as_of", "last_resync")
+_TIMES = ("last_attempt", "last_success", "data_as_of", "last_resync", "last_push")
 _COUNTS = ("cursor", "latest_seq", "failures")
 
 
@@ -80,6 +80,7 @@ def public_health(doc: dict[str, Any]) -> dict[str, Any] | None:
     entries = entries[:QUARANTINE_SHOWN] if isinstance(entries, list) else []
     out["quarantined"] = [q for q in (_quarantined(e, ours) for e in entries) if q is not None]
     out["lag"] = max(0, out["latest_seq"] - out["cursor"])
+    out["mode"] = "push" if doc.get("mode") == "push" else "pull"  # push: the node sends
     return out
 
 

@@ -40,7 +40,7 @@ def index_sync(members_file: str | None) -> None:
     with click.progressbar(
         indexer.members, label="Syncing nodes", item_show_func=lambda m: m.id if m else ""
     ) as members:
-        reports = [indexer.sync_node(m) for m in members]
+        reports = [indexer.sync_node(m) for m in members if not m.pushes]  # others push
     for report in reports:
         failed |= not report.ok
         click.echo(report.summary())

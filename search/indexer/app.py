@@ -21,6 +21,8 @@ from federation.web.health import init_health
 from federation.web.logging import init_request_log
 from search.health import node_health, prometheus_text
 from search.indexer.daemon import SyncDaemon
+from search.indexer.ingest import Ingest
+from search.indexer.ingest_api import init_ingest
 
 PokeAuth = Callable[[str | None, str], None]
 """Checks a poke's Authorization header for a node id; raises PermissionError to refuse."""
@@ -32,15 +34,26 @@ def node_poke_auth(config: Mapping[str, Any]) -> PokeAuth | None:
     client-credentials grant (a person's login at that node is not the node)."""
     if not config.get("INDEXER_CLIENT_SECRET"):
         return None
-    verifier = TokenVerifier.from_config(config)
+    return node_token_check(config)
+
+
+def node_token_check(config: Mapping[str, Any]) -> PokeAuth:
+    """The check itself: a machine token of the node's own client, for the alliance API.
+    The verifier is made at the first call (an app made without OIDC settings refuses)."""
+    verifiers: list[TokenVerifier] = []
     machine_roles = config.get("OIDC_MACHINE_ROLES") or MACHINE_ROLES
 
     def check(header: str | None, node_id: str) -> None:
         raw = bearer_token(header)
         if raw is None:
             raise PermissionError("send the node's access token: Authorization: Bearer ...")
+        if not verifiers:
+            try:
+                verifiers.append(TokenVerifier.from_config(config))
+            except KeyError as exc:
+                raise PermissionError(f"the indexer has no {exc.args[0]} setting") from None
         try:
-            principal = verifier.principal(raw)
+            principal = verifiers[0].principal(raw)
         except (TokenError, IssuerUnavailable) as exc:
             raise PermissionError(f"the token is not trusted: {exc}") from None
         if principal.client_id != node_id:
@@ -52,7 +65,12 @@ def node_poke_auth(config: Mapping[str, Any]) -> PokeAuth | None:
     return check
 
 
-def create_app(config: Mapping[str, Any], daemon: SyncDaemon, auth: PokeAuth | None = None):
+def create_app(
+    config: Mapping[str, Any],
+    daemon: SyncDaemon,
+    auth: PokeAuth | None = None,
+    push_auth: PokeAuth | None = None,
+):
     app = Flask(__name__)
     app.config.update(config)
     app.register_error_handler(HTTPException, json_error)  # an API only: errors are JSON
@@ -61,6 +79,8 @@ def create_app(config: Mapping[str, Any], daemon: SyncDaemon, auth: PokeAuth | N
     init_health(app, {"engine": daemon.indexer.engine.ping})
     auth = auth or node_poke_auth(config)
     engine, prefix = daemon.indexer.engine, daemon.indexer.prefix
+    # Push-mode nodes send their pages here (search/indexer/ingest.py).
+    init_ingest(app, Ingest(daemon.indexer), push_auth or node_token_check(config), config)
 
     @app.post("/api/v1/poke/<node_id>")
     def poke(node_id: str):

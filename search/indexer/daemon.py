@@ -44,6 +44,8 @@ class SyncDaemon:
     def start(self) -> None:
         self.indexer.prepare()
         for member in self.indexer.members:
+            if member.pushes:
+                continue  # it sends its pages (search/indexer/ingest.py); nobody calls it
             thread = threading.Thread(
                 target=self._loop, args=(member,), name=f"sync-{member.id}", daemon=True
             )

@@ -46,11 +46,14 @@ def rebuild(
     indexer.prepare()
     new = create_catalogue_index(engine, indexer.prefix, version, bulk_load=True)
     report = RebuildReport(new)
+    # Push-mode nodes cannot be read: after the swap the new index has no cursor of theirs,
+    # so each one's next pass pushes everything again (search/indexer/ingest.py).
+    pulled = [m for m in indexer.members if not m.pushes]
     try:
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             for catch_up in (False, True):
-                results = list(pool.map(lambda m: indexer.sync_node(m, index=new), indexer.members))
-                for member, result in zip(indexer.members, results, strict=True):
+                results = list(pool.map(lambda m: indexer.sync_node(m, index=new), pulled))
+                for member, result in zip(pulled, results, strict=True):
                     if not result.ok:
                         raise RebuildError(
                             f"node {member.id} could not be harvested: {result.error}"

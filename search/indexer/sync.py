@@ -270,7 +270,7 @@ class Indexer:
     # -- sync --------------------------------------------------------------------------
     def sync_all(self) -> list[SyncReport]:
         self.prepare()
-        return [self.sync_node(member) for member in self.members]
+        return [self.sync_node(member) for member in self.members if not member.pushes]
 
     def sync_node(self, member: Member, index: str | None = None) -> SyncReport:
         """Bring ``index`` (default: the live one) up to date with one node's feed."""
@@ -332,17 +332,41 @@ class Indexer:
             if start and None not in (epoch, page.epoch) and page.epoch != epoch:
                 # Restored from a backup: its numbers started over, whatever the cursor says.
                 raise ResyncRequired("the node's store was restored (a new epoch)", reset=True)
-            self._apply_page(member.id, target, page, base, report, seen)
-            # The engine has acknowledged every write of this page: now the cursor moves.
-            self.save_cursor(target, member.id, page.next_cursor, page.latest_seq, base, page.epoch)
-            report.cursor_after, report.latest_seq = page.next_cursor, page.latest_seq
+            self.apply_page(member.id, target, page, base, report, seen)
         if seen is not None:
             version = base + max(report.latest_seq, report.cursor_after)
             report.reconciled = self._reconcile(member.id, target, seen, version)
         if report.pulled or report.reconciled:
             self.engine.refresh(target)
 
-    def _record_health(self, report: SyncReport) -> None:
+    def apply_page(
+        self,
+        node_id: str,
+        target: str,
+        page: FeedPage,
+        base: int,
+        report: SyncReport,
+        seen: set[int] | None,
+    ) -> None:
+        """Index one feed page, then move the cursor: the one path of a pulled page and of a
+        pushed one (search/indexer/ingest.py)."""
+        self._apply_page(node_id, target, page, base, report, seen)
+        # The engine has acknowledged every write of this page: now the cursor moves.
+        self.save_cursor(target, node_id, page.next_cursor, page.latest_seq, base, page.epoch)
+        report.cursor_after, report.latest_seq = page.next_cursor, page.latest_seq
+
+    def reconcile(self, node_id: str, target: str, seen: set[int], report: SyncReport) -> None:
+        """After a full snapshot: drop what it no longer listed (pull and push alike)."""
+        _, base = self.cursor(target, node_id)
+        version = base + max(report.latest_seq, report.cursor_after)
+        report.reconciled = self._reconcile(node_id, target, seen, version)
+
+    def record_health(self, report: SyncReport, **extra: Any) -> None:
+        """Save a live sync's outcome as the node's health, with ``extra`` fields (a push
+        mode node's ``mode`` and ``last_push``)."""
+        self._record_health(report, extra)
+
+    def _record_health(self, report: SyncReport, extra: dict[str, Any] | None = None) -> None:
         try:
             health = self.health(report.node_id)
             if health.get("error_format") != ERROR_FORMAT:
@@ -368,6 +392,7 @@ class Indexer:
                 health.update(last_error=report.error, failures=health.get("failures", 0) + 1)
             if report.resynced:
                 health["last_resync"] = self.now()
+            health.update(extra or {})
             health["quarantined"] = (
                 [q.as_dict() for q in report.quarantined] + health.get("quarantined", [])
             )[:QUARANTINE_KEPT]

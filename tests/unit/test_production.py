@@ -573,7 +573,12 @@ def test_the_node_is_not_ready_without_its_database(tmp_path):
 def test_the_outboxes_are_registered_jobs():
     portal_jobs = [job.name for job in worker.JOBS["portal"].jobs]
     assert portal_jobs == ["outbox", "attachment-retention", "alerts", "escalation"]
-    assert [job.name for job in worker.JOBS["node"].jobs] == ["outbox", "escalation", "lot-holds"]
+    assert [job.name for job in worker.JOBS["node"].jobs] == [
+        "outbox",
+        "push",
+        "escalation",
+        "lot-holds",
+    ]
     assert {job.interval for role in worker.JOBS.values() for job in role.jobs} <= set(DEFAULTS)
 
 
