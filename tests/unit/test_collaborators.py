@@ -242,6 +242,17 @@ def test_a_co_applicant_cannot_withdraw_answer_or_change_co_applicants(portal, s
     assert "Send the information" in owner_page and "Withdraw this part" in owner_page
 
 
+def test_a_co_applicants_page_has_no_receipt_form_and_no_keep_waiting(portal, shared):
+    request_id, part_id, _ = shared
+    portal.node_event(part_id, "receive", "node", "under_review", 1)
+    portal.node_event(part_id, "approve", "biobank", "approved", 2)
+    portal.node_event(part_id, "ship", "biobank", "shipped", 3)
+    owner = portal.client(ALICE).get(f"/requests/{request_id}").text
+    erin = portal.client(ERIN).get(f"/requests/{request_id}").text
+    assert "Confirm receipt" in owner and "Confirm receipt" not in erin
+    assert f"/parts/{part_id}/receipt" not in erin and f"/parts/{part_id}/keep-waiting" not in erin
+
+
 def test_co_applicants_share_the_requests_notifications_until_removed(portal, shared):
     request_id, part_id, _ = shared
     portal.node_event(part_id, "receive", "node", "under_review", 1)
