@@ -65,6 +65,16 @@ def receipt_text(received_on: str, state: str, note: str, today: dt.date) -> str
     return f"{text} {note.strip()}" if (note or "").strip() else text
 
 
+def check_owner(
+    service: AccessService, user: User, request_id: str, part_id: str, what: str
+) -> None:
+    """RequestNotFound or OwnerOnly (membership.py) before any input is read: what a
+    co-applicant or a stranger is answered does not depend on what they sent."""
+    with service.sessions() as session:
+        if owned_part(session, user, request_id, part_id, what) is None:
+            raise RequestNotFound(f"you have no request part {part_id}")
+
+
 def confirm_receipt(
     service: AccessService,
     user: User,

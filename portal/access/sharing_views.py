@@ -51,6 +51,9 @@ def _back(request_id: str, part_id: str):
 def receipt(request_id: str, part_id: str):
     form = {k: request.form.get(k, "") for k in ("received_on", "state", "note")}
     try:
+        sharing.check_owner(
+            current_access().service, signed_in_user(), request_id, part_id, "confirm receipt"
+        )
         sharing.confirm_receipt(
             current_access().service, signed_in_user(), request_id, part_id, form
         )
@@ -71,6 +74,9 @@ def receipt(request_id: str, part_id: str):
 def signed_copy(request_id: str, part_id: str):
     upload = request.files.get("document")
     try:
+        sharing.check_owner(
+            current_access().service, signed_in_user(), request_id, part_id, "send the signed MTA"
+        )
         if upload is None or not upload.filename:
             raise SubmissionInvalid(["choose the signed MTA (a PDF) to upload"])
         checked = check_upload(

@@ -253,6 +253,21 @@ def test_a_co_applicants_page_has_no_receipt_form_and_no_keep_waiting(portal, sh
     assert f"/parts/{part_id}/receipt" not in erin and f"/parts/{part_id}/keep-waiting" not in erin
 
 
+def test_a_co_applicants_act_is_refused_whatever_she_sends(portal, shared):
+    request_id, part_id, _ = shared
+    erin = portal.client(ERIN)
+    for path, data in [
+        ("receipt", {"received_on": "not a date"}),
+        ("signed-copy", {}),
+        ("signed-copy", {"document": (io.BytesIO(b"just words"), "mta.txt")}),
+    ]:
+        resp = erin.post(
+            f"/requests/{request_id}/parts/{part_id}/{path}", data={**data, "csrf_token": TOKEN}
+        )
+        assert resp.status_code == 403 and "only the request's owner" in html.unescape(resp.text)
+    assert len(portal.service.request_of(ALICE, request_id).attachments) == 1
+
+
 def test_co_applicants_share_the_requests_notifications_until_removed(portal, shared):
     request_id, part_id, _ = shared
     portal.node_event(part_id, "receive", "node", "under_review", 1)
