@@ -26,6 +26,7 @@ from federation.database import new_id, utcnow
 from federation.mail import email_payload
 from federation.web.login import User
 from portal.access.clock_models import PartClock
+from portal.access.membership import owned_part
 from portal.access.models import AccessRequest, PartEvent, RequestPart
 from schemas.clocks import (
     FINAL_STATES,
@@ -222,20 +223,12 @@ class Escalation:
 
     # -- the researcher ----------------------------------------------------------------
     def keep_waiting(self, user: User, request_id: str, part_id: str) -> None:
-        """Record that the researcher keeps waiting on an unresponsive part (their own)."""
+        """Record that the researcher keeps waiting on an unresponsive part (their own; a
+        co-applicant gets OwnerOnly, membership.py)."""
         from portal.access.service import RequestNotFound
 
         with self.access.sessions.begin() as session:
-            part = session.execute(
-                select(RequestPart)
-                .join(AccessRequest)
-                .where(
-                    RequestPart.id == part_id,
-                    RequestPart.request_id == request_id,
-                    AccessRequest.owner_iss == user.iss,
-                    AccessRequest.owner_sub == user.sub,
-                )
-            ).scalar_one_or_none()
+            part = owned_part(session, user, request_id, part_id, "choose to keep waiting")
             if part is None:
                 raise RequestNotFound(f"you have no request part {part_id}")
             clock = session.get(PartClock, part_id)

@@ -80,16 +80,34 @@ def role_for(user: User, request: AccessRequest) -> Role:
     return Role.OWNER if is_owner(user, request) else Role.COLLABORATOR
 
 
+def readable_part(
+    session: Session, user: User, request_id: str, part_id: str
+) -> RequestPart | None:
+    """A part of a request the user owns or is a co-applicant on; None otherwise."""
+    return session.execute(
+        select(RequestPart)
+        .join(AccessRequest)
+        .where(RequestPart.id == part_id, RequestPart.request_id == request_id, readable_by(user))
+    ).scalar_one_or_none()
+
+
+def owned_part(
+    session: Session, user: User, request_id: str, part_id: str, what: str
+) -> RequestPart | None:
+    """A part for an owner-only action described by ``what`` ("confirm the receipt"): None
+    when it is not the user's to read, :class:`OwnerOnly` for a co-applicant."""
+    part = readable_part(session, user, request_id, part_id)
+    if part is not None and not is_owner(user, part.request):
+        raise OwnerOnly(f"only the request's owner can {what}; co-applicants can send messages")
+    return part
+
+
 def member_part(
     session: Session, user: User, request_id: str, part_id: str, event_type: str
 ) -> RequestPart | None:
     """A part the user may take ``event_type`` on: the owner any, a co-applicant only
     :data:`COLLABORATOR_EVENTS` (OwnerOnly otherwise); None when it is not theirs to read."""
-    part = session.execute(
-        select(RequestPart)
-        .join(AccessRequest)
-        .where(RequestPart.id == part_id, RequestPart.request_id == request_id, readable_by(user))
-    ).scalar_one_or_none()
+    part = readable_part(session, user, request_id, part_id)
     if part is None:
         return None
     request = session.get(AccessRequest, request_id)

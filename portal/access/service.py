@@ -411,22 +411,6 @@ class AccessService:
         )
 
     @staticmethod
-    def _own_part(session: Session, user: User, request_id: str, part_id: str) -> RequestPart:
-        part = session.execute(
-            select(RequestPart)
-            .join(AccessRequest)
-            .where(
-                RequestPart.id == part_id,
-                RequestPart.request_id == request_id,
-                AccessRequest.owner_iss == user.iss,
-                AccessRequest.owner_sub == user.sub,
-            )
-        ).scalar_one_or_none()
-        if part is None:
-            raise RequestNotFound(f"you have no request part {part_id}")
-        return part
-
-    @staticmethod
     def _check_action(session: Session, part: RequestPart, event_type: str, text: str) -> None:
         """Refuse what the node would refuse, and a second action while one is on its way
         (messages may pile up; they change no state)."""

@@ -21,6 +21,7 @@ from federation.outbox import Refused, Retry
 from federation.web.login import User
 from portal.access.attachments import CheckedFile
 from portal.access.broker import NodeClient
+from portal.access.membership import owned_part, readable_part
 from portal.access.models import Attachment, PartEvent
 from portal.access.service import (
     AccessService,
@@ -64,6 +65,16 @@ def receipt_text(received_on: str, state: str, note: str, today: dt.date) -> str
     return f"{text} {note.strip()}" if (note or "").strip() else text
 
 
+def check_owner(
+    service: AccessService, user: User, request_id: str, part_id: str, what: str
+) -> None:
+    """RequestNotFound or OwnerOnly (membership.py) before any input is read: what a
+    co-applicant or a stranger is answered does not depend on what they sent."""
+    with service.sessions() as session:
+        if owned_part(session, user, request_id, part_id, what) is None:
+            raise RequestNotFound(f"you have no request part {part_id}")
+
+
 def confirm_receipt(
     service: AccessService,
     user: User,
@@ -99,7 +110,10 @@ def send_signed_copy(
     stored_name = service.files.save(checked.data)
     try:
         with service.sessions.begin() as session:
-            part = service._own_part(session, user, request_id, part_id)
+            # the owner only; a co-applicant reads but does not sign (membership.py)
+            part = owned_part(session, user, request_id, part_id, "send the signed MTA")
+            if part is None:
+                raise RequestNotFound(f"you have no request part {part_id}")
             session.add(
                 Attachment(
                     id=attachment_id, request_id=request_id, filename=checked.filename,
@@ -128,10 +142,13 @@ def biobank_document(
     evidence_id: str,
 ) -> tuple[bytes, str]:
     """A document the biobank gave as evidence (its MTA to sign, its countersignature),
-    fetched from its node for the request's owner only: (content, content type).
-    RequestNotFound for anyone else, or an event that is no biobank's evidence."""
+    fetched from its node for whoever reads the request (its owner and co-applicants, as with
+    the request's own attachments): (content, content type). RequestNotFound for anyone
+    else, or an event that is no biobank's evidence."""
     with service.sessions() as session:
-        part = service._own_part(session, user, request_id, part_id)
+        part = readable_part(session, user, request_id, part_id)
+        if part is None:
+            raise RequestNotFound(f"you have no request part {part_id}")
         event = session.get(PartEvent, evidence_id)
         if (
             event is None

@@ -2,7 +2,8 @@
 
 Thin over cart_stock.py and sharing.py: the amount of a cart line, the receipt of a shipped
 part, the signed MTA, and the biobank's documents (fetched from its node for the request's
-owner only; anyone else gets 404). Plain forms with the CSRF field; no JavaScript needed.
+owner and co-applicants, as the request's attachments; anyone else gets 404; acts are the
+owner's, a co-applicant gets 403). Plain forms with the CSRF field; no JavaScript needed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from federation.web.login import login_required, signed_in_user
 from portal.access import cart, cart_stock, sharing
 from portal.access.attachments import AttachmentRejected, check_upload
 from portal.access.context import current_access
+from portal.access.membership import OwnerOnly
 from portal.access.service import RequestNotFound, SubmissionInvalid
 from portal.access.views import _request_page
 from schemas.lifecycle import TransitionRefused
@@ -49,11 +51,16 @@ def _back(request_id: str, part_id: str):
 def receipt(request_id: str, part_id: str):
     form = {k: request.form.get(k, "") for k in ("received_on", "state", "note")}
     try:
+        sharing.check_owner(
+            current_access().service, signed_in_user(), request_id, part_id, "confirm receipt"
+        )
         sharing.confirm_receipt(
             current_access().service, signed_in_user(), request_id, part_id, form
         )
     except RequestNotFound as exc:
         abort(404, str(exc))
+    except OwnerOnly as exc:  # a co-applicant reads the request but does not act on it
+        abort(403, str(exc))
     except TransitionRefused as exc:
         return _request_page(request_id, f"Not done: {exc}. Nothing was changed.", 409)
     except SubmissionInvalid as exc:
@@ -67,6 +74,9 @@ def receipt(request_id: str, part_id: str):
 def signed_copy(request_id: str, part_id: str):
     upload = request.files.get("document")
     try:
+        sharing.check_owner(
+            current_access().service, signed_in_user(), request_id, part_id, "send the signed MTA"
+        )
         if upload is None or not upload.filename:
             raise SubmissionInvalid(["choose the signed MTA (a PDF) to upload"])
         checked = check_upload(
@@ -78,6 +88,8 @@ def signed_copy(request_id: str, part_id: str):
         )  # fmt: skip
     except RequestNotFound as exc:
         abort(404, str(exc))
+    except OwnerOnly as exc:  # a co-applicant reads the request but does not act on it
+        abort(403, str(exc))
     except TransitionRefused as exc:
         return _request_page(request_id, f"Not done: {exc}. Nothing was changed.", 409)
     except (SubmissionInvalid, AttachmentRejected) as exc:

@@ -8,6 +8,7 @@ from flask import Blueprint, Flask, abort, current_app, flash, jsonify, redirect
 
 from federation.web.login import current_user, login_required, signed_in_user
 from portal.access.escalation import CLOCK_EVENT_LABELS, KeepWaitingRefused, escalation_of
+from portal.access.membership import OwnerOnly
 from portal.access.service import RequestNotFound
 
 bp = Blueprint("waiting", __name__)
@@ -28,6 +29,8 @@ def keep_waiting(request_id: str, part_id: str):
         escalation_of(current_app).keep_waiting(signed_in_user(), request_id, part_id)
     except RequestNotFound as exc:
         abort(404, str(exc))
+    except OwnerOnly as exc:  # a co-applicant reads the waiting but does not choose
+        abort(403, str(exc))
     except KeepWaitingRefused as exc:
         abort(409, f"Not done: {exc}. Nothing was changed.")
     flash("Recorded: you keep waiting on this biobank.")

@@ -242,6 +242,32 @@ def test_a_co_applicant_cannot_withdraw_answer_or_change_co_applicants(portal, s
     assert "Send the information" in owner_page and "Withdraw this part" in owner_page
 
 
+def test_a_co_applicants_page_has_no_receipt_form_and_no_keep_waiting(portal, shared):
+    request_id, part_id, _ = shared
+    portal.node_event(part_id, "receive", "node", "under_review", 1)
+    portal.node_event(part_id, "approve", "biobank", "approved", 2)
+    portal.node_event(part_id, "ship", "biobank", "shipped", 3)
+    owner = portal.client(ALICE).get(f"/requests/{request_id}").text
+    erin = portal.client(ERIN).get(f"/requests/{request_id}").text
+    assert "Confirm receipt" in owner and "Confirm receipt" not in erin
+    assert f"/parts/{part_id}/receipt" not in erin and f"/parts/{part_id}/keep-waiting" not in erin
+
+
+def test_a_co_applicants_act_is_refused_whatever_she_sends(portal, shared):
+    request_id, part_id, _ = shared
+    erin = portal.client(ERIN)
+    for path, data in [
+        ("receipt", {"received_on": "not a date"}),
+        ("signed-copy", {}),
+        ("signed-copy", {"document": (io.BytesIO(b"just words"), "mta.txt")}),
+    ]:
+        resp = erin.post(
+            f"/requests/{request_id}/parts/{part_id}/{path}", data={**data, "csrf_token": TOKEN}
+        )
+        assert resp.status_code == 403 and "only the request's owner" in html.unescape(resp.text)
+    assert len(portal.service.request_of(ALICE, request_id).attachments) == 1
+
+
 def test_co_applicants_share_the_requests_notifications_until_removed(portal, shared):
     request_id, part_id, _ = shared
     portal.node_event(part_id, "receive", "node", "under_review", 1)
@@ -311,9 +337,14 @@ def test_the_api_lists_adds_and_removes_with_the_sessions_csrf_token(portal):
 
 
 # -- every object endpoint, for everyone -------------------------------------------------
-OBJECT_ARGS = {"request_id", "part_id", "attachment_id", "collaborator_id"}
-# endpoint -> (method, path with {r} {p} {a} {c}, form or JSON, expected status for:
+OBJECT_ARGS = {"request_id", "part_id", "attachment_id", "collaborator_id", "evidence_id"}
+SIGNED_COPY = object()  # stands for a fresh signed-MTA upload (a file is read once)
+RECEIPT = {"received_on": dt.date.today().isoformat(), "state": "good"}
+# endpoint -> (method, path with {r} {p} {a} {c} {e}, form or JSON, expected status for:
 #   the owner, the co-applicant, a stranger, a removed co-applicant). None: not tried.
+# A co-applicant reads what the owner reads (the request, its attachments, the biobank's
+# documents, whom it waits on) and sends messages; every other act is the owner's (403).
+# The owner's 409 on an act: past the membership check, refused by the part's state.
 CASES: dict[str, list[tuple[str, str, dict, tuple[int | None, ...]]]] = {
     "access.request_page": [("GET", "/requests/{r}", {}, (200, 200, 404, 404))],
     "access.attachment": [("GET", "/requests/{r}/attachments/{a}", {}, (200, 200, 404, 404))],
@@ -341,6 +372,19 @@ CASES: dict[str, list[tuple[str, str, dict, tuple[int | None, ...]]]] = {
     "collaborators_api.remove": [
         ("DELETE", "/api/v1/access/requests/{r}/co-applicants/{c}", {}, (None, 403, 404, 404))
     ],
+    "sharing.receipt": [("POST", "/requests/{r}/parts/{p}/receipt", RECEIPT, (409, 403, 404, 404))],
+    "sharing.signed_copy": [
+        ("POST", "/requests/{r}/parts/{p}/signed-copy", SIGNED_COPY, (409, 403, 404, 404))
+    ],
+    # 503: past the membership check, at the biobank's node, which is not reachable here
+    # (the portal has no client secret for tokens in this test).
+    "sharing.document": [
+        ("GET", "/requests/{r}/parts/{p}/documents/{e}", {}, (503, 503, 404, 404))
+    ],
+    "waiting.keep_waiting": [
+        ("POST", "/requests/{r}/parts/{p}/keep-waiting", {}, (409, 403, 404, 404))
+    ],
+    "waiting.waiting_json": [("GET", "/api/v1/requests/{r}/waiting", {}, (200, 200, 404, 404))],
     # The nodes' API: a researcher's session is no node token, whoever holds it.
     "access_api.attachment": [
         ("GET", "/api/v1/access/parts/{p}/attachments/{a}", {}, (401, 401, 401, 401))
@@ -348,13 +392,10 @@ CASES: dict[str, list[tuple[str, str, dict, tuple[int | None, ...]]]] = {
 }
 
 
-def test_every_object_endpoint_of_the_access_feature_is_in_the_table(portal):
+def test_every_object_endpoint_of_a_request_is_in_the_table(portal):
+    # every blueprint: an endpoint taking a request, part or their objects needs rows
     found = {
-        rule.endpoint
-        for rule in portal.app.url_map.iter_rules()
-        if rule.arguments & OBJECT_ARGS
-        and rule.endpoint.split(".")[0]
-        in {"access", "access_api", "collaborators", "collaborators_api"}
+        rule.endpoint for rule in portal.app.url_map.iter_rules() if rule.arguments & OBJECT_ARGS
     }
     assert found == set(CASES), "a new object endpoint needs its rows in CASES"
 
@@ -366,7 +407,12 @@ def test_every_object_endpoint_answers_each_role_as_the_table_says(portal, share
     portal.client(frank).get("/requests")  # bound ...
     rows = {c.email: c.id for c in portal.co.listing(ALICE, request_id)[1]}
     portal.co.remove(ALICE, request_id, rows["frank@example.org"])  # ... and removed
+    portal.node_event(part_id, "receive", "node", "under_review", 1)
+    portal.node_event(part_id, "evidence", "biobank", "under_review", 2)
+    evidence_id = portal.service.request_of(ALICE, request_id).parts[0].events[-1].id
     ids = {"r": request_id, "p": part_id, "a": attachment_id, "c": rows["erin@example.org"]}
+    ids["e"] = evidence_id
+    portal.access.nodes.members = lambda: MEMBERS  # the document is fetched from node n1
     people = (ALICE, ERIN, MALLORY, frank)
     for endpoint, cases in CASES.items():
         for method, path, body, expected in cases:
@@ -377,7 +423,12 @@ def test_every_object_endpoint_answers_each_role_as_the_table_says(portal, share
                 resp = _call(portal.client(who), method, url, body)
                 text = resp.get_data(as_text=True)
                 resp.close()  # a download's file handle
-                assert resp.status_code == status, (endpoint, url, who.sub, text[:200])
+                assert resp.status_code == status, (endpoint, url, who.sub, text[-600:])
+    # Nothing the others tried was stored: no signed copy, no choice to keep waiting.
+    assert len(portal.service.request_of(ALICE, request_id).attachments) == 1
+    assert portal.messages("action") and all(
+        m.payload["action"]["type"] == "message" for m in portal.messages("action")
+    )
     # Nothing the others tried changed the list: Erin is still on it, Frank is not.
     assert [c.email for c in portal.co.listing(ALICE, request_id)[1]] == [
         "erin@example.org",
@@ -391,6 +442,8 @@ def _call(client: FlaskClient, method: str, url: str, body: dict):
         return client.open(url, method=method, json=body or None, headers={"X-CSRF-Token": TOKEN})
     if method == "GET":
         return client.get(url)
+    if body is SIGNED_COPY:
+        body = {"document": (io.BytesIO(PDF), "signed-mta.pdf")}
     return client.post(url, data={**body, "csrf_token": TOKEN})
 
 

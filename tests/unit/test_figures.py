@@ -216,3 +216,44 @@ def test_the_new_json_routes_are_in_the_portal_openapi_document(portal):
     assert len(ours) == 4 and ours <= documented
     stranger = portal.app.test_client()
     assert stranger.get("/api/v1/requests/x/waiting").status_code == 401
+
+
+# bb1's id at another node: the rows go by (node, biobank), not by the biobank's id alone.
+NAMESAKE = User(
+    ISS, "nina", "Nina", "nina@example.org", frozenset({"biobank-admin"}), frozenset({"n2:bb1"})
+)
+# The biobanks claim without the biobank-admin role administers nothing.
+ROLELESS = User(ISS, "rolf", "Rolf", "rolf@example.org", frozenset(), frozenset({"n1:bb1"}))
+
+
+@pytest.mark.parametrize(
+    ("user", "banks"),
+    [(BOB, ["bb1"]), (DAVE, []), (NAMESAKE, [])],
+    ids=["own biobank", "other biobank", "same id at another node"],
+)
+def test_a_biobank_admin_gets_only_their_rows_in_every_format(portal, user, banks):
+    client = portal.client(user)
+    answer = client.get("/api/v1/figures").get_json()
+    assert [r["biobank_id"] for r in answer["biobanks"]] == banks and answer["alliance"] is None
+    text = client.get("/api/v1/figures.csv").get_data(as_text=True)
+    assert [row[3] for row in list(csv.reader(io.StringIO(text)))[1:]] == banks
+    page = client.get("/figures").get_data(as_text=True)
+    assert ("Biobank one" in page, "Biobank two" in page) == (banks == ["bb1"], False)
+    assert client.get("/api/v1/figures/metrics").status_code == 403  # the operators' only
+
+
+@pytest.mark.parametrize("user", [ALICE, ROLELESS], ids=["researcher", "claim without role"])
+def test_no_format_shows_figures_to_someone_who_administers_nothing(portal, user):
+    client = portal.client(user)
+    for path in ("/figures", "/api/v1/figures", "/api/v1/figures.csv", "/api/v1/figures/metrics"):
+        answer = client.get(path)
+        assert answer.status_code == 403, path
+        assert "bb1" not in answer.get_data(as_text=True), path
+
+
+def test_no_format_shows_figures_without_a_login(portal):
+    stranger = portal.app.test_client()
+    page = stranger.get("/figures")
+    assert page.status_code == 302 and "/login" in page.headers["Location"]
+    for path in ("/api/v1/figures", "/api/v1/figures.csv", "/api/v1/figures/metrics"):
+        assert stranger.get(path).status_code == 401, path

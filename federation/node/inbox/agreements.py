@@ -237,8 +237,9 @@ def install(inbox: Inbox) -> None:
 
 
 def document_for_portal(inbox: Inbox, part_id: str, evidence_id: str) -> ConditionEvidence:
-    """A document the biobank provided, for the portal to pass to the part's owner (the
-    portal checks who that is; the node only serves its own parts' documents)."""
+    """A document the biobank provided, for the portal to pass to the request's owner and
+    co-applicants (the portal checks who they are; the node only serves its own parts'
+    documents)."""
     with inbox.sessions() as session:
         row = session.get(ConditionEvidence, evidence_id)
         if row is None or row.part_id != part_id or row.content is None:

@@ -78,7 +78,7 @@ def post_action(part_id: str):
 @portal_only
 def evidence_document(part_id: str, evidence_id: str):
     """A document the biobank gave as evidence (its MTA, its countersignature), for the
-    portal to pass on to the request's owner."""
+    portal to pass on to the request's owner and co-applicants (the portal decides who)."""
     try:
         row = document_for_portal(current_inbox(), part_id, evidence_id)
     except PartNotFound as exc:
