@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, jsonify, request, url_for
 
 from federation.bearer import require_token
+from federation.node.feed import feed_page
 from federation.node.identity import current_identity
 from federation.node.openapi import spec
-from federation.node.privacy import current_policy, publishable_entry, publishable_record
+from federation.node.privacy import current_policy, publishable_record
 from federation.node.store import current_store
 from schemas import KINDS, SCHEMA_VERSION
 
@@ -81,18 +82,8 @@ def feed():
             horizon=horizon,
             latest_seq=latest,
         ), 410
-    policy = current_policy()  # no count below k leaves the node
-    entries = [publishable_entry(e, policy) for e in store.changes(after, limit)]
-    next_cursor = entries[-1]["seq"] if entries else max(after, 0)
-    return jsonify(
-        node_id=config["NODE_ID"],
-        after=after,
-        next_cursor=next_cursor,
-        latest_seq=latest,
-        epoch=store.epoch(),
-        has_more=next_cursor < latest,
-        entries=entries,
-    )
+    # no count below k leaves the node (federation/node/feed.py, shared with push mode)
+    return jsonify(feed_page(store, config["NODE_ID"], after, limit, current_policy()))
 
 
 @bp.get("/records/<kind>/<local_id>")

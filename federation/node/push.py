@@ -24,6 +24,8 @@ from typing import Any
 import requests
 
 from federation import http
+from federation.node.feed import feed_page
+from federation.node.privacy import FactsPolicy, policy_of
 from federation.node.store import CatalogueStore
 from federation.tokens import TokenUnavailable
 
@@ -43,22 +45,6 @@ class PushReport:
     entries: int = 0
     cursor: int = 0
     snapshot: bool = False
-
-
-def feed_page(store: CatalogueStore, node_id: str, after: int, limit: int) -> dict[str, Any]:
-    """The feed page after ``after``, as the publish API serves it (federation/node/api.py)."""
-    latest = store.latest_seq()
-    entries = store.changes(after, limit)
-    next_cursor = entries[-1]["seq"] if entries else after
-    return {
-        "node_id": node_id,
-        "after": after,
-        "next_cursor": next_cursor,
-        "latest_seq": latest,
-        "epoch": store.epoch(),
-        "has_more": next_cursor < latest,
-        "entries": entries,
-    }
 
 
 def start_from(store: CatalogueStore, cursor: int, epoch: int | None) -> tuple[int, bool]:
@@ -82,8 +68,10 @@ class Pusher:
         page_size: int = 500,
         timeout: float = 10,
         max_bytes: int = http.ANSWER_MAX_BYTES,
+        policy: FactsPolicy | None = None,
     ) -> None:
         self.store = store
+        self.policy = policy or FactsPolicy()  # the facts policy: as strict as the feed's
         self.node_id = node_id
         self.url = f"{indexer_url.rstrip('/')}/api/v1/push/{node_id}"
         self.headers = headers
@@ -131,7 +119,7 @@ class Pusher:
         report = PushReport(cursor=after, snapshot=snapshot)
         refusals = 0
         for _ in range(max_pages):
-            page = feed_page(self.store, self.node_id, after, self.page_size)
+            page = feed_page(self.store, self.node_id, after, self.page_size, self.policy)
             if not page["entries"] and not snapshot:
                 return report  # the indexer has everything
             params = {"snapshot": "true"} if snapshot else None
@@ -204,4 +192,5 @@ def pusher_for(app: Any) -> Pusher | None:
         page_size=int(config["PUSH_PAGE_SIZE"]),
         timeout=float(config["SYNC_TIMEOUT"]),
         max_bytes=int(config.get("FEDERATION_MAX_BYTES") or http.ANSWER_MAX_BYTES),
+        policy=policy_of(app),
     )

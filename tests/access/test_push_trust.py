@@ -10,7 +10,9 @@ import requests
 from cellfed.config import load_config
 from cellfed.demo import demo_secret
 from cellfed.serve import serve_in_thread
-from federation.node.push import Pusher, feed_page
+from federation.node.feed import feed_page
+from federation.node.privacy import FactsPolicy
+from federation.node.push import Pusher
 from federation.node.store import CatalogueStore
 from federation.registry import Member
 from federation.tokens import ClientCredentials
@@ -54,7 +56,7 @@ def test_only_the_nodes_own_token_pushes_for_it(
     store.create_schema()
     assert import_catalogue(store, catalogue(cell_line("L1")), "c.json").ok
     url = f"{indexer_service}/api/v1/push/{NODE}"
-    body = feed_page(store, NODE, 0, 100)
+    body = feed_page(store, NODE, 0, 100, FactsPolicy())
     for headers in ({}, bearer(idp, "de-stemcellbank"), bearer(idp, "portal")):
         refused = requests.post(
             url, json=body, headers=headers, params={"snapshot": "true"}, timeout=10

@@ -7,7 +7,8 @@ import datetime as dt
 
 import pytest
 
-from federation.node.push import feed_page
+from federation.node.feed import feed_page
+from federation.node.privacy import FactsPolicy
 from federation.node.store import CatalogueStore
 from federation.registry import Member
 from search.aliases import write_index
@@ -28,7 +29,7 @@ def store_audit(engine, prefix: str, node_id: str, store: CatalogueStore) -> Aud
     live: dict[str, str] = {}
     after = 0
     while True:
-        page = feed_page(store, node_id, after, 1000)
+        page = feed_page(store, node_id, after, 1000, FactsPolicy())
         for entry in page["entries"]:
             key = uid(node_id, entry["kind"], entry["id"])
             if entry["op"] == "upsert":
@@ -70,7 +71,7 @@ def pushed(store, search_engine, index_prefix):
 
 
 def page(store, after, limit=3):
-    return feed_page(store, NODE, after, limit)
+    return feed_page(store, NODE, after, limit, FactsPolicy())
 
 
 def push_all(ingest, store, snapshot: bool) -> list[dict]:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from federation.node.app import create_app
 from federation.node.exporter import FORMATS, export
+from federation.node.feed import feed_page
 from federation.node.formats import convert, tabular
 from federation.node.formats.directory import codes as directory_codes
 from federation.node.formats.sources import expand, read_paths
@@ -22,9 +23,11 @@ from federation.node.importer import import_catalogue, import_files
 from federation.node.privacy import (
     FactsPolicy,
     install_policy,
+    policy_of,
     publishable_facts,
     publishable_record,
 )
+from federation.node.push import Pusher
 from federation.node.store import CatalogueStore, store_of
 from federation.protocol import content_hash
 from portal.facts_table import fact_rows
@@ -245,6 +248,18 @@ def set_policy(app, policy: FactsPolicy) -> None:
     install_policy(app)
 
 
+def pushed_facts(client) -> list[dict]:
+    """What a push-mode node sends the indexer: the pages its pusher builds (push.py)."""
+    app = client.application
+    pusher = Pusher(
+        store_of(app), "bank", "https://indexer.invalid", lambda _: {}, policy=policy_of(app)
+    )
+    page = feed_page(pusher.store, pusher.node_id, 0, 100, pusher.policy)
+    [entry] = [e for e in page["entries"] if e["kind"] == "collection"]
+    assert entry["hash"] == content_hash(entry["record"])
+    return entry["record"].get("facts", [])
+
+
 def feed_facts(client) -> list[dict]:
     entries = client.get("/api/v1/feed?after=0&limit=100").json["entries"]
     [entry] = [e for e in entries if e["kind"] == "collection"]
@@ -292,6 +307,7 @@ def in_directory_codes(facts: list[dict]) -> list[dict]:
 EXITS = {
     "feed": feed_facts,
     "record API": record_facts,
+    "push": pushed_facts,
     **{f"export {fmt}": lambda c, fmt=fmt: export_facts(c, fmt) for fmt in FORMATS},
 }
 

@@ -6,8 +6,11 @@ from __future__ import annotations
 import pytest
 
 from cellfed.config import load_config
+from federation.node.app import create_app as create_node_app
+from federation.node.feed import feed_page
 from federation.node.importer import import_catalogue
-from federation.node.push import feed_page, start_from
+from federation.node.privacy import FactsPolicy, policy_of
+from federation.node.push import pusher_for, start_from
 from federation.node.store import store_of
 from federation.registry import Member, RegistryError, parse_members
 from search.engine import SearchEngine
@@ -124,7 +127,7 @@ def seeded(node_app):
 def test_a_pushed_page_is_the_page_the_publish_api_serves(seeded):
     app, store = seeded
     served = app.test_client().get("/api/v1/feed?after=1&limit=2").json
-    assert feed_page(store, "test-node", 1, 2) == served
+    assert feed_page(store, "test-node", 1, 2, FactsPolicy()) == served
 
 
 def test_the_node_pushes_from_the_indexers_cursor_or_everything_from_0(seeded):
@@ -160,3 +163,22 @@ def test_a_push_without_a_token_is_refused_before_anything_is_read():
     answer = client.post("/api/v1/push/b", json={**PAGE, "node_id": "b", "entries": []})
     assert answer.status_code == 403 and "Bearer" in answer.json["detail"]
     assert client.get("/api/v1/push/b").status_code == 403
+
+
+def test_the_pusher_publishes_under_the_nodes_facts_policy(tmp_path):
+    # A push-mode node's pages leave it as the feed's do: no count below its k (privacy.py).
+    app = create_node_app(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'push.sqlite3'}",
+            "NODE_ID": "push-node",
+            "NODE_MODE": "push",
+            "PUSH_INDEXER_URL": "https://indexer.invalid",
+            "OIDC_ISSUER": "https://idp.invalid/realms/alliance",
+            "OIDC_CLIENT_ID": "push-node",
+            "OIDC_CLIENT_SECRET": "s" * 32,
+            "FACTS_MIN_COUNT": 25,
+        }
+    )
+    pusher = pusher_for(app)
+    assert pusher is not None and pusher.policy == policy_of(app)
+    assert pusher.policy.min_count == 25
