@@ -15,6 +15,7 @@ from werkzeug.datastructures import MultiDict
 
 from federation.database import database_engine
 from federation.node.importer import import_catalogue
+from federation.node.inbox.holds import approve_with_holds
 from federation.node.inbox.service import Acting, inbox_of
 from federation.node.store import store_of
 from federation.outbox import Outbox
@@ -201,18 +202,30 @@ def inbox(node_app):
 BOB = Acting(Actor.BIOBANK, "Bob", "bob-sub")
 
 
-def approve(inbox, **kw: Any) -> dict[str, Any]:
-    return inbox.decide("c" * 32, {"bb-berlin"}, BOB, "approve", **kw)
+@pytest.fixture(params=["approve", "approve with holds"])
+def approve(request):
+    """Both ways a node's admin approves: the plain decision, and the approval that holds
+    vials (inbox/holds.py, the part page's form): each checks the terms the same way."""
+
+    def plain(inbox, **kw: Any) -> dict[str, Any]:
+        return inbox.decide("c" * 32, {"bb-berlin"}, BOB, "approve", **kw)
+
+    def with_holds(inbox, **kw: Any) -> dict[str, Any]:
+        return approve_with_holds(inbox, "c" * 32, {"bb-berlin"}, BOB, [], None, **kw)
+
+    return plain if request.param == "approve" else with_holds
 
 
-def test_an_incompatible_item_cannot_be_approved_where_the_policy_allows_no_override(inbox):
+def test_an_incompatible_item_cannot_be_approved_where_the_policy_allows_no_override(
+    inbox, approve
+):
     inbox.receive(part(["L1"], consent_genetic_modification="yes"))
     with pytest.raises(TransitionRefused, match="L1 is incompatible .* does not allow"):
         approve(inbox, override_reason="we trust them")
     assert inbox.part("c" * 32, {"bb-berlin"}).state == "under_review"
 
 
-def test_with_override_allowed_the_admin_must_write_the_reason_kept_in_the_event(inbox):
+def test_with_override_allowed_the_admin_must_write_the_reason_kept_in_the_event(inbox, approve):
     inbox.consent_override_allowed = True
     inbox.receive(part(["L1"], consent_genetic_modification="yes"))
     with pytest.raises(TransitionRefused, match="write the reason"):
@@ -224,19 +237,19 @@ def test_with_override_allowed_the_admin_must_write_the_reason_kept_in_the_event
     )
 
 
-def test_a_compatible_item_is_approved_as_before(inbox):
+def test_a_compatible_item_is_approved_as_before(inbox, approve):
     inbox.receive(part(["L1"]))
     assert approve(inbox)["state"] == "approved"
 
 
-def test_the_node_checks_references_on_its_own_records(inbox):
+def test_the_node_checks_references_on_its_own_records(inbox, approve):
     # The portal's copy of the terms may lag: the node refuses what its own record requires.
     inbox.receive(part(["HGR1"]))
     with pytest.raises(TransitionRefused, match="no reference for HGR1: Human genetic"):
         approve(inbox)
 
 
-def test_with_the_reference_the_admin_sees_it_and_may_approve(inbox, node_app):
+def test_with_the_reference_the_admin_sees_it_and_may_approve(inbox, node_app, approve):
     from federation.node.inbox.terms import part_context
 
     inbox.receive(part(["HGR1"], hgr_approval_reference="HGR-2026-0118"))

@@ -25,6 +25,7 @@ from federation.node.inbox import stock
 from federation.node.inbox.models import InboxPart, LotHold
 from federation.node.inbox.service import Acting, Inbox, event_wire
 from federation.node.inbox.stock import ACTIVE, EXPIRED, end_holds
+from federation.node.inbox.terms import approval_text
 from federation.outbox import as_aware
 from schemas.lifecycle import Actor
 from schemas.lifecycle import State as PartState
@@ -69,10 +70,19 @@ def approve_with_holds(
     conditions: Collection[str] = (),
     now: dt.datetime | None = None,
     max_days: int = 90,
+    override_reason: str | None = None,
 ) -> dict[str, Any]:
     """Approve a part and hold its lots, in one transaction with the approval event and the
-    report to the portal. StockRefused or TransitionRefused: nothing is stored."""
+    report to the portal. StockRefused or TransitionRefused: nothing is stored. The terms are
+    checked first, on the node's own records, as for any approval (inbox/terms.py)."""
     now = now or utcnow()
+    text = approval_text(
+        inbox.store,
+        inbox.part(part_id, biobanks).payload,
+        text,
+        override_reason,
+        inbox.consent_override_allowed,
+    )
     holds = sorted(holds, key=lambda h: (h.line_id, h.lot_id))  # one lock order: no deadlock
     if holds and until is None:
         raise stock.StockRefused("hold until: a hold needs the date it ends")
@@ -92,20 +102,7 @@ def approve_with_holds(
             conditions=conditions,
             origin="node",
         )
-        for h in holds:
-            stock.take(session, h.line_id, h.lot_id, h.vials)
-            session.add(
-                LotHold(
-                    id=new_id(),
-                    part_id=part.id,
-                    line_id=h.line_id,
-                    lot_id=h.lot_id,
-                    vials=h.vials,
-                    until=end,
-                    state=ACTIVE,
-                    created_at=now,
-                )
-            )
+        _take(session, part.id, holds, end, now)
         stock.republish_lines(inbox.store, session, (h.line_id for h in holds))
         part.needs_attention = False
         wire = event_wire(event)
@@ -113,6 +110,26 @@ def approve_with_holds(
     inbox.store.notify()
     inbox.outbox.wake()
     return wire
+
+
+def _take(
+    session: Any, part_id: str, holds: list[HoldAsked], end: dt.datetime | None, now: dt.datetime
+) -> None:
+    """Hold each lot's vials (the conditional per-lot UPDATE in stock.py) and record it."""
+    for h in holds:
+        stock.take(session, h.line_id, h.lot_id, h.vials)
+        session.add(
+            LotHold(
+                id=new_id(),
+                part_id=part_id,
+                line_id=h.line_id,
+                lot_id=h.lot_id,
+                vials=h.vials,
+                until=end,
+                state=ACTIVE,
+                created_at=now,
+            )
+        )
 
 
 def _summary(holds: list[HoldAsked], end: dt.datetime | None, text: str | None) -> str | None:

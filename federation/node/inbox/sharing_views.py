@@ -118,6 +118,7 @@ def approve(part_id: str):
             parse_date(form.get("until"), "until"), text=form.get("text"),
             conditions=form.getlist("conditions"),
             max_days=int(current_app.config["HOLD_MAX_DAYS"]),
+            override_reason=form.get("override_reason"),
         )  # fmt: skip
     except PartNotFound as exc:
         abort(404, str(exc))
