@@ -114,7 +114,10 @@ def record_shipment(
         part = inbox._visible(session, part_id, biobanks)
         holds = list(
             session.execute(
-                select(LotHold).where(LotHold.part_id == part.id).order_by(LotHold.created_at)
+                select(LotHold)
+                .where(LotHold.part_id == part.id)
+                .order_by(LotHold.created_at)
+                .with_for_update()  # the expiry job waits, then finds them ended
             ).scalars()
         )
         problems = _against_holds(form, holds, now)

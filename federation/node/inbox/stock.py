@@ -41,10 +41,12 @@ class StockRefused(ValueError):
 
 def lot_of(session: Session, line_id: str, lot_id: str) -> dict[str, Any]:
     """The lot as the catalogue holds it now, or StockRefused naming what is missing."""
+    # Locked (on PostgreSQL): a shipment that lowers the stock commits first, and this
+    # approval then reads the lower stock, not the one before it.
     payload = session.execute(
-        select(Record.payload).where(
-            Record.kind == "cell_line", Record.local_id == line_id, Record.deleted.is_(False)
-        )
+        select(Record.payload)
+        .where(Record.kind == "cell_line", Record.local_id == line_id, Record.deleted.is_(False))
+        .with_for_update()
     ).scalar_one_or_none()
     if payload is None:
         raise StockRefused(f"cell line {line_id!r} is not in this node's catalogue")
@@ -155,10 +157,16 @@ def end_holds(session: Session, holds: Iterable[LotHold], state: str) -> set[str
     to republish."""
     lines = set()
     for hold in holds:
-        if hold.state != ACTIVE:
+        # Conditional, so a hold that the expiry job, a release, a shipment or a withdrawal
+        # ended meanwhile gives its vials back once only.
+        ended = session.execute(
+            update(LotHold)
+            .where(LotHold.id == hold.id, LotHold.state == ACTIVE)
+            .values(state=state, ended_at=utcnow())
+        )
+        if ended.rowcount != 1:  # type: ignore[attr-defined]
             continue
         give_back(session, hold.line_id, hold.lot_id, hold.vials)
-        hold.state, hold.ended_at = state, utcnow()
         lines.add(hold.line_id)
     return lines
 
@@ -166,7 +174,9 @@ def end_holds(session: Session, holds: Iterable[LotHold], state: str) -> set[str
 def active_holds(session: Session, part_id: str) -> list[LotHold]:
     return list(
         session.execute(
-            select(LotHold).where(LotHold.part_id == part_id, LotHold.state == ACTIVE)
+            select(LotHold)
+            .where(LotHold.part_id == part_id, LotHold.state == ACTIVE)
+            .with_for_update()  # one ender at a time (see end_holds)
         ).scalars()
     )
 
