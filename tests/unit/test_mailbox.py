@@ -183,3 +183,14 @@ def test_the_mailbox_routes_are_documented_and_want_a_token(portal):
     client = portal.test_client()
     assert client.get("/api/v1/nodes/far/mailbox").status_code == 401
     assert client.post("/api/v1/nodes/far/mailbox/ack", json={"acks": []}).status_code == 401
+
+
+def test_the_demo_tells_the_portal_which_node_pushes(tmp_path):
+    from cellfed.demo import _members_file
+    from federation.registry import load_members
+
+    members = [
+        Member("cn-nsccr", "CN", "http://127.0.0.1:5103", "push"),
+        Member("de", "DE", "http://x"),
+    ]
+    assert load_members(_members_file(members, tmp_path)) == members
