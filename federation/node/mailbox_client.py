@@ -8,8 +8,10 @@ API uses (inbox/portal_messages.py), and acknowledges it (``POST .../mailbox/ack
 after its transaction committed, with the events it made, or why it refuses it for good.
 An ack that gets lost makes the portal hand the message out again; applying it again
 changes nothing (a part by its content hash, an action by its event id, a list replaced).
-The cursor lives in memory only and goes back to 0 after any failure: the portal keeps
-every message open until it is acknowledged, so starting over loses nothing.
+Every poll asks from ``after=0``: the portal hands out open (unacknowledged) messages only,
+and this client acknowledges all it got before it polls again, so nothing is fetched twice
+on the happy path, while a cursor could skip a message whose id was taken before, but
+committed after, a later one's (PostgreSQL sequences do not follow commit order).
 """
 
 from __future__ import annotations
@@ -78,7 +80,6 @@ class MailboxClient:
         self.wait = wait
         self.timeout = timeout
         self.max_bytes = max_bytes
-        self.cursor = 0
 
     def _call(self, method: str, url: str, **kwargs: Any) -> Any:
         # the read timeout covers the poll's wait: the answer's headers come when it ends
@@ -109,19 +110,15 @@ class MailboxClient:
 
     def poll_once(self) -> PollReport:
         """One long poll: apply what came, acknowledge it. Raises MailboxError."""
-        params = {"after": str(self.cursor), "wait": str(self.wait)}
+        params = {"after": "0", "wait": str(self.wait)}  # see the module's docstring
         try:
             body = self._call("GET", self.url, params=params)
             messages = body["messages"]
             if not isinstance(messages, list):
                 raise TypeError("messages")
         except (KeyError, TypeError):
-            self.cursor = 0
             raise MailboxError(f"{self.url} answered no message list") from None
-        except MailboxError:
-            self.cursor = 0
-            raise
-        report = PollReport(received=len(messages), cursor=self.cursor)
+        report = PollReport(received=len(messages))
         if not messages:
             return report
         acks = []
@@ -130,12 +127,9 @@ class MailboxClient:
             acks.append(ack_of(message, outcome))
             report.applied += 1 if outcome.applied else 0
             report.refused += 0 if outcome.applied else 1
-        try:
-            self._call("POST", f"{self.url}/ack", json={"acks": acks})
-        except MailboxError:
-            self.cursor = 0  # the portal hands them out again; applying them again is a no-op
-            raise
-        self.cursor = report.cursor = max(m["id"] for m in messages)
+        # Lost, the portal hands them out again, and applying them again changes nothing.
+        self._call("POST", f"{self.url}/ack", json={"acks": acks})
+        report.cursor = max(m["id"] for m in messages)
         return report
 
 

@@ -194,3 +194,15 @@ def test_the_demo_tells_the_portal_which_node_pushes(tmp_path):
         Member("de", "DE", "http://x"),
     ]
     assert load_members(_members_file(members, tmp_path)) == members
+
+
+def test_a_portal_that_is_not_there_is_a_mailbox_error_and_nothing_is_applied():
+    from federation.node.mailbox_client import MailboxClient, MailboxError
+
+    applied: list = []
+    client = MailboxClient(
+        "http://127.0.0.1:9", "far", lambda fresh: {}, lambda *a: applied.append(a), wait=0
+    )
+    with pytest.raises(MailboxError, match="unreachable"):
+        client.poll_once()
+    assert applied == []
