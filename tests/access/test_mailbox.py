@@ -10,6 +10,7 @@ import re
 import pytest
 import requests
 
+from federation.node.inbox.co_applicants import co_applicants_of
 from federation.node.inbox.models import InboxEvent, InboxPart
 from federation.node.inbox.portal_messages import apply_message
 from federation.node.mailbox_client import mailbox_client_for
@@ -94,6 +95,20 @@ def test_a_push_node_gets_its_part_and_a_message_by_mailbox_and_its_approval_ret
     assert again.status == 200 and again.events[0]["id"] == action.payload["action"]["id"]
     assert rows_at_node(de, InboxEvent, part_id=part_id) == 2
     assert rows_at_node(de, InboxPart, id=part_id) == 1
+
+    # A co-applicant list goes the same way: held, fetched, stored at the node.
+    page_url = f"{portal}/requests/{request_id}"
+    added = alice.post(
+        f"{page_url}/co-applicants",
+        data={"email": "erin@example.org", "csrf_token": csrf(alice, page_url)},
+        timeout=30,
+    )
+    assert added.status_code == 200
+    mixed.deliver()
+    assert [m.kind for m in open_for(mixed, PUSH)] == ["co_applicants"]
+    assert client.poll_once().applied == 1
+    with de.inbox.sessions() as session:
+        assert [c.email for c in co_applicants_of(session, part_id)] == ["erin@example.org"]
 
     bob = login(de.url, "bob")  # the admin's pages stay on the node's own (loopback) port
     approved = bob.post(
