@@ -173,6 +173,12 @@ DEFAULTS: dict[str, Any] = {
     "PUSH_INTERVAL": 2,
     "PUSH_PAGE_SIZE": 500,
     "PUSH_MAX_BACKOFF": 60,
+    # The portal's mailbox for push-mode nodes (portal/access/mailbox.py): a node's poll
+    # waits up to MAILBOX_MAX_WAIT seconds, re-reading every MAILBOX_POLL_INTERVAL (messages
+    # written by another portal process); the node's mailbox job asks for MAILBOX_WAIT.
+    "MAILBOX_MAX_WAIT": 25,
+    "MAILBOX_POLL_INTERVAL": 1,
+    "MAILBOX_WAIT": 20,
     # Local engine launcher (`cellfed engine ...`).
     "ENGINE_HOME": str(PROJECT_ROOT / HOME_FILES["ENGINE_HOME"]),
     "ENGINE_HTTP_PORT": 9251,
@@ -440,6 +446,9 @@ _SECONDS = (
     "DELIVERY_MAX_BACKOFF",
     "PUSH_INTERVAL",
     "PUSH_MAX_BACKOFF",
+    "MAILBOX_MAX_WAIT",
+    "MAILBOX_POLL_INTERVAL",
+    "MAILBOX_WAIT",
     "READY_TIMEOUT",
     "ATTACHMENT_RETENTION_INTERVAL",
     "ESCALATION_INTERVAL",

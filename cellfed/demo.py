@@ -26,6 +26,7 @@ from cellfed.serve import RunningServer, serve_in_thread
 from federation.node.app import create_app as create_node_app
 from federation.node.importer import import_file
 from federation.node.inbox import start_delivery as start_node_delivery
+from federation.node.mailbox_client import mailbox_client_for, run_mailbox
 from federation.node.push import pusher_for, run_pusher
 from federation.node.store import store_of
 from federation.registry import Member, load_members
@@ -144,6 +145,7 @@ def run_demo(config: dict[str, Any], portal_port: int, workdir: Path) -> None:
         servers += _start_nodes(config, members, workdir, stop)
         _first_sync(indexer)
         daemon.start()
+        config["MEMBERS_FILE"] = _members_file(members, workdir)  # the portal knows the modes
         portal = _start_portal(config, portal_port, workdir, stop)
         servers.append(portal)
         _greet(portal.url)
@@ -187,6 +189,27 @@ def _start_pusher(app: Any, stop: threading.Event) -> None:
         threading.Thread(target=run_pusher, args=args, name="push", daemon=True).start()
 
 
+def _start_mailbox(app: Any, stop: threading.Event) -> None:
+    """Push mode's access half: the node fetches its parts and actions from the portal."""
+    client = mailbox_client_for(app)
+    if client is not None:
+        args = (client, stop, app.config["PUSH_MAX_BACKOFF"])
+        threading.Thread(target=run_mailbox, args=args, name="mailbox", daemon=True).start()
+
+
+def _members_file(members: list[Member], workdir: Path) -> str:
+    """The registry as the demo runs it (DEMO_PUSH_NODE in push mode), for the portal."""
+    path = workdir / "members.toml"
+    path.write_text(
+        "".join(
+            f'[[member]]\nid = "{m.id}"\nname = "{m.name}"\nurl = "{m.url}"\nmode = "{m.mode}"\n\n'
+            for m in members
+        ),
+        encoding="utf-8",
+    )
+    return str(path)
+
+
 def _start_nodes(
     config: dict[str, Any], members: list[Member], workdir: Path, stop: threading.Event
 ) -> list[RunningServer]:
@@ -211,9 +234,10 @@ def _start_nodes(
         servers.append(serve_in_thread(app, urlparse(member.url).port or 80))
         start_node_delivery(app, stop)
         if member.pushes:
-            # Its port on loopback serves people (admin pages, inbox) and, until the
-            # portal's mailbox exists, the portal's access parts; the indexer never calls it.
+            # Its port on loopback serves people (admin pages, inbox) only: the indexer
+            # never calls it, and it fetches its access parts from the portal's mailbox.
             _start_pusher(app, stop)
+            _start_mailbox(app, stop)
             click.echo(f"Node {member.id}: push mode (pushes its feed), inbox {member.url}/inbox")
             continue
         click.echo(f"Node {member.id}: feed {member.url}/api/v1/feed, inbox {member.url}/inbox")

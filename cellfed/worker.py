@@ -10,6 +10,8 @@ no background threads); what runs on a clock lives here, one registry per app (`
   (portal/alerts/jobs.py), every ``ALERT_INTERVAL`` seconds;
 * ``node``: ``outbox``, the node's events to the portal and its e-mail; ``push``, in push
   mode (``NODE_MODE``), its feed pages to the indexer every ``PUSH_INTERVAL`` seconds;
+  ``mailbox``, in push mode, the long poll of the portal's mailbox for its request parts and
+  actions (federation/node/mailbox_client.py);
   ``lot-holds``, the end of lot holds past their date (federation/node/inbox/holds.py), every
   ``HOLD_EXPIRY_INTERVAL`` seconds;
 * ``escalation`` at both (every ``ESCALATION_INTERVAL`` seconds): requests that never stall
@@ -140,9 +142,23 @@ def _node_push(app: Any, stop: threading.Event, seconds: float) -> None:
         run_pusher(pusher, stop, seconds, float(app.config["PUSH_MAX_BACKOFF"]))
 
 
+def _node_mailbox(app: Any, stop: threading.Event, seconds: float) -> None:
+    """Push mode: fetch the portal's parts and actions (federation/node/mailbox_client.py)."""
+    from federation.node.mailbox_client import MailboxError, mailbox_client_for, run_mailbox
+
+    try:
+        client = mailbox_client_for(app)
+    except MailboxError as exc:  # a setting is missing: say which, once, and poll nothing
+        log.error("job mailbox: %s", exc)
+        return
+    if client is not None:  # pull mode: the portal calls the node's access API
+        run_mailbox(client, stop, float(app.config["PUSH_MAX_BACKOFF"]))
+
+
 JOBS["portal"].jobs.append(Job("outbox", "DELIVERY_INTERVAL", _portal_outbox))
 JOBS["node"].jobs.append(Job("outbox", "DELIVERY_INTERVAL", _node_outbox))
 JOBS["node"].jobs.append(Job("push", "PUSH_INTERVAL", _node_push))
+JOBS["node"].jobs.append(Job("mailbox", "MAILBOX_WAIT", _node_mailbox))
 
 
 @job("portal", "attachment-retention", "ATTACHMENT_RETENTION_INTERVAL")

@@ -72,6 +72,13 @@ class Refused(Exception):
     """Do not try again: the receiver rejected the message for good. The message says why."""
 
 
+class Held(Exception):
+    """Not sent: the receiver fetches it (a push-mode node's mailbox) and acknowledges it,
+    which marks it delivered. The message stays open, looked at again only after HOLD."""
+
+
+HOLD = dt.timedelta(hours=1)  # a held message is re-offered to its sender this rarely
+
 Sender = Callable[[OutboxMixin], None]
 
 
@@ -112,6 +119,7 @@ class Outbox:
         self.base_backoff = base_backoff
         self.on_failed = on_failed
         self._wake = threading.Event()
+        self.on_wake: list[Callable[[], None]] = []  # also told (the portal's mailbox waiters)
 
     def register(self, kind: str, sender: Sender) -> None:
         """Add a sender (one that needs the outbox itself can be registered after it)."""
@@ -136,6 +144,8 @@ class Outbox:
     def wake(self) -> None:
         """Ask the delivery loop to run a pass now rather than at its next tick."""
         self._wake.set()
+        for listener in self.on_wake:
+            listener()
 
     # -- delivering --------------------------------------------------------------------
     def due(self, session: Session, now: dt.datetime, limit: int = 50) -> list[int]:
@@ -209,6 +219,8 @@ class Outbox:
                 self.senders[message.kind](message)
             except Refused as exc:
                 outcome, error = "failed", str(exc) or "refused"
+            except Held as exc:
+                outcome, error = "held", str(exc) or "held"
             except Retry as exc:
                 outcome, error = "retry", str(exc) or "retry"
             except Exception as exc:  # a bug or an unexpected answer: keep the message
@@ -217,6 +229,8 @@ class Outbox:
             self._settle(message, outcome, error, now, lease)
             if outcome == "delivered":
                 report.delivered += 1
+            elif outcome == "held":
+                pass  # waiting to be fetched: neither a retry nor an error
             elif outcome == "failed":
                 report.failed += 1
                 report.errors.append(f"{message.kind} #{message_id}: {error}")
@@ -242,6 +256,8 @@ class Outbox:
             values["delivered_at"] = utcnow()
         elif outcome == "failed":
             values["failed_at"] = utcnow()
+        elif outcome == "held":
+            values["next_attempt_at"] = now + HOLD
         else:
             values["next_attempt_at"] = now + self.backoff(message.attempts + 1)
         with self.sessions.begin() as session:

@@ -14,7 +14,14 @@ from flask import Flask
 from federation.web.csrf import init_csrf
 from federation.web.login import init_login, secure_session
 from federation.web.sessions import LoginSessions
-from portal.access import api, collaborator_api, collaborator_views, sharing_views, views
+from portal.access import (
+    api,
+    collaborator_api,
+    collaborator_views,
+    mailbox_api,
+    sharing_views,
+    views,
+)
 from portal.access.context import ACCESS_KEY, AccessContext, Lookup, access_of
 from portal.access.models import PortalLoginSession
 from portal.access.waiting import init_waiting
@@ -41,6 +48,7 @@ def init_access(app: Flask, lookup: Lookup) -> None:
     app.register_blueprint(collaborator_views.bp)  # co-applicants (membership.py)
     app.register_blueprint(collaborator_api.bp, url_prefix="/api/v1/access")
     app.register_blueprint(sharing_views.bp)  # amounts, receipts, MTA documents (issue 11)
+    app.register_blueprint(mailbox_api.bp, url_prefix="/api/v1/nodes")  # push-mode nodes
 
 
 def start_delivery(app: Flask, stop: threading.Event) -> threading.Thread:

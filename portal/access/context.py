@@ -20,6 +20,7 @@ from federation.trust import TokenVerifier
 from portal.access.attachments import AttachmentStore
 from portal.access.broker import ActionRelayer, NodeClient, PartDeliverer
 from portal.access.collaborators import CoApplicantsRelayer, CollaboratorService
+from portal.access.mailbox import Mailbox, MailboxSenders
 from portal.access.models import PortalOutbox
 from portal.access.service import AccessService
 from portal.migrations import migrate_on_start
@@ -67,12 +68,16 @@ class AccessContext:
             members,
             config["PORTAL_URL"],
         )
-        self.outbox.register("deliver_part", PartDeliverer(self.nodes, self.service))
-        self.outbox.register("action", ActionRelayer(self.nodes, self.service))
+        held = MailboxSenders(members)  # push-mode members fetch theirs (mailbox.py)
+        self.outbox.register("deliver_part", held.wrap(PartDeliverer(self.nodes, self.service)))
+        self.outbox.register("action", held.wrap(ActionRelayer(self.nodes, self.service)))
         self.collaborators = CollaboratorService(
             self.sessions, self.outbox, config["COLLABORATORS_MAX"], config["PORTAL_URL"]
         )
-        self.outbox.register("co_applicants", CoApplicantsRelayer(self.nodes.call))
+        self.outbox.register("co_applicants", held.wrap(CoApplicantsRelayer(self.nodes.call)))
+        self.mailbox = Mailbox(
+            self.sessions, self.outbox, self.service, config["MAILBOX_POLL_INTERVAL"]
+        )
         if config.get("SMTP_HOST"):
             self.outbox.register("email", SmtpSender(config))
         self.verifier = TokenVerifier.from_config(config)

@@ -576,6 +576,7 @@ def test_the_outboxes_are_registered_jobs():
     assert [job.name for job in worker.JOBS["node"].jobs] == [
         "outbox",
         "push",
+        "mailbox",
         "escalation",
         "lot-holds",
     ]

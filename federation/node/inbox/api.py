@@ -9,15 +9,12 @@ from importlib import resources
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
-from marshmallow import Schema, ValidationError
 
 from federation.bearer import require_token
 from federation.node.identity import current_identity
 from federation.node.inbox.agreements import document_for_portal
-from federation.node.inbox.service import PartConflict, PartNotAccepted, PartNotFound, current_inbox
-from schemas.access import ActionSchema, PartSchema
-from schemas.errors import format_errors
-from schemas.lifecycle import TransitionRefused
+from federation.node.inbox.portal_messages import apply_message
+from federation.node.inbox.service import PartNotFound, current_inbox
 
 bp = Blueprint("inbox_api", __name__)
 
@@ -28,50 +25,38 @@ portal_only = require_token(
 )
 
 
-def _load(schema: Schema) -> dict[str, Any]:
+def json_object() -> dict[str, Any]:
+    """The request's JSON object body, or 400."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         abort(400, "send a JSON object (Content-Type: application/json)")
-    try:
-        return schema.load(body)
-    except ValidationError as exc:
-        abort(400, "; ".join(format_errors(exc.messages)))
+    return body
 
 
 def _problem(status: int, error: str, detail: str):
     return jsonify(error=error, detail=detail), status
 
 
+def _answer(kind: str, part_id: str):
+    """Apply the portal's message through the code the mailbox uses too (portal_messages.py)."""
+    outcome = apply_message(current_inbox(), kind, part_id, json_object())
+    if outcome.status == 400:
+        abort(400, outcome.body["detail"])
+    return jsonify(outcome.body), outcome.status
+
+
 @bp.put("/parts/<part_id>")
 @portal_only
 def put_part(part_id: str):
     """Receive one part of a request; repeating the same part is answered 200, not stored again."""
-    data = _load(PartSchema())
-    if data["id"] != part_id:
-        abort(400, f"the body's id {data['id']!r} is not the URL's {part_id!r}")
-    try:
-        part, events, created = current_inbox().receive(data)
-    except PartNotAccepted as exc:
-        return _problem(422, "part_not_accepted", str(exc))
-    except PartConflict as exc:
-        return _problem(409, "conflict", str(exc))
-    return jsonify(part=part, events=events), 201 if created else 200
+    return _answer("deliver_part", part_id)
 
 
 @bp.post("/parts/<part_id>/actions")
 @portal_only
 def post_action(part_id: str):
     """A researcher's action (withdraw, provide_info, message); repeats return the same event."""
-    data = _load(ActionSchema())
-    try:
-        event, created = current_inbox().relay(part_id, data)
-    except PartNotFound as exc:
-        return _problem(404, "not_found", str(exc))
-    except PartConflict as exc:
-        return _problem(409, "conflict", str(exc))
-    except TransitionRefused as exc:
-        return _problem(409, "transition_refused", str(exc))
-    return jsonify(event=event), 201 if created else 200
+    return _answer("action", part_id)
 
 
 @bp.get("/parts/<part_id>/evidence/<evidence_id>")

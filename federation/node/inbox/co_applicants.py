@@ -8,39 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, jsonify, request
-from marshmallow import ValidationError
-from sqlalchemy import delete, select
+from flask import Blueprint, abort, current_app, jsonify
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from federation.node.inbox.api import json_object as _json_object
 from federation.node.inbox.api import portal_only
 from federation.node.inbox.co_applicant_models import InboxCoApplicant
-from federation.node.inbox.models import InboxPart
+from federation.node.inbox.portal_messages import apply_message
 from federation.node.inbox.service import current_inbox
-from schemas.co_applicants import CoApplicantsSchema
-from schemas.errors import format_errors
-
-
-class CoApplicantsNotFound(LookupError):
-    """No such part at this node (HTTP 404)."""
-
-
-def replace_co_applicants(session: Session, data: dict[str, Any]) -> int:
-    """Keep ``data`` (CoApplicantsSchema, loaded) as the part's co-applicants; returns how many."""
-    if session.get(InboxPart, data["part_id"]) is None:
-        raise CoApplicantsNotFound(f"no part {data['part_id']} at this node")
-    session.execute(delete(InboxCoApplicant).where(InboxCoApplicant.part_id == data["part_id"]))
-    for position, co in enumerate(data["co_applicants"]):
-        session.add(
-            InboxCoApplicant(
-                part_id=data["part_id"],
-                position=position,
-                name=co.get("name"),
-                email=co["email"],
-                added_at=co["added_at"],
-            )
-        )
-    return len(data["co_applicants"])
 
 
 def co_applicants_of(session: Session, part_id: str) -> list[InboxCoApplicant]:
@@ -71,19 +47,11 @@ def _template_access() -> dict[str, Any]:
 @portal_only
 def put_co_applicants(part_id: str):
     """The part's co-applicants, the whole list, from the portal; a repeat changes nothing."""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        abort(400, "send a JSON object (Content-Type: application/json)")
-    try:
-        data = CoApplicantsSchema().load(body)
-    except ValidationError as exc:
-        abort(400, "; ".join(format_errors(exc.messages)))
-    if data["part_id"] != part_id:
-        abort(400, f"the body's part_id {data['part_id']!r} is not the URL's {part_id!r}")
-    try:
-        with current_inbox().sessions.begin() as session:
-            count = replace_co_applicants(session, data)
-    except CoApplicantsNotFound as exc:
-        return jsonify(error="not_found", detail=str(exc)), 404
-    current_app.logger.info("part %s has %d co-applicant(s)", part_id, count)
-    return jsonify(part_id=part_id, co_applicants=count), 200
+    outcome = apply_message(current_inbox(), "co_applicants", part_id, _json_object())
+    if outcome.status == 400:
+        abort(400, outcome.body["detail"])
+    if outcome.applied:
+        current_app.logger.info(
+            "part %s has %s co-applicant(s)", part_id, outcome.body["co_applicants"]
+        )
+    return jsonify(outcome.body), outcome.status
