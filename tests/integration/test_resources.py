@@ -134,3 +134,36 @@ def test_an_unknown_resource_is_a_404_that_lists_those_that_exist(client):
     assert client.get("/resources/%3Cscript%3E").status_code == 404
     api = client.get("/api/v1/resources/no-such-thing")
     assert api.status_code == 404 and "GET /api/v1/resources" in api.json["detail"]
+
+
+@pytest.fixture(scope="module")
+def demo_client(engine_url, tmp_path_factory):
+    from bench.relevance import index_demo
+
+    prefix = f"test-res-demo-{uuid.uuid4().hex[:8]}-"
+    index_demo(engine_url, prefix, tmp_path_factory.mktemp("demo"))
+    yield create_app({"SEARCH_URL": engine_url, "INDEX_PREFIX": prefix}).test_client()
+    drop_indices(SearchEngine(engine_url), prefix)
+
+
+def demo_holders(resource_id: str) -> dict[str, int]:
+    """Lines and collections per demo node that name ``resource_id``, read from the files."""
+    from bench.relevance import DEMO, DEMO_NODES
+
+    counts = {}
+    for node in DEMO_NODES:
+        data = json.loads((DEMO / f"{node}.json").read_text(encoding="utf-8"))
+        records = data["cell_lines"] + data["collections"]
+        n = sum(resource_id in {r["id"] for r in x.get("research_resources", [])} for x in records)
+        if n:
+            counts[node] = n
+    return counts
+
+
+@pytest.mark.parametrize("resource_id", ["ebisc", "hipsci"])
+def test_the_demo_resources_span_two_nodes(demo_client, resource_id):
+    expected = demo_holders(resource_id)
+    assert len(expected) == 2
+    res = demo_client.get(f"/api/v1/resources/{resource_id}").json
+    assert {n["node_id"]: n["records"] for n in res["nodes"]} == expected
+    assert len({b["uid"] for b in res["biobanks"]}) >= 2 and res["notes"] == []
