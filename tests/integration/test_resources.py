@@ -119,6 +119,9 @@ def test_the_facet_filters_and_counts_by_resource(client):
     assert values["ebisc"] == ("EBiSC", 3)
     assert values["stembancc"][1] == 2  # counted under the other facets' selection only
     assert client.get("/api/v1/search?resource=bad%20id").status_code == 400
+    page = client.get("/?resource=ebisc").get_data(as_text=True)  # the page's facet panel
+    assert "Research resource" in page and "EBiSC" in page
+    assert client.get("/?resource=bad%20id").status_code == 400
 
 
 def test_record_pages_link_to_the_resource_page(client):
