@@ -25,7 +25,7 @@ from federation.web.headers import init_headers, trust_proxy
 from federation.web.health import database_check, init_health
 from federation.web.limits import RateRule, init_limits
 from federation.web.logging import init_request_log
-from portal import api, beacon, str_views, views
+from portal import api, beacon, resource_views, str_views, views
 from portal.access import init_access
 from portal.access.context import access_of
 from portal.alerts import init_alerts
@@ -84,6 +84,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(beacon.bp, url_prefix="/api/beacon")  # GA4GH Beacon v2
     app.register_blueprint(views.bp)
     app.register_blueprint(str_views.bp)  # /str and /api/v1/str-search
+    app.register_blueprint(resource_views.bp)  # /resources and /api/v1/resources
     app.register_error_handler(HTTPException, json_or_page("error.html"))
     app.register_error_handler(SearchUnavailable, _as_http(ServiceUnavailable))
     app.register_error_handler(SearchRejected, _as_http(BadRequest))

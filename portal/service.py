@@ -57,6 +57,7 @@ from search.relations import (
     build_same_donor,
     read_relatives,
 )
+from search.resource_queries import parse_variant
 from search.understanding import KIND_FACETS, Understanding, understand
 
 STATE_TTL = 5.0  # seconds a node's "data as of" may be cached between searches
@@ -162,6 +163,9 @@ class CatalogueSearch:
                 labels.setdefault(code, label)
             for hit in resp.get("hits", {}).get("hits", []):
                 labels.setdefault(hit["_source"]["local_id"], hit["_source"]["name"])
+            for bucket in resp.get("aggregations", {}).get("resources", {}).get("buckets", []):
+                ref = parse_variant(bucket["key"])  # research resources, by acronym or name
+                labels.setdefault(ref["id"], ref["acronym"] or ref["name"])
             self._labels = (time.monotonic(), labels)
         return labels
 

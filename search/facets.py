@@ -543,6 +543,13 @@ FACETS: tuple[Facet, ...] = (
         "Has publications (DOI)",
         filter=lambda t: {"term": {"has_publications": True}},
     ),
+    # Labelled with the resource's name from the index (portal/service.py labels()).
+    TermsFacet(
+        "resource",
+        "Research resource",
+        field="research_resources",
+        pattern=r"[A-Za-z0-9][A-Za-z0-9._:-]{0,254}",
+    ),
     RangeFacet(
         "vials",
         "Vials available",

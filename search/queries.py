@@ -495,7 +495,10 @@ def build_labels() -> dict[str, Any]:
         "size": 1000,
         "post_filter": {"term": {"kind": "network"}},
         "_source": ["local_id", "name"],
-        "aggs": {"diseases": {"terms": {"field": "disease_code_labels", "size": 10_000}}},
+        "aggs": {
+            "diseases": {"terms": {"field": "disease_code_labels", "size": 10_000}},
+            "resources": {"terms": {"field": "research_resource_variants", "size": 1000}},
+        },
     }
 
 

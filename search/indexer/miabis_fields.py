@@ -15,6 +15,7 @@ from typing import Any
 
 from schemas.miabis import CAPABILITY_LISTS
 from schemas.vocabularies import vocabulary
+from search.resource_queries import resource_variants
 
 
 def _miabis_types(vocab: str, codes: list[str]) -> list[str]:
@@ -63,6 +64,7 @@ def miabis_fields(kind: str, record: dict[str, Any]) -> dict[str, Any]:
         "has_publications": bool(record.get("publications")),
         "publication_dois": [p["doi"].lower() for p in record.get("publications", [])],
         "research_resources": [r["id"] for r in record.get("research_resources", [])],
+        "research_resource_variants": resource_variants(record.get("research_resources", [])),
         "content_status": record.get("content_status"),
         "source_tissue_code": tissue.get("code"),
     }

@@ -261,7 +261,9 @@ def test_labels_are_the_networks_as_hits_and_the_disease_labels_of_every_record(
     # A post_filter, not a query: the disease counts must run over every record.
     assert "query" not in body and body["post_filter"] == {"term": {"kind": "network"}}
     assert (body["size"], body["_source"]) == (1000, ["local_id", "name"])
-    assert body["aggs"] == {"diseases": {"terms": {"field": "disease_code_labels", "size": 10_000}}}
+    assert body["aggs"]["diseases"] == {"terms": {"field": "disease_code_labels", "size": 10_000}}
+    # Research resources are labelled by the names their records state.
+    assert body["aggs"]["resources"]["terms"]["field"] == "research_resource_variants"
 
 
 def test_a_biobank_page_lists_the_collections_of_that_biobank_at_that_node_by_name():
