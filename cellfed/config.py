@@ -810,6 +810,31 @@ _NO_INDEXER_SECRET = (
     "taken from anyone; set the secret of the indexer's client"
 )
 
+
+def _metrics_token(config: Mapping[str, Any]) -> list[str]:
+    """The figures' scraper token unlocks every biobank's request figures: a real secret."""
+    token = str(config.get("FIGURES_METRICS_TOKEN") or "")
+    if token and (len(token.encode()) < SECRET_MIN_BYTES or "demo" in token.lower()):
+        return [
+            f"FIGURES_METRICS_TOKEN is short or a placeholder: set it to a random value of at "
+            f"least {SECRET_MIN_BYTES} bytes ({NEW_SECRET}), or leave it empty to allow only "
+            "signed-in operators"
+        ]
+    return []
+
+
+def _push_target(config: Mapping[str, Any]) -> list[str]:
+    """A push-mode node with nowhere to push would never reach the index, silently."""
+    if config.get("NODE_MODE") == "push" and not (
+        config.get("PUSH_INDEXER_URL") or config.get("INDEXER_POKE_URL")
+    ):
+        return [
+            "NODE_MODE is push but neither PUSH_INDEXER_URL nor INDEXER_POKE_URL is set: the "
+            "node would never reach the index; set PUSH_INDEXER_URL to the indexer's https URL"
+        ]
+    return []
+
+
 PRODUCTION_CHECKS: dict[str, tuple[Check, ...]] = {
     "portal": (
         _secret_key,
@@ -819,6 +844,7 @@ PRODUCTION_CHECKS: dict[str, tuple[Check, ...]] = {
         _https("SEARCH_URL"),
         _registry,
         _smtp,
+        _metrics_token,
     ),
     "node": (
         _secret_key,
@@ -829,6 +855,7 @@ PRODUCTION_CHECKS: dict[str, tuple[Check, ...]] = {
         _node_url,
         _https("INDEXER_POKE_URL"),
         _https("PUSH_INDEXER_URL"),
+        _push_target,
         _switch("NODE_ADMIN_OPEN", False, _ADMIN_OPEN),
         _switch("FEED_REQUIRE_TOKEN", True, _FEED_OPEN),
         _smtp,

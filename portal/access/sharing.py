@@ -45,6 +45,10 @@ MAX_NOTE = 2000
 SIGNED_COPY_TYPE = "application/pdf"
 
 
+LOCAL_DATE_AHEAD = dt.timedelta(days=1)
+"""How far a date a person types may be ahead of UTC's: their zone may be up to 14 hours east."""
+
+
 def receipt_text(received_on: str, state: str, note: str, today: dt.date) -> str:
     """The receipt as the part's history says it; SubmissionInvalid naming each bad field."""
     problems = []
@@ -53,7 +57,7 @@ def receipt_text(received_on: str, state: str, note: str, today: dt.date) -> str
         day = dt.date.fromisoformat((received_on or "").strip())
     except ValueError:
         problems.append(f"received on: {received_on!r} is not a date (YYYY-MM-DD)")
-    if day is not None and day > today:
+    if day is not None and day > today + LOCAL_DATE_AHEAD:  # their date may be UTC's tomorrow
         problems.append(f"received on: {day.isoformat()} is in the future")
     if state not in ARRIVAL_STATES:
         problems.append(f"state on arrival: one of {', '.join(ARRIVAL_STATES)}")
@@ -164,4 +168,7 @@ def biobank_document(
         raise RequestNotFound(str(exc)) from exc
     except Retry as exc:
         raise NodeUnavailable(str(exc)) from exc
-    return resp.content, resp.headers.get("Content-Type", "application/octet-stream")
+    # The node's documents are PDF only (agreements.py): say so ourselves, not in its words.
+    if not resp.content.startswith(b"%PDF-"):
+        raise NodeUnavailable("the node sent a document that is not a PDF")
+    return resp.content, "application/pdf"

@@ -154,6 +154,19 @@ REFUSED = [
         "demo realm's client secret",
     ),
     (("node",), {"PSEUDONYM_KEY": DEFAULTS["PSEUDONYM_KEY"]}, "PSEUDONYM_KEY", "default"),
+    (("portal",), {"FIGURES_METRICS_TOKEN": "scrape"}, "FIGURES_METRICS_TOKEN", "placeholder"),
+    (
+        ("portal",),
+        {"FIGURES_METRICS_TOKEN": "demo-" + "x" * 40},
+        "FIGURES_METRICS_TOKEN",
+        "placeholder",
+    ),
+    (
+        ("node",),
+        {"NODE_MODE": "push", "INDEXER_POKE_URL": None},
+        "NODE_MODE",
+        "never reach the index",
+    ),
     (("node",), {"PSEUDONYM_KEY": "short"}, "PSEUDONYM_KEY", "is 5 bytes long"),
     (("idp",), {"IDP_ADMIN_PASSWORD": "admin"}, "IDP_ADMIN_PASSWORD", "'admin'"),
     (

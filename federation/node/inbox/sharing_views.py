@@ -23,6 +23,7 @@ from flask import (
 )
 from werkzeug.datastructures import MultiDict
 
+from federation.database import utcnow
 from federation.node.identity import current_identity
 from federation.node.inbox import agreements, holds, shipment
 from federation.node.inbox.holds import HoldAsked
@@ -57,11 +58,13 @@ def parse_date(value: str | None, name: str) -> dt.date | None:
 
 
 def parse_lots(form: MultiDict[str, str], prefix: str) -> list[HoldAsked]:
-    """Fields ``<prefix>-<line>-<lot>`` holding a count of vials; empty or 0 ones are skipped."""
+    """Fields ``<prefix>|<line>|<lot>`` holding a count of vials; empty or 0 ones are skipped."""
     asked = []
     for key, value in form.items():
         if not key.startswith(prefix + "|") or not value.strip():
             continue
+        if key.count("|") != 2:
+            raise StockRefused(f"field {key!r}: expected {prefix}|<line>|<lot>")
         _, line_id, lot_id = key.split("|", 2)
         try:
             vials = int(value)
@@ -100,7 +103,7 @@ def sharing_context(part: InboxPart, biobanks: frozenset[str]) -> dict[str, Any]
         "checklist": agreements.checklist_of(inbox, part.id, biobanks),
         "shipment": shipment.shipment_of(inbox, part.id, biobanks),
         "shipping_conditions": shipment.SHIPPING_CONDITIONS,
-        "today": dt.date.today().isoformat(),
+        "today": utcnow().date().isoformat(),  # the date the checks compare with
     }
 
 

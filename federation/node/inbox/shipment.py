@@ -62,7 +62,7 @@ def form_problems(form: ShipmentForm, today: dt.date) -> list[str]:
         )
     if form.shipped_on is None:
         problems.append("shipped_on: the date the material left (YYYY-MM-DD)")
-    elif form.shipped_on > today:
+    elif form.shipped_on > today + dt.timedelta(days=1):  # the admin's date may be UTC's tomorrow
         problems.append(f"shipped_on: {form.shipped_on.isoformat()} is in the future")
     if form.conditions not in SHIPPING_CONDITIONS:
         problems.append(f"conditions: one of {', '.join(SHIPPING_CONDITIONS)}")
