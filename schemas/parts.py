@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -204,6 +205,11 @@ class LotSchema(Strict):
         frozen, expiry = data.get("frozen_date"), data.get("expiry")
         if frozen and expiry and expiry < frozen:
             raise ValidationError("must not be before 'frozen_date'", "expiry")
+
+
+def lot_vials_free(lot: Mapping[str, Any]) -> int:
+    """Vials of a lot that can still be requested: its stock less what approvals hold."""
+    return max(0, (lot.get("vials_available") or 0) - (lot.get("vials_held") or 0))
 
 
 class StorageSchema(Strict):

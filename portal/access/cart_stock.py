@@ -2,8 +2,8 @@
 
 Amounts live beside the cart in the signed session (``{uid: {"quantity", "lot_id"}}``;
 without one a line asks for 1 vial of any lot). They are checked against the record as the
-index shows it now (each lot's vials less what approvals hold, search/indexer/derived.py
-``lot_vials_free``): the cart says what is available, and a quantity beyond it is refused at
+index shows it now (each lot's vials less what approvals hold: ``lot_vials_free`` in
+schemas/parts.py): the cart says what is available, and a quantity beyond it is refused at
 submission, naming the line and the lot. The node checks again when it approves: it is the
 authority over its stock.
 """
@@ -16,7 +16,7 @@ from typing import Any
 from flask import session
 
 from schemas.access import MAX_VIALS
-from search.indexer.derived import lot_vials_free
+from schemas.parts import lot_vials_free
 
 KEY = "cart_amounts"
 

@@ -5,10 +5,10 @@ Each rule is small and stated where it is applied, so a researcher's filter mean
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from schemas.conformance import standards_met
+from schemas.parts import lot_vials_free
 from search.indexer.facts_fields import facts_fields
 from search.indexer.relations import relation_fields
 from search.vocab import cell_type_path, disease_path, prefixes
@@ -157,11 +157,6 @@ def stock_fields(lots: list[dict[str, Any]]) -> dict[str, Any]:
         "lots_count": len(lots),
         "vials_available": sum(lot_vials_free(lot) for lot in lots),
     }
-
-
-def lot_vials_free(lot: Mapping[str, Any]) -> int:
-    """Vials of a lot that can still be requested: its stock less what approvals hold."""
-    return max(0, (lot.get("vials_available") or 0) - (lot.get("vials_held") or 0))
 
 
 def networks(*records: dict[str, Any] | None) -> list[str]:

@@ -22,7 +22,7 @@ from federation.node.inbox.shipment import (
     record_shipment,
     shipment_of,
 )
-from portal.access.attachments import AttachmentRejected
+from federation.uploads import AttachmentRejected
 from schemas.lifecycle import Actor, TransitionRefused
 from tests.unit.stock_helpers import BIOBANKS, BOB, NOW, lots, make_inbox, receive
 

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from federation.database import utcnow
 from federation.node.inbox.models import ConditionEvidence, InboxPart
 from federation.node.inbox.service import Acting, Inbox, PartNotFound, event_wire
-from portal.access.attachments import check_upload
+from federation.uploads import check_upload
 from schemas.lifecycle import CONDITIONS, Actor, TransitionRefused
 
 

@@ -32,10 +32,10 @@ from federation.node.inbox.service import Acting, PartNotFound, current_inbox
 from federation.node.inbox.stock import StockRefused
 from federation.node.inbox.views import DETAIL_EXTRAS, _ascii, _detail, admin_biobanks
 from federation.tokens import TokenUnavailable
+from federation.uploads import AttachmentRejected
 from federation.web.login import current_user, login_required
-from portal.access.attachments import AttachmentRejected
 from schemas.lifecycle import Actor, TransitionRefused
-from search.indexer.derived import lot_vials_free
+from schemas.parts import lot_vials_free
 
 bp = Blueprint("sharing", __name__)
 

@@ -9,7 +9,7 @@ than the lot has, without a read-then-write race.
 
 The published record carries the count as each lot's ``vials_held`` (set by
 :func:`set_vials_held`, the store's adjuster, on every write, so a re-import keeps it), and
-search subtracts it (search/indexer/derived.py ``lot_vials_free``). Every change of holds
+search subtracts it (schemas/parts.py ``lot_vials_free``). Every change of holds
 rewrites the line's record in the same transaction (:func:`republish_lines`), so the feed
 numbers a change and the index shows the lower stock within seconds.
 
