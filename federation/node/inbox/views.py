@@ -126,6 +126,38 @@ def part_page(part_id: str):
     return _detail(part_id)
 
 
+def answer_action(
+    part_id: str,
+    call: Callable[[], object],
+    refused: tuple[type[Exception], ...],
+    verb: str,
+    done: str,
+):
+    """Run one admin action on a part: someone else's part is 404, a refusal is shown on the
+    part's page with nothing changed (409), success goes back to the part with ``done``."""
+    try:
+        call()
+    except PartNotFound as exc:
+        abort(404, str(exc))
+    except refused as exc:
+        return _detail(part_id, f"Not {verb}: {exc}. Nothing was changed.", 409)
+    flash(done)
+    return redirect(url_for("inbox.part_page", part_id=part_id))
+
+
+def file_response(body: Any, filename: str, content_type: str) -> Response:
+    """A download for this part's admins only: never cached, never sniffed as a page."""
+    return Response(
+        body,
+        content_type=content_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{_ascii(filename)}"',
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
 @bp.post("/inbox/<part_id>/<event>")
 @login_required
 def act(part_id: str, event: str):
@@ -135,8 +167,9 @@ def act(part_id: str, event: str):
     user = current_user()
     if user is None:  # login_required lets no one else in
         abort(401, "Please log in first.")
-    try:
-        current_inbox().decide(
+    return answer_action(
+        part_id,
+        lambda: current_inbox().decide(
             part_id,
             biobanks,
             Acting(Actor.BIOBANK, user.name, user.sub),
@@ -144,13 +177,11 @@ def act(part_id: str, event: str):
             text=request.form.get("text"),
             conditions=request.form.getlist("conditions"),
             override_reason=request.form.get("override_reason"),
-        )
-    except PartNotFound as exc:
-        abort(404, str(exc))
-    except TransitionRefused as exc:
-        return _detail(part_id, f"Not done: {exc}. Nothing was changed.", 409)
-    flash(f"{TRANSITIONS[event].label}: saved, and on its way to the researcher.")
-    return redirect(url_for("inbox.part_page", part_id=part_id))
+        ),
+        (TransitionRefused,),
+        "done",
+        f"{TRANSITIONS[event].label}: saved, and on its way to the researcher.",
+    )
 
 
 @bp.get("/inbox/<part_id>/attachments/<attachment_id>")
@@ -181,14 +212,8 @@ def attachment(part_id: str, attachment_id: str):
     if upstream.status_code != 200:
         abort(502, f"the portal answered {upstream.status_code} for this attachment")
     ref = refs[attachment_id]
-    return Response(
-        stream_with_context(upstream.iter_content(64 * 1024)),
-        content_type=ref["content_type"],
-        headers={
-            "Content-Disposition": f'attachment; filename="{_ascii(ref["filename"])}"',
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "private, no-store",
-        },
+    return file_response(
+        stream_with_context(upstream.iter_content(64 * 1024)), ref["filename"], ref["content_type"]
     )
 
 
