@@ -5,6 +5,7 @@
 * ``tests.builders.alliance``: two realistic member nodes in the full (version 2) model and
   ``index_alliance``, which syncs them into a real index, for the discovery tests;
 * ``tests.builders.data_files``: ``shared``, the real public data files beside the project.
+* ``tests.builders.round_trip``: ``assert_round_trips``, export then import in every format.
 """
 
 from __future__ import annotations
