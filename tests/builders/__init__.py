@@ -6,6 +6,7 @@
   ``index_alliance``, which syncs them into a real index, for the discovery tests;
 * ``tests.builders.data_files``: ``shared``, the real public data files beside the project.
 * ``tests.builders.round_trip``: ``assert_round_trips``, export then import in every format.
+* ``tests.builders.portal_app``: ``SqlitePortal`` and ``node_event``, for in-process access tests.
 """
 
 from __future__ import annotations
