@@ -7,6 +7,7 @@
 * ``tests.builders.data_files``: ``shared``, the real public data files beside the project.
 * ``tests.builders.round_trip``: ``assert_round_trips``, export then import in every format.
 * ``tests.builders.portal_app``: ``SqlitePortal`` and ``node_event``, for in-process access tests.
+* ``tests.builders.sent_part``: ``sent_part``, a part as the portal sends it to a node.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from federation.outbox import Outbox
 from schemas.access import PartSchema
 from schemas.lifecycle import Actor
 from tests.builders import catalogue, cell_line
+from tests.builders.sent_part import sent_part
 
 BIOBANKS = frozenset({"bb-berlin"})
 BOB = Acting(Actor.BIOBANK, "Bob", "bob-sub")
@@ -31,23 +32,8 @@ PROJECT = {
 
 
 def part(part_id: str, *items: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": part_id,
-        "request_id": part_id[::-1],
-        "node_id": "test-node",
-        "biobank_id": "bb-berlin",
-        "biobank_name": "Berlin iPSC Bank",
-        "submitted_at": "2026-11-01T10:00:00+00:00",
-        "researcher": {
-            "iss": "https://idp.example.org",
-            "sub": "s1",
-            "name": "Alice",
-            "email": None,
-        },
-        "project": PROJECT,
-        "items": list(items) or [{"kind": "cell_line", "id": "L1", "name": "L1", "quantity": 2}],
-        "attachments": [],
-    }
+    default = [{"kind": "cell_line", "id": "L1", "name": "L1", "quantity": 2}]
+    return sent_part(part_id, part_id[::-1], PROJECT, list(items) or default)
 
 
 def make_inbox(store: CatalogueStore, vials: int = 5) -> Inbox:
