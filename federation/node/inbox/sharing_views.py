@@ -19,7 +19,6 @@ from flask import (
 )
 from werkzeug.datastructures import MultiDict
 
-from federation.node.identity import current_identity
 from federation.node.inbox import agreements, holds, shipment
 from federation.node.inbox.holds import HoldAsked
 from federation.node.inbox.models import InboxPart
@@ -29,9 +28,9 @@ from federation.node.inbox.views import (
     DETAIL_EXTRAS,
     admin_biobanks,
     answer_action,
+    fetch_from_portal,
     file_response,
 )
-from federation.tokens import TokenUnavailable
 from federation.web.login import current_user, login_required
 from portal.access.attachments import AttachmentRejected
 from schemas.lifecycle import Actor, TransitionRefused
@@ -188,19 +187,9 @@ def document(part_id: str, evidence_id: str):
 
 
 def _from_portal(part_id: str, attachment_id: str, filename: str, content_type: str):
-    """Fetch a file the portal keeps for this part, with the node's token (as views.attachment
-    does for the request's files)."""
-    credentials = current_identity().credentials
-    if credentials is None:
-        abort(503, "this node has no client secret configured, so it cannot fetch documents")
-    url = (
-        f"{current_app.config['PORTAL_URL'].rstrip('/')}/api/v1/access/parts/{part_id}"
-        f"/attachments/{attachment_id}"
-    )
-    try:
-        upstream = credentials.request("GET", url, stream=True)
-    except (TokenUnavailable, OSError) as exc:
-        abort(503, f"the portal cannot be reached for the document: {exc}")
+    """Stream a file the portal keeps for this part (as views.attachment does for the
+    request's files)."""
+    upstream = fetch_from_portal(part_id, attachment_id, "document")
     if upstream.status_code != 200:
         upstream.close()
         abort(502, f"the portal answered {upstream.status_code} for this document")

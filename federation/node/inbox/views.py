@@ -195,17 +195,7 @@ def attachment(part_id: str, attachment_id: str):
     refs = {a["id"]: a for a in part.payload.get("attachments", [])}
     if attachment_id not in refs:
         abort(404, "this part has no such attachment")
-    credentials = current_identity().credentials
-    if credentials is None:
-        abort(503, "this node has no client secret configured, so it cannot fetch attachments")
-    url = (
-        f"{current_app.config['PORTAL_URL'].rstrip('/')}/api/v1/access/parts/{part_id}"
-        f"/attachments/{attachment_id}"
-    )
-    try:
-        upstream = credentials.request("GET", url, stream=True)
-    except (TokenUnavailable, OSError) as exc:
-        abort(503, f"the portal cannot be reached for the attachment: {exc}")
+    upstream = fetch_from_portal(part_id, attachment_id, "attachment")
     if upstream.status_code == 410:  # removed under the portal's retention rule
         upstream.close()
         abort(410, "The portal no longer keeps this file: it was removed under its retention rule.")
@@ -215,6 +205,22 @@ def attachment(part_id: str, attachment_id: str):
     return file_response(
         stream_with_context(upstream.iter_content(64 * 1024)), ref["filename"], ref["content_type"]
     )
+
+
+def fetch_from_portal(part_id: str, attachment_id: str, noun: str) -> Any:
+    """The portal's streamed answer for a file it keeps for this part, asked with the node's
+    token; 503 naming the ``noun`` when the node has no secret or the portal is unreachable."""
+    credentials = current_identity().credentials
+    if credentials is None:
+        abort(503, f"this node has no client secret configured, so it cannot fetch {noun}s")
+    url = (
+        f"{current_app.config['PORTAL_URL'].rstrip('/')}/api/v1/access/parts/{part_id}"
+        f"/attachments/{attachment_id}"
+    )
+    try:
+        return credentials.request("GET", url, stream=True)
+    except (TokenUnavailable, OSError) as exc:
+        abort(503, f"the portal cannot be reached for the {noun}: {exc}")
 
 
 def _ascii(name: str) -> str:
