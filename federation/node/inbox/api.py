@@ -8,15 +8,14 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, jsonify, request
-from marshmallow import Schema, ValidationError
+from flask import Blueprint, Response, abort, current_app, jsonify
 
 from federation.bearer import require_token
 from federation.node.identity import current_identity
 from federation.node.inbox.agreements import document_for_portal
 from federation.node.inbox.service import PartConflict, PartNotAccepted, PartNotFound, current_inbox
+from federation.web.json_body import load_json
 from schemas.access import ActionSchema, PartSchema
-from schemas.errors import format_errors
 from schemas.lifecycle import TransitionRefused
 
 bp = Blueprint("inbox_api", __name__)
@@ -28,16 +27,6 @@ portal_only = require_token(
 )
 
 
-def _load(schema: Schema) -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        abort(400, "send a JSON object (Content-Type: application/json)")
-    try:
-        return schema.load(body)
-    except ValidationError as exc:
-        abort(400, "; ".join(format_errors(exc.messages)))
-
-
 def _problem(status: int, error: str, detail: str):
     return jsonify(error=error, detail=detail), status
 
@@ -46,7 +35,7 @@ def _problem(status: int, error: str, detail: str):
 @portal_only
 def put_part(part_id: str):
     """Receive one part of a request; repeating the same part is answered 200, not stored again."""
-    data = _load(PartSchema())
+    data = load_json(PartSchema())
     if data["id"] != part_id:
         abort(400, f"the body's id {data['id']!r} is not the URL's {part_id!r}")
     try:
@@ -62,7 +51,7 @@ def put_part(part_id: str):
 @portal_only
 def post_action(part_id: str):
     """A researcher's action (withdraw, provide_info, message); repeats return the same event."""
-    data = _load(ActionSchema())
+    data = load_json(ActionSchema())
     try:
         event, created = current_inbox().relay(part_id, data)
     except PartNotFound as exc:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, jsonify, request
-from marshmallow import ValidationError
+from flask import Blueprint, abort, current_app, jsonify
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -17,8 +16,8 @@ from federation.node.inbox.api import portal_only
 from federation.node.inbox.co_applicant_models import InboxCoApplicant
 from federation.node.inbox.models import InboxPart
 from federation.node.inbox.service import current_inbox
+from federation.web.json_body import load_json
 from schemas.co_applicants import CoApplicantsSchema
-from schemas.errors import format_errors
 
 
 class CoApplicantsNotFound(LookupError):
@@ -71,13 +70,7 @@ def _template_access() -> dict[str, Any]:
 @portal_only
 def put_co_applicants(part_id: str):
     """The part's co-applicants, the whole list, from the portal; a repeat changes nothing."""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        abort(400, "send a JSON object (Content-Type: application/json)")
-    try:
-        data = CoApplicantsSchema().load(body)
-    except ValidationError as exc:
-        abort(400, "; ".join(format_errors(exc.messages)))
+    data = load_json(CoApplicantsSchema())
     if data["part_id"] != part_id:
         abort(400, f"the body's part_id {data['part_id']!r} is not the URL's {part_id!r}")
     try:
