@@ -12,7 +12,6 @@ import json
 import pytest
 
 from federation.node.exporter import catalogue_document
-from federation.node.formats.sources import read_paths
 from federation.node.importer import import_catalogue, import_files
 from federation.node.store import CatalogueStore, store_of
 from portal.lineage import coa_links, jsonld_parts, relations
@@ -29,7 +28,7 @@ from search.indexer.documents import to_document
 from search.queries import SearchParams, build_search, parse_params
 from search.relations import read_relatives, relation_clauses
 from tests.builders import catalogue, cell_line
-from tests.builders.data_files import shared
+from tests.builders.data_files import EBISC_PLACE, hpscreg_records
 from tests.builders.round_trip import assert_round_trips
 
 TODAY = dt.date(2026, 12, 1)
@@ -159,18 +158,12 @@ def test_one_bad_line_stores_nothing_and_the_problem_names_line_and_field(store)
 
 
 # -- hPSCreg: the real records -----------------------------------------------------------
-PLACE = {
-    "schema_version": "2",
-    "biobanks": [{"id": "ebisc", "name": "EBiSC", "country": "DE"}],
-    "collections": [{"id": "ebisc-ipsc", "biobank": "ebisc", "name": "EBiSC iPSC lines"}],
-}
+PLACE = EBISC_PLACE
 
 
 @pytest.fixture(scope="module")
 def records():
-    files, problems_ = read_paths(sorted(shared("ebisc-hpscreg", "hotstart-5").glob("*.json")))
-    assert not problems_ and len(files) == 20
-    return files
+    return hpscreg_records()
 
 
 @pytest.fixture
