@@ -4,6 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+# A request's project as the portal sends it (``schemas.access.ProjectSchema``).
+PROJECT = {
+    "title": "Cortical organoids",
+    "description": "Derive cortical organoids to study neuronal migration defects.",
+    "intended_use": "DUO:0000006",
+    "disease": None,
+    "commercial": False,
+    "ethics_ref": "EC-2026-042",
+}
+
 
 def sent_part(
     part_id: str, request_id: str, project: dict[str, Any], items: list[dict[str, Any]]

@@ -16,19 +16,11 @@ from federation.outbox import Outbox
 from schemas.access import PartSchema
 from schemas.lifecycle import Actor
 from tests.builders import catalogue, cell_line
-from tests.builders.sent_part import sent_part
+from tests.builders.sent_part import PROJECT, sent_part
 
 BIOBANKS = frozenset({"bb-berlin"})
 BOB = Acting(Actor.BIOBANK, "Bob", "bob-sub")
 NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
-PROJECT = {
-    "title": "Cortical organoids",
-    "description": "Derive cortical organoids to study neuronal migration defects.",
-    "intended_use": "DUO:0000006",
-    "disease": None,
-    "commercial": False,
-    "ethics_ref": "EC-2026-042",
-}
 
 
 def part(part_id: str, *items: dict[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from schemas.access import EventSchema, PartSchema, ProjectSchema, to_wire
 from schemas.errors import format_errors
 from schemas.lifecycle import Actor
 from tests.builders import catalogue, cell_line
+from tests.builders.sent_part import PROJECT
 
 EVENT = {
     "id": "a" * 32,
@@ -88,14 +89,6 @@ def test_disease_specific_research_names_the_disease():
 
 
 # -- the senders -------------------------------------------------------------------------
-PROJECT = {
-    "title": "Cortical organoids",
-    "description": "Derive cortical organoids to study neuronal migration defects.",
-    "intended_use": "DUO:0000006",
-    "disease": None,
-    "commercial": False,
-    "ethics_ref": "EC-2026-042",
-}
 PART = {
     "id": "c" * 32,
     "request_id": "d" * 32,
