@@ -8,6 +8,7 @@
 * ``tests.builders.round_trip``: ``assert_round_trips``, export then import in every format.
 * ``tests.builders.portal_app``: ``SqlitePortal`` and ``node_event``, for in-process access tests.
 * ``tests.builders.sent_part``: ``sent_part``, a part as the portal sends it to a node.
+* ``tests.builders.realm_admin``: ``RealmAdmin``, the identity provider's admin API.
 """
 
 from __future__ import annotations
