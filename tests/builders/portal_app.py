@@ -18,6 +18,16 @@ from portal.access.service import AccessService
 from portal.app import create_app as create_portal_app
 
 CSRF_TOKEN = "a-csrf-token-of-this-session"
+MEMBERS = [Member("n1", "Node one", "https://n1.example.org")]
+# Line L1 of biobank bb1 at node n1, as the index holds it (what the portal's lookup returns).
+LINE_ONE = {
+    "kind": "cell_line",
+    "name": "Line one",
+    "local_id": "L1",
+    "node_id": "n1",
+    "biobank_id": "bb1",
+    "biobank_name": "Biobank one",
+}
 
 
 class SqlitePortal:

@@ -31,6 +31,7 @@ from schemas.access import EventSchema, PartSchema, ProjectSchema, to_wire
 from schemas.errors import format_errors
 from schemas.lifecycle import Actor
 from tests.builders import catalogue, cell_line
+from tests.builders.portal_app import LINE_ONE
 from tests.builders.sent_part import PROJECT
 
 EVENT = {
@@ -104,14 +105,7 @@ PART = {
 ALICE = User(
     "https://idp.example.org", "s1", "Alice", "alice@example.org", frozenset(), frozenset()
 )
-LINE = {
-    "kind": "cell_line",
-    "name": "Line one",
-    "local_id": "L1",
-    "node_id": "n1",
-    "biobank_id": "bb1",
-    "biobank_name": "Biobank one",
-}
+LINE = LINE_ONE
 PORTAL_TABLES = (AccessRequest, Attachment, RequestPart, PartEvent, Notification, PortalOutbox)
 
 

@@ -23,7 +23,6 @@ from federation.node.inbox.co_applicants import co_applicants_of
 from federation.node.inbox.models import InboxPart
 from federation.node.inbox.service import inbox_of
 from federation.node.store import store_of
-from federation.registry import Member
 from federation.trust import Principal, TokenError
 from federation.web.login import SESSION_ID, User, open_session
 from portal.access.attachments import check_upload
@@ -31,7 +30,7 @@ from portal.access.membership import Role, role_of
 from portal.access.models import Collaborator, Notification, PortalOutbox
 from portal.access.service import RequestNotFound, SubmissionInvalid
 from schemas.access import EventSchema
-from tests.builders.portal_app import CSRF_TOKEN, SqlitePortal, node_event
+from tests.builders.portal_app import CSRF_TOKEN, LINE_ONE, MEMBERS, SqlitePortal, node_event
 
 ISS = "https://idp.example.org"
 ALICE = User(ISS, "alice", "Alice Owner", "alice@example.org", frozenset(), frozenset())
@@ -41,16 +40,8 @@ MALLORY = User(ISS, "mallory", "Mallory", "mallory@example.org", frozenset(), fr
 # address then (federation/web/login.py), so this account cannot be Erin's.
 UNVERIFIED = User(ISS, "eve", "Eve", None, frozenset(), frozenset())
 TOKEN = CSRF_TOKEN
-MEMBERS = [Member("n1", "Node one", "https://n1.example.org")]
 DOCS = {
-    "n1:cell_line:L1": {
-        "kind": "cell_line",
-        "name": "Line one",
-        "local_id": "L1",
-        "node_id": "n1",
-        "biobank_id": "bb1",
-        "biobank_name": "Biobank one",
-    },
+    "n1:cell_line:L1": LINE_ONE,
 }
 PROJECT = {
     "title": "Cardiomyocyte maturation",

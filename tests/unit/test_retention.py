@@ -12,7 +12,6 @@ from flask.testing import FlaskClient
 
 from cellfed.config import ConfigError, load_config
 from federation.outbox import Refused, as_aware
-from federation.registry import Member
 from federation.trust import Principal, TokenError
 from federation.web.login import User
 from portal.access import retention
@@ -21,7 +20,7 @@ from portal.access.models import Attachment, PortalOutbox
 from portal.access.retention import RetentionRule, remove_expired, retention_pass
 from schemas.access import EventSchema
 from schemas.lifecycle import TRANSITIONS
-from tests.builders.portal_app import SqlitePortal, node_event
+from tests.builders.portal_app import LINE_ONE, MEMBERS, SqlitePortal, node_event
 
 DAY = dt.timedelta(days=1)
 SECOND = dt.timedelta(seconds=1)
@@ -29,16 +28,8 @@ ALICE = User(
     "https://idp.example.org", "alice", "Alice", "alice@example.org", frozenset(), frozenset()
 )
 NODE_TOKEN = {"Authorization": "Bearer a-token-of-node-n1"}
-MEMBERS = [Member("n1", "Node one", "https://n1.example.org")]
 DOCS = {
-    "n1:cell_line:L1": {
-        "kind": "cell_line",
-        "name": "Line one",
-        "local_id": "L1",
-        "node_id": "n1",
-        "biobank_id": "bb1",
-        "biobank_name": "Biobank one",
-    },
+    "n1:cell_line:L1": LINE_ONE,
     "n1:cell_line:L2": {
         "kind": "cell_line",
         "name": "Line two",
