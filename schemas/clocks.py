@@ -281,6 +281,25 @@ class ClockRules:
     def targets(self, node_id: str, biobank_id: str) -> Targets:
         return self.biobanks.get(f"{node_id}:{biobank_id}", self.nodes.get(node_id, self.default))
 
+    def due_steps(
+        self,
+        history: Iterable[Happening],
+        state: str,
+        part_of: tuple[str, str],
+        now: dt.datetime,
+        sent: Iterable[str],
+        kinds: Iterable[str],
+    ) -> list[Step]:
+        """:func:`due` for a part of ``part_of`` (node id, biobank id): its targets, this
+        ladder. The node's and the portal's passes both ask this."""
+        return due(history, state, self.targets(*part_of), self.ladder, now, sent, kinds)
+
+
+def settled(sent: Iterable[str], steps: Iterable[Step]) -> list[str]:
+    """``sent`` and every key the steps taken settle: what a part's clock keeps, so that a
+    later pass takes none of them again."""
+    return sorted({*sent, *(key for step in steps for key in step.covers)})
+
 
 def parse_rules(data: Mapping[str, Any], source: str = "<response targets>") -> ClockRules:
     """Rules from their data (the TOML file's tables ``default``, ``ladder``, ``node.<id>``

@@ -286,6 +286,19 @@ class Scores:
     def of(self, algorithm: Algorithm) -> float:
         return float(getattr(self, algorithm))
 
+    @classmethod
+    def counted(cls, shared: int, in_query: int, in_reference: int, loci: int) -> Scores:
+        """The three scores from the allele counts over the loci compared."""
+        return cls(
+            tanabe=_percent(2 * shared, in_query + in_reference),
+            masters_query=_percent(shared, in_query),
+            masters_reference=_percent(shared, in_reference),
+            shared_alleles=shared,
+            query_alleles=in_query,
+            reference_alleles=in_reference,
+            loci_compared=loci,
+        )
+
 
 @dataclass(frozen=True)
 class Match:
@@ -327,16 +340,7 @@ def score(
     shared = sum(len(row.shared) for row in used)
     in_query = sum(len(row.query) for row in used)
     in_reference = sum(len(row.reference) for row in used)
-    scores = Scores(
-        tanabe=_percent(2 * shared, in_query + in_reference),
-        masters_query=_percent(shared, in_query),
-        masters_reference=_percent(shared, in_reference),
-        shared_alleles=shared,
-        query_alleles=in_query,
-        reference_alleles=in_reference,
-        loci_compared=len(used),
-    )
-    return scores, rows
+    return Scores.counted(shared, in_query, in_reference, len(used)), rows
 
 
 def quick_scores(query: Profile, reference: Profile, include_amelogenin: bool = False) -> Scores:
@@ -351,15 +355,7 @@ def quick_scores(query: Profile, reference: Profile, include_amelogenin: bool = 
         in_query += len(q)
         in_reference += len(r)
         shared += sum(1 for a in q if a in r)
-    return Scores(
-        tanabe=_percent(2 * shared, in_query + in_reference),
-        masters_query=_percent(shared, in_query),
-        masters_reference=_percent(shared, in_reference),
-        shared_alleles=shared,
-        query_alleles=in_query,
-        reference_alleles=in_reference,
-        loci_compared=loci,
-    )
+    return Scores.counted(shared, in_query, in_reference, loci)
 
 
 def _percent(part: int, whole: int) -> float:

@@ -10,16 +10,15 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from flask import Blueprint, abort, current_app, jsonify, request, send_file
-from marshmallow import ValidationError
+from flask import Blueprint, abort, current_app, jsonify, send_file
 
 from federation.bearer import principal, require_token
+from federation.web.json_body import load_json
 from portal.access.context import current_access
 from portal.access.models import Attachment
 from portal.access.retention import removed_notice
 from portal.access.service import ForgedEvent, RequestNotFound
 from schemas.access import EventSchema
-from schemas.errors import format_errors
 
 bp = Blueprint("access_api", __name__)
 
@@ -42,13 +41,7 @@ def _node_id() -> str:
 @nodes_only
 def post_event():
     """One event of a part, from the node that holds the part. Repeats change nothing."""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        abort(400, "send a JSON object (Content-Type: application/json)")
-    try:
-        event = EventSchema().load(body)
-    except ValidationError as exc:
-        abort(400, "; ".join(format_errors(exc.messages)))
+    event = load_json(EventSchema())
     try:
         new = current_access().service.apply_events(_node_id(), event["part_id"], [event])
     except RequestNotFound as exc:

@@ -35,9 +35,9 @@ from schemas.clocks import (
     Happening,
     Step,
     Waiting,
-    due,
     elapsed,
     load_rules,
+    settled,
     waiting_on,
 )
 
@@ -147,11 +147,10 @@ class Escalation:
         self, session: Session, part: RequestPart, rules: ClockRules, now: dt.datetime
     ) -> list[tuple[str, str]]:
         clock = session.get(PartClock, part.id)
-        steps = due(
+        steps = rules.due_steps(
             history_of(part),
             part.state,
-            rules.targets(part.node_id, part.biobank_id),
-            rules.ladder,
+            (part.node_id, part.biobank_id),
             now,
             sent=clock.sent if clock else (),
             kinds=PORTAL_STEPS,
@@ -167,7 +166,7 @@ class Escalation:
                 self._tell_operators(session, part, request, step)
             elif step.kind == "unresponsive":
                 self._mark_unresponsive(session, part, request, clock, now)
-        clock.sent = sorted({*clock.sent, *(k for s in steps for k in s.covers)})
+        clock.sent = settled(clock.sent, steps)
         return [(part.id, s.key) for s in steps]
 
     def _tell_operators(

@@ -8,6 +8,8 @@ owner's, a co-applicant gets 403). Plain forms with the CSRF field; no JavaScrip
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
 
 from federation.web.login import login_required, signed_in_user
@@ -46,34 +48,58 @@ def _back(request_id: str, part_id: str):
     return redirect(url_for("access.request_page", request_id=request_id) + f"#part-{part_id}")
 
 
-@bp.post("/requests/<request_id>/parts/<part_id>/receipt")
-@login_required
-def receipt(request_id: str, part_id: str):
-    form = {k: request.form.get(k, "") for k in ("received_on", "state", "note")}
+def _owner_acts(
+    request_id: str,
+    part_id: str,
+    call: Callable[[], object],
+    invalid: tuple[type[Exception], ...],
+    done: str,
+):
+    """Run one act of the request's owner on a part: someone else's request is 404, a
+    co-applicant's 403, a refusal (409) or bad input (400) is shown with nothing changed;
+    success goes back to the part with ``done``."""
     try:
-        sharing.check_owner(
-            current_access().service, signed_in_user(), request_id, part_id, "confirm receipt"
-        )
-        sharing.confirm_receipt(
-            current_access().service, signed_in_user(), request_id, part_id, form
-        )
+        call()
     except RequestNotFound as exc:
         abort(404, str(exc))
     except OwnerOnly as exc:  # a co-applicant reads the request but does not act on it
         abort(403, str(exc))
     except TransitionRefused as exc:
         return _request_page(request_id, f"Not done: {exc}. Nothing was changed.", 409)
-    except SubmissionInvalid as exc:
+    except invalid as exc:
         return _request_page(request_id, f"Not sent: {exc}. Nothing was changed.", 400)
-    flash("Receipt sent to the biobank. Its confirmation will show in the history.")
+    flash(done)
     return _back(request_id, part_id)
+
+
+@bp.post("/requests/<request_id>/parts/<part_id>/receipt")
+@login_required
+def receipt(request_id: str, part_id: str):
+    form = {k: request.form.get(k, "") for k in ("received_on", "state", "note")}
+
+    def confirm() -> None:
+        sharing.check_owner(
+            current_access().service, signed_in_user(), request_id, part_id, "confirm receipt"
+        )
+        sharing.confirm_receipt(
+            current_access().service, signed_in_user(), request_id, part_id, form
+        )
+
+    return _owner_acts(
+        request_id,
+        part_id,
+        confirm,
+        (SubmissionInvalid,),
+        "Receipt sent to the biobank. Its confirmation will show in the history.",
+    )
 
 
 @bp.post("/requests/<request_id>/parts/<part_id>/signed-copy")
 @login_required
 def signed_copy(request_id: str, part_id: str):
     upload = request.files.get("document")
-    try:
+
+    def send() -> None:
         sharing.check_owner(
             current_access().service, signed_in_user(), request_id, part_id, "send the signed MTA"
         )
@@ -86,16 +112,14 @@ def signed_copy(request_id: str, part_id: str):
             current_access().service, signed_in_user(), request_id, part_id, checked,
             request.form.get("note", ""),
         )  # fmt: skip
-    except RequestNotFound as exc:
-        abort(404, str(exc))
-    except OwnerOnly as exc:  # a co-applicant reads the request but does not act on it
-        abort(403, str(exc))
-    except TransitionRefused as exc:
-        return _request_page(request_id, f"Not done: {exc}. Nothing was changed.", 409)
-    except (SubmissionInvalid, AttachmentRejected) as exc:
-        return _request_page(request_id, f"Not sent: {exc}. Nothing was changed.", 400)
-    flash("Signed MTA sent to the biobank for its countersignature.")
-    return _back(request_id, part_id)
+
+    return _owner_acts(
+        request_id,
+        part_id,
+        send,
+        (SubmissionInvalid, AttachmentRejected),
+        "Signed MTA sent to the biobank for its countersignature.",
+    )
 
 
 @bp.get("/requests/<request_id>/parts/<part_id>/documents/<evidence_id>")

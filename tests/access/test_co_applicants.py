@@ -15,7 +15,7 @@ import pytest
 
 from portal.access.models import Collaborator
 from tests.access.conftest import Alliance, csrf, login, request_id_from, submit_request
-from tests.access.test_identity import RealmAdmin
+from tests.builders.realm_admin import RealmAdmin
 
 pytestmark = [pytest.mark.keycloak, pytest.mark.engine]
 
@@ -124,14 +124,7 @@ def test_an_invitation_never_binds_to_an_unverified_address(alliance: Alliance):
         timeout=30,
     )
     assert added.status_code == 200
-    user_id = admin.create_user(
-        name,
-        roles=["researcher"],
-        email=f"{name}@example.org",
-        emailVerified=False,
-        firstName="Uma",
-        lastName="Unverified",
-    )
+    user_id = admin.create_unverified(name, f"{name}@example.org")
     try:
         uma = login(portal, name)
         assert uma.get(page_url, timeout=30).status_code == 404

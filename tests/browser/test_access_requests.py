@@ -36,6 +36,21 @@ def sign_in(page, username: str) -> None:
     page.get_by_role("button", name="Sign In").click()
 
 
+def submit_without_scripts(new_page, portal: str, uid: str, title: str, what: str, ethics: str):
+    """Alice, scripts off: puts one record in the cart, logs in, and submits the request."""
+    alice = new_page(java_script_enabled=False)
+    alice.goto(f"{portal}/records/{uid}")
+    alice.get_by_role("button", name="Add to request").click()
+    alice.goto(f"{portal}/cart")
+    alice.get_by_role("link", name="Log in").first.click()
+    sign_in(alice, "alice")
+    alice.get_by_label("Project title").fill(title)
+    alice.get_by_label(re.compile("What you will do")).fill(what)
+    alice.get_by_label("Ethics approval reference").fill(ethics)
+    alice.get_by_role("button", name="Submit the request").click()
+    return alice
+
+
 def test_researcher_asks_two_biobanks_and_one_approves(alliance, new_page):
     portal = alliance.portal_url
     alice = new_page()
@@ -94,16 +109,14 @@ def test_researcher_asks_two_biobanks_and_one_approves(alliance, new_page):
 def test_the_whole_conversation_works_without_javascript(alliance, new_page):
     """Ask for information, answer, withdraw: plain forms all the way, scripts switched off."""
     portal, uk = alliance.portal_url, alliance.nodes["uk-hipsci"].url
-    alice = new_page(java_script_enabled=False)
-    alice.goto(f"{portal}/records/{UK_LINE}")
-    alice.get_by_role("button", name="Add to request").click()
-    alice.goto(f"{portal}/cart")
-    alice.get_by_role("link", name="Log in").first.click()
-    sign_in(alice, "alice")
-    alice.get_by_label("Project title").fill("Without scripts")
-    alice.get_by_label(re.compile("What you will do")).fill("A request made with plain HTML forms.")
-    alice.get_by_label("Ethics approval reference").fill("EC-1")
-    alice.get_by_role("button", name="Submit the request").click()
+    alice = submit_without_scripts(
+        new_page,
+        portal,
+        UK_LINE,
+        "Without scripts",
+        "A request made with plain HTML forms.",
+        "EC-1",
+    )
     expect(alice.get_by_role("status")).to_contain_text("Your request was submitted")
     request_url = alice.url
     alliance.deliver()

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from search.aliases import drop_indices
 from tests.access.conftest import start_alliance
-from tests.browser.test_access_requests import sign_in
+from tests.browser.test_access_requests import sign_in, submit_without_scripts
 
 pytestmark = [pytest.mark.browser, pytest.mark.keycloak, pytest.mark.engine]
 
@@ -28,16 +28,10 @@ def alliance(idp, engine_url, tmp_path_factory):
 
 def test_a_co_applicant_is_added_reads_writes_and_is_removed_without_javascript(alliance, new_page):
     portal = alliance.portal_url
-    alice = new_page(java_script_enabled=False)
-    alice.goto(f"{portal}/records/{UK_LINE}")
-    alice.get_by_role("button", name="Add to request").click()
-    alice.goto(f"{portal}/cart")
-    alice.get_by_role("link", name="Log in").first.click()
-    sign_in(alice, "alice")
-    alice.get_by_label("Project title").fill("Shared with a colleague")
-    alice.get_by_label(re.compile("What you will do")).fill("Two labs study one line together.")
-    alice.get_by_label("Ethics approval reference").fill("EC-7")
-    alice.get_by_role("button", name="Submit the request").click()
+    alice = submit_without_scripts(
+        new_page, portal, UK_LINE, "Shared with a colleague", "Two labs study one line together.",
+        "EC-7",
+    )  # fmt: skip
     request_url = alice.url
 
     alice.get_by_label(re.compile("Add a co-applicant by the e-mail address")).fill(

@@ -5,6 +5,10 @@
 * ``tests.builders.alliance``: two realistic member nodes in the full (version 2) model and
   ``index_alliance``, which syncs them into a real index, for the discovery tests;
 * ``tests.builders.data_files``: ``shared``, the real public data files beside the project.
+* ``tests.builders.round_trip``: ``assert_round_trips``, export then import in every format.
+* ``tests.builders.portal_app``: ``SqlitePortal`` and ``node_event``, for in-process access tests.
+* ``tests.builders.sent_part``: ``sent_part``, a part as the portal sends it to a node.
+* ``tests.builders.realm_admin``: ``RealmAdmin``, the identity provider's admin API.
 """
 
 from __future__ import annotations

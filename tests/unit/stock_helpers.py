@@ -16,38 +16,16 @@ from federation.outbox import Outbox
 from schemas.access import PartSchema
 from schemas.lifecycle import Actor
 from tests.builders import catalogue, cell_line
+from tests.builders.sent_part import PROJECT, sent_part
 
 BIOBANKS = frozenset({"bb-berlin"})
 BOB = Acting(Actor.BIOBANK, "Bob", "bob-sub")
 NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
-PROJECT = {
-    "title": "Cortical organoids",
-    "description": "Derive cortical organoids to study neuronal migration defects.",
-    "intended_use": "DUO:0000006",
-    "disease": None,
-    "commercial": False,
-    "ethics_ref": "EC-2026-042",
-}
 
 
 def part(part_id: str, *items: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": part_id,
-        "request_id": part_id[::-1],
-        "node_id": "test-node",
-        "biobank_id": "bb-berlin",
-        "biobank_name": "Berlin iPSC Bank",
-        "submitted_at": "2026-11-01T10:00:00+00:00",
-        "researcher": {
-            "iss": "https://idp.example.org",
-            "sub": "s1",
-            "name": "Alice",
-            "email": None,
-        },
-        "project": PROJECT,
-        "items": list(items) or [{"kind": "cell_line", "id": "L1", "name": "L1", "quantity": 2}],
-        "attachments": [],
-    }
+    default = [{"kind": "cell_line", "id": "L1", "name": "L1", "quantity": 2}]
+    return sent_part(part_id, part_id[::-1], PROJECT, list(items) or default)
 
 
 def make_inbox(store: CatalogueStore, vials: int = 5) -> Inbox:

@@ -31,6 +31,8 @@ from schemas.access import EventSchema, PartSchema, ProjectSchema, to_wire
 from schemas.errors import format_errors
 from schemas.lifecycle import Actor
 from tests.builders import catalogue, cell_line
+from tests.builders.portal_app import LINE_ONE
+from tests.builders.sent_part import PROJECT
 
 EVENT = {
     "id": "a" * 32,
@@ -88,14 +90,6 @@ def test_disease_specific_research_names_the_disease():
 
 
 # -- the senders -------------------------------------------------------------------------
-PROJECT = {
-    "title": "Cortical organoids",
-    "description": "Derive cortical organoids to study neuronal migration defects.",
-    "intended_use": "DUO:0000006",
-    "disease": None,
-    "commercial": False,
-    "ethics_ref": "EC-2026-042",
-}
 PART = {
     "id": "c" * 32,
     "request_id": "d" * 32,
@@ -111,14 +105,7 @@ PART = {
 ALICE = User(
     "https://idp.example.org", "s1", "Alice", "alice@example.org", frozenset(), frozenset()
 )
-LINE = {
-    "kind": "cell_line",
-    "name": "Line one",
-    "local_id": "L1",
-    "node_id": "n1",
-    "biobank_id": "bb1",
-    "biobank_name": "Biobank one",
-}
+LINE = LINE_ONE
 PORTAL_TABLES = (AccessRequest, Attachment, RequestPart, PartEvent, Notification, PortalOutbox)
 
 

@@ -23,17 +23,14 @@ from federation.node.inbox.co_applicants import co_applicants_of
 from federation.node.inbox.models import InboxPart
 from federation.node.inbox.service import inbox_of
 from federation.node.store import store_of
-from federation.registry import Member
 from federation.trust import Principal, TokenError
-from federation.web.csrf import SESSION_KEY
 from federation.web.login import SESSION_ID, User, open_session
 from portal.access.attachments import check_upload
-from portal.access.context import access_of
 from portal.access.membership import Role, role_of
 from portal.access.models import Collaborator, Notification, PortalOutbox
-from portal.access.service import AccessService, RequestNotFound, SubmissionInvalid
-from portal.app import create_app as create_portal_app
+from portal.access.service import RequestNotFound, SubmissionInvalid
 from schemas.access import EventSchema
+from tests.builders.portal_app import CSRF_TOKEN, LINE_ONE, MEMBERS, SqlitePortal, node_event
 
 ISS = "https://idp.example.org"
 ALICE = User(ISS, "alice", "Alice Owner", "alice@example.org", frozenset(), frozenset())
@@ -42,17 +39,9 @@ MALLORY = User(ISS, "mallory", "Mallory", "mallory@example.org", frozenset(), fr
 # Erin's address, claimed by an account whose provider did not verify it: User keeps no
 # address then (federation/web/login.py), so this account cannot be Erin's.
 UNVERIFIED = User(ISS, "eve", "Eve", None, frozenset(), frozenset())
-TOKEN = "a-csrf-token-of-this-session"
-MEMBERS = [Member("n1", "Node one", "https://n1.example.org")]
+TOKEN = CSRF_TOKEN
 DOCS = {
-    "n1:cell_line:L1": {
-        "kind": "cell_line",
-        "name": "Line one",
-        "local_id": "L1",
-        "node_id": "n1",
-        "biobank_id": "bb1",
-        "biobank_name": "Biobank one",
-    },
+    "n1:cell_line:L1": LINE_ONE,
 }
 PROJECT = {
     "title": "Cardiomyocyte maturation",
@@ -63,31 +52,13 @@ PROJECT = {
 PDF = b"%PDF-1.7\nethics approval\n%%EOF\n"
 
 
-class Portal:
+class Portal(SqlitePortal):
     """The portal on SQLite with one biobank at node n1; nothing is delivered here (the
     outbox's messages are read from its table)."""
 
     def __init__(self, tmp_path, **config) -> None:
-        self.app = create_portal_app(
-            {
-                "PORTAL_DATABASE_URL": f"sqlite:///{tmp_path / 'portal.sqlite3'}",
-                "ATTACHMENTS_DIR": str(tmp_path / "attachments"),
-                **config,
-            }
-        )
-        self.access = access_of(self.app)
-        self.access.members = lambda: MEMBERS
-        self.service: AccessService = self.access.service
-        self.service.members = lambda: MEMBERS
-        self.service.lookup = DOCS.get
+        super().__init__(tmp_path, MEMBERS, DOCS, **config)
         self.co = self.access.collaborators
-
-    def client(self, user: User) -> FlaskClient:
-        client = self.app.test_client()
-        with client.session_transaction() as session:
-            session[SESSION_ID] = open_session(self.app, user)  # a login kept server-side
-            session[SESSION_KEY] = TOKEN
-        return client
 
     def submit(self) -> tuple[str, str, str]:
         """Alice's request: (request id, its part's id, its attachment's id)."""
@@ -97,16 +68,7 @@ class Portal:
         return request_id, found.parts[0].id, found.attachments[0].id
 
     def node_event(self, part_id: str, event: str, actor: str, state: str, seq: int) -> None:
-        raw = {
-            "id": new_id(),
-            "part_id": part_id,
-            "seq": seq,
-            "type": event,
-            "actor": actor,
-            "actor_name": "Bea Biobank",
-            "at": dt.datetime.now(dt.UTC).isoformat(),
-            "state": state,
-        }
+        raw = node_event(part_id, event, actor, state, seq)
         self.service.apply_events("n1", part_id, [EventSchema().load(raw)])
 
     def messages(self, kind: str) -> list[PortalOutbox]:

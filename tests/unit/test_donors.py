@@ -11,8 +11,7 @@ import json
 
 import pytest
 
-from federation.node.exporter import catalogue_document, export
-from federation.node.formats.sources import expand, read_paths
+from federation.node.exporter import catalogue_document
 from federation.node.importer import import_catalogue, import_files
 from federation.node.store import CatalogueStore, store_of
 from portal.lineage import coa_links, jsonld_parts, relations
@@ -29,7 +28,8 @@ from search.indexer.documents import to_document
 from search.queries import SearchParams, build_search, parse_params
 from search.relations import read_relatives, relation_clauses
 from tests.builders import catalogue, cell_line
-from tests.builders.data_files import shared
+from tests.builders.data_files import EBISC_PLACE, hpscreg_records
+from tests.builders.round_trip import assert_round_trips
 
 TODAY = dt.date(2026, 12, 1)
 
@@ -158,18 +158,12 @@ def test_one_bad_line_stores_nothing_and_the_problem_names_line_and_field(store)
 
 
 # -- hPSCreg: the real records -----------------------------------------------------------
-PLACE = {
-    "schema_version": "2",
-    "biobanks": [{"id": "ebisc", "name": "EBiSC", "country": "DE"}],
-    "collections": [{"id": "ebisc-ipsc", "biobank": "ebisc", "name": "EBiSC iPSC lines"}],
-}
+PLACE = EBISC_PLACE
 
 
 @pytest.fixture(scope="module")
 def records():
-    files, problems_ = read_paths(sorted(shared("ebisc-hpscreg", "hotstart-5").glob("*.json")))
-    assert not problems_ and len(files) == 20
-    return files
+    return hpscreg_records()
 
 
 @pytest.fixture
@@ -267,16 +261,7 @@ def test_donors_relations_and_provenance_round_trip_through_every_export(tmp_pat
     assert import_catalogue(source, v2(cell_line("L2"), EDITED), "c.json").ok
     original = catalogue_document(source)
     assert original["cell_lines"][1]["relations"] == EDITED["relations"]
-    for fmt in ("json", "xlsx", "csv"):
-        exported = export(source, fmt)
-        files, found = expand(exported.filename, exported.content)
-        assert not found
-        target = CatalogueStore(f"sqlite:///{tmp_path / fmt}.sqlite3")
-        target.create_schema()
-        report = import_files(target, files)
-        assert report.ok, (fmt, report.lines()[:5])
-        assert catalogue_document(target) == original, fmt
-        target.dispose()
+    assert_round_trips(source, tmp_path)
     source.dispose()
 
 

@@ -134,24 +134,13 @@ def test_node_csv_export_quotes_every_field_and_defuses_formulas(store):
 
 
 def test_node_exports_import_back_to_identical_records(store, tmp_path):
-    from federation.node.exporter import catalogue_document, export
-    from federation.node.formats.sources import expand
-    from federation.node.importer import import_files
-    from federation.node.store import CatalogueStore
+    from federation.node.exporter import catalogue_document
+    from tests.builders.round_trip import assert_round_trips
 
     source = hostile_node(store)
     original = catalogue_document(source)
     assert original["cell_lines"][0]["name"] == HOSTILE["name"]
-    for fmt in ("json", "xlsx", "csv"):
-        exported = export(source, fmt)
-        files, problems = expand(exported.filename, exported.content)
-        assert not problems
-        target = CatalogueStore(f"sqlite:///{tmp_path / fmt}.sqlite3")
-        target.create_schema()
-        report = import_files(target, files)
-        assert report.ok, (fmt, report.lines())
-        assert catalogue_document(target) == original, fmt
-        target.dispose()
+    assert_round_trips(source, tmp_path)
 
 
 @given(st.text(alphabet=st.sampled_from("'=+-@;,|\t\r\n 1.eAx\\\""), max_size=30) | st.text())

@@ -4,22 +4,15 @@ import json
 
 import pytest
 
-from federation.node.formats.sources import read_paths
 from federation.node.importer import import_catalogue, import_files
-from tests.builders.data_files import shared
+from tests.builders.data_files import EBISC_PLACE, hpscreg_records
 
-PLACE = {
-    "schema_version": "2",
-    "biobanks": [{"id": "ebisc", "name": "EBiSC", "country": "DE"}],
-    "collections": [{"id": "ebisc-ipsc", "biobank": "ebisc", "name": "EBiSC iPSC lines"}],
-}
+PLACE = EBISC_PLACE
 
 
 @pytest.fixture(scope="module")
 def records():
-    files, problems = read_paths(sorted(shared("ebisc-hpscreg", "hotstart-5").glob("*.json")))
-    assert not problems and len(files) == 20
-    return files
+    return hpscreg_records()
 
 
 def test_all_twenty_records_import_as_cell_lines_and_again_change_nothing(store, records):

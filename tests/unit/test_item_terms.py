@@ -155,9 +155,9 @@ def marked_catalogue() -> dict[str, Any]:
 
 def test_consent_scope_and_export_rules_round_trip_through_every_export(tmp_path):
     from federation.node.exporter import catalogue_document, export
-    from federation.node.formats.sources import expand
-    from federation.node.importer import import_catalogue, import_files
+    from federation.node.importer import import_catalogue
     from federation.node.store import CatalogueStore
+    from tests.builders.round_trip import assert_round_trips
 
     source = CatalogueStore(f"sqlite:///{tmp_path / 'source'}.sqlite3")
     source.create_schema()
@@ -166,16 +166,7 @@ def test_consent_scope_and_export_rules_round_trip_through_every_export(tmp_path
     [own] = [line for line in original["cell_lines"] if line["id"] == "L-own"]
     assert own["access"]["consent_scope"]["genetic_modification"] == "not_allowed"
     assert original["collections"][0]["access"]["export_rules"] == [CN]
-    for fmt in ("json", "xlsx", "csv"):
-        exported = export(source, fmt)
-        files, problems = expand(exported.filename, exported.content)
-        assert not problems
-        target = CatalogueStore(f"sqlite:///{tmp_path / fmt}.sqlite3")
-        target.create_schema()
-        report = import_files(target, files)
-        assert report.ok, (fmt, report.lines()[:5])
-        assert catalogue_document(target) == original, fmt
-        target.dispose()
+    assert_round_trips(source, tmp_path)
     # The Directory's model has no consent scope or export rules: its export leaves them out.
     assert export(source, "directory").content
     source.dispose()

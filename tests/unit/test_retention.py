@@ -11,21 +11,16 @@ import pytest
 from flask.testing import FlaskClient
 
 from cellfed.config import ConfigError, load_config
-from federation.database import new_id
 from federation.outbox import Refused, as_aware
-from federation.registry import Member
 from federation.trust import Principal, TokenError
-from federation.web.csrf import SESSION_KEY
-from federation.web.login import SESSION_ID, User, open_session
+from federation.web.login import User
 from portal.access import retention
 from portal.access.attachments import check_upload
-from portal.access.context import access_of
 from portal.access.models import Attachment, PortalOutbox
 from portal.access.retention import RetentionRule, remove_expired, retention_pass
-from portal.access.service import AccessService
-from portal.app import create_app as create_portal_app
 from schemas.access import EventSchema
 from schemas.lifecycle import TRANSITIONS
+from tests.builders.portal_app import LINE_ONE, MEMBERS, SqlitePortal, node_event
 
 DAY = dt.timedelta(days=1)
 SECOND = dt.timedelta(seconds=1)
@@ -33,16 +28,8 @@ ALICE = User(
     "https://idp.example.org", "alice", "Alice", "alice@example.org", frozenset(), frozenset()
 )
 NODE_TOKEN = {"Authorization": "Bearer a-token-of-node-n1"}
-MEMBERS = [Member("n1", "Node one", "https://n1.example.org")]
 DOCS = {
-    "n1:cell_line:L1": {
-        "kind": "cell_line",
-        "name": "Line one",
-        "local_id": "L1",
-        "node_id": "n1",
-        "biobank_id": "bb1",
-        "biobank_name": "Biobank one",
-    },
+    "n1:cell_line:L1": LINE_ONE,
     "n1:cell_line:L2": {
         "kind": "cell_line",
         "name": "Line two",
@@ -72,31 +59,16 @@ class NodeVerifier:
         return Principal(claims, frozenset({"member-node"}))
 
 
-class Portal:
+class Portal(SqlitePortal):
     """The portal app on SQLite with a two-biobank catalogue at member node n1, whose token
     the access API trusts; the outbox refuses every delivery (none is made here)."""
 
     def __init__(self, tmp_path, **config) -> None:
-        self.app = create_portal_app(
-            {
-                "PORTAL_DATABASE_URL": f"sqlite:///{tmp_path / 'portal.sqlite3'}",
-                "ATTACHMENTS_DIR": str(tmp_path / "attachments"),
-                **config,
-            }
-        )
-        self.access = access_of(self.app)
-        self.access.members = lambda: MEMBERS
+        super().__init__(tmp_path, MEMBERS, DOCS, **config)
         self.access.verifier = NodeVerifier()
-        self.service: AccessService = self.access.service
-        self.service.members = lambda: MEMBERS
-        self.service.lookup = DOCS.get
 
     def client(self, user: User = ALICE) -> FlaskClient:
-        client = self.app.test_client()
-        with client.session_transaction() as session:
-            session[SESSION_ID] = open_session(self.app, user)  # a login kept server-side
-            session[SESSION_KEY] = "a-csrf-token-of-this-session"
-        return client
+        return super().client(user)
 
     def submit(self, uids=("n1:cell_line:L1",), files=("ethics.pdf",), user=ALICE) -> str:
         checked = [check_upload(io.BytesIO(PDF), name, 1024) for name in files]
@@ -110,17 +82,14 @@ class Portal:
         seq = self.service.node_part("n1", part_id).node_seq
         for event in events:
             seq += 1
-            raw = {
-                "id": new_id(),
-                "part_id": part_id,
-                "seq": seq,
-                "type": event,
-                "actor": ACTORS[event],
-                "actor_name": "Bea Biobank",
-                "at": dt.datetime.now(dt.UTC).isoformat(),
-                "state": TRANSITIONS[event].target.value,
-                "text": "out of scope" if event == "reject" else None,
-            }
+            raw = node_event(
+                part_id,
+                event,
+                ACTORS[event],
+                TRANSITIONS[event].target.value,
+                seq,
+                text="out of scope" if event == "reject" else None,
+            )
             self.service.apply_events("n1", part_id, [EventSchema().load(raw)])
 
     def withdraw(self, request_id: str, part_id: str) -> None:

@@ -71,17 +71,15 @@ def test_an_admin_holds_vials_adds_evidence_and_ships_through_the_pages(app):
     assert lots(store_of(app)) == {"A": (5, 3), "B": (2, 0)}
     page = bob.get(f"/inbox/{P1}").get_data(as_text=True)
     assert "Vials held" in page and "Record the shipment" in page
-    early = bob.post(
-        f"/inbox/{P1}/ship",
-        data={
-            "csrf_token": token,
-            "carrier": "Courier",
-            "tracking_number": "T1",
-            "shipped_on": dt.date.today().isoformat(),
-            "conditions": "dry_ice",
-            "ship|L1|A": "3",
-        },
-    )
+    ship = {
+        "csrf_token": token,
+        "carrier": "Courier",
+        "tracking_number": "T1",
+        "shipped_on": dt.date.today().isoformat(),
+        "conditions": "dry_ice",
+        "ship|L1|A": "3",
+    }
+    early = bob.post(f"/inbox/{P1}/ship", data=ship)
     assert early.status_code == 409
     assert "condition fee: missing the biobank" in early.get_data(as_text=True)
     met = bob.post(
@@ -89,17 +87,7 @@ def test_an_admin_holds_vials_adds_evidence_and_ships_through_the_pages(app):
         data={"csrf_token": token, "condition": "fee", "kind": "met", "note": "Invoice paid"},
     )
     assert met.status_code == 302
-    shipped = bob.post(
-        f"/inbox/{P1}/ship",
-        data={
-            "csrf_token": token,
-            "carrier": "Courier",
-            "tracking_number": "T1",
-            "shipped_on": dt.date.today().isoformat(),
-            "conditions": "dry_ice",
-            "ship|L1|A": "3",
-        },
-    )
+    shipped = bob.post(f"/inbox/{P1}/ship", data=ship)
     assert shipped.status_code == 302
     assert lots(store_of(app)) == {"A": (2, 0), "B": (2, 0)}
     page = bob.get(f"/inbox/{P1}").get_data(as_text=True)

@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from federation.node.exporter import catalogue_document, export
-from federation.node.formats.sources import expand
+from federation.node.exporter import catalogue_document
 from federation.node.importer import import_catalogue, import_files
 from federation.node.store import CatalogueStore
 from schemas import schema_for
@@ -20,6 +19,7 @@ from schemas.standards import (
     standards,
 )
 from tests.builders import catalogue, cell_line
+from tests.builders.round_trip import assert_round_trips
 
 ISCT = json.loads((HERE / "isct-msc-2006.json").read_text())
 
@@ -180,16 +180,7 @@ def test_declarations_and_qc_lots_round_trip_through_json_xlsx_and_csv(tmp_path)
     [stored] = original["cell_lines"]
     assert stored["standards_declared"][1] == declared("cscb-hmsc", lot="M-L1")
     assert stored["qc"][0]["lot"] == "M-L1"
-    for fmt in ("json", "xlsx", "csv"):
-        exported = export(source, fmt)
-        files, problems = expand(exported.filename, exported.content)
-        assert not problems
-        target = CatalogueStore(f"sqlite:///{tmp_path / fmt}.sqlite3")
-        target.create_schema()
-        report = import_files(target, files)
-        assert report.ok, (fmt, report.lines()[:5])
-        assert catalogue_document(target) == original, fmt
-        target.dispose()
+    assert_round_trips(source, tmp_path)
     source.dispose()
 
 

@@ -31,6 +31,7 @@ from schemas.consent import DIMENSIONS
 from schemas.lifecycle import Actor, TransitionRefused
 from search.indexer.derived import access_fields
 from tests.builders import BIOBANK, catalogue, cell_line
+from tests.builders.sent_part import sent_part
 
 CN = "cn-hgr-2019"
 ALL_ALLOWED = {name: "allowed" for name in DIMENSIONS}
@@ -171,23 +172,12 @@ def test_the_check_button_renders_the_verdicts_without_javascript(tmp_path):
 # -- the node ----------------------------------------------------------------------------
 def part(items: list[str], **project_form: str) -> dict[str, Any]:
     return PartSchema().load(
-        {
-            "id": "c" * 32,
-            "request_id": "d" * 32,
-            "node_id": "test-node",
-            "biobank_id": "bb-berlin",
-            "biobank_name": "Berlin iPSC Bank",
-            "submitted_at": "2026-11-01T10:00:00+00:00",
-            "researcher": {
-                "iss": "https://idp.example.org",
-                "sub": "s1",
-                "name": "Alice",
-                "email": None,
-            },
-            "project": {**project(**project_form), "disease": None, "commercial": False},
-            "items": [{"kind": "cell_line", "id": i, "name": i} for i in items],
-            "attachments": [],
-        }
+        sent_part(
+            "c" * 32,
+            "d" * 32,
+            {**project(**project_form), "disease": None, "commercial": False},
+            [{"kind": "cell_line", "id": i, "name": i} for i in items],
+        )
     )
 
 

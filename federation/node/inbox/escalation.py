@@ -23,7 +23,15 @@ from federation.mail import email_payload
 from federation.node.inbox.clock_models import InboxClock
 from federation.node.inbox.models import InboxPart
 from federation.node.inbox.service import Inbox, inbox_of
-from schemas.clocks import FINAL_STATES, NODE_STEPS, ClockRules, Happening, Step, due, load_rules
+from schemas.clocks import (
+    FINAL_STATES,
+    NODE_STEPS,
+    ClockRules,
+    Happening,
+    Step,
+    load_rules,
+    settled,
+)
 
 CLOCK_WORDS = {"first_answer": "a first answer", "decision": "a decision"}
 
@@ -82,11 +90,10 @@ def node_escalation_pass(app: Any, now: dt.datetime | None = None) -> list[tuple
         ).scalars()
         for part in parts:
             clock = session.get(InboxClock, part.id)
-            steps = due(
+            steps = rules.due_steps(
                 node_history(part),
                 part.state,
-                rules.targets(inbox.node_id, part.biobank_id),
-                rules.ladder,
+                (inbox.node_id, part.biobank_id),
                 now,
                 sent=clock.sent if clock else (),
                 kinds=NODE_STEPS,
@@ -99,7 +106,7 @@ def node_escalation_pass(app: Any, now: dt.datetime | None = None) -> list[tuple
             for step in steps:
                 _take(inbox, session, part, step, config)
                 taken.append((part.id, step.key))
-            clock.sent = sorted({*clock.sent, *(k for s in steps for k in s.covers)})
+            clock.sent = settled(clock.sent, steps)
     if taken:
         inbox.outbox.wake()
     return taken

@@ -12,26 +12,26 @@ from typing import Any
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     current_app,
-    flash,
-    redirect,
     request,
     stream_with_context,
-    url_for,
 )
 from werkzeug.datastructures import MultiDict
 
 from federation.database import utcnow
-from federation.node.identity import current_identity
 from federation.node.inbox import agreements, holds, shipment
 from federation.node.inbox.holds import HoldAsked
 from federation.node.inbox.models import InboxPart
 from federation.node.inbox.service import Acting, PartNotFound, current_inbox
 from federation.node.inbox.stock import StockRefused
-from federation.node.inbox.views import DETAIL_EXTRAS, _ascii, _detail, admin_biobanks
-from federation.tokens import TokenUnavailable
+from federation.node.inbox.views import (
+    DETAIL_EXTRAS,
+    admin_biobanks,
+    answer_action,
+    fetch_from_portal,
+    file_response,
+)
 from federation.uploads import AttachmentRejected
 from federation.web.login import current_user, login_required
 from schemas.lifecycle import Actor, TransitionRefused
@@ -115,34 +115,39 @@ DETAIL_EXTRAS.append(sharing_context)
 def approve(part_id: str):
     biobanks = admin_biobanks()
     form = request.form
-    try:
-        holds.approve_with_holds(
-            current_inbox(), part_id, biobanks, _acting(), parse_lots(form, "hold"),
-            parse_date(form.get("until"), "until"), text=form.get("text"),
+    return answer_action(
+        part_id,
+        lambda: holds.approve_with_holds(
+            current_inbox(),
+            part_id,
+            biobanks,
+            _acting(),
+            parse_lots(form, "hold"),
+            parse_date(form.get("until"), "until"),
+            text=form.get("text"),
             conditions=form.getlist("conditions"),
             max_days=int(current_app.config["HOLD_MAX_DAYS"]),
             override_reason=form.get("override_reason"),
-        )  # fmt: skip
-    except PartNotFound as exc:
-        abort(404, str(exc))
-    except (StockRefused, TransitionRefused) as exc:
-        return _detail(part_id, f"Not approved: {exc}. Nothing was changed.", 409)
-    flash("Approved: saved, the vials are held, and the researcher is told.")
-    return redirect(url_for("inbox.part_page", part_id=part_id))
+        ),
+        (StockRefused, TransitionRefused),
+        "approved",
+        "Approved: saved, the vials are held, and the researcher is told.",
+    )
 
 
 @bp.post("/inbox/<part_id>/release")
 @login_required
 def release(part_id: str):
     biobanks = admin_biobanks()
-    try:
-        holds.release_holds(current_inbox(), part_id, biobanks, _acting(), request.form.get("text"))
-    except PartNotFound as exc:
-        abort(404, str(exc))
-    except (StockRefused, TransitionRefused) as exc:
-        return _detail(part_id, f"Not released: {exc}. Nothing was changed.", 409)
-    flash("The held vials are free again; the researcher is told.")
-    return redirect(url_for("inbox.part_page", part_id=part_id))
+    return answer_action(
+        part_id,
+        lambda: holds.release_holds(
+            current_inbox(), part_id, biobanks, _acting(), request.form.get("text")
+        ),
+        (StockRefused, TransitionRefused),
+        "released",
+        "The held vials are free again; the researcher is told.",
+    )
 
 
 @bp.post("/inbox/<part_id>/evidence")
@@ -151,18 +156,23 @@ def evidence(part_id: str):
     biobanks = admin_biobanks()
     file = request.files.get("document")
     upload = (file.stream, file.filename) if file and file.filename else None
-    try:
-        agreements.add_evidence(
-            current_inbox(), part_id, biobanks, _acting(), request.form.get("condition", ""),
-            request.form.get("kind", ""), note=request.form.get("note"), upload=upload,
+    return answer_action(
+        part_id,
+        lambda: agreements.add_evidence(
+            current_inbox(),
+            part_id,
+            biobanks,
+            _acting(),
+            request.form.get("condition", ""),
+            request.form.get("kind", ""),
+            note=request.form.get("note"),
+            upload=upload,
             max_bytes=int(current_app.config["ATTACHMENT_MAX_BYTES"]),
-        )  # fmt: skip
-    except PartNotFound as exc:
-        abort(404, str(exc))
-    except (TransitionRefused, AttachmentRejected) as exc:
-        return _detail(part_id, f"Not saved: {exc}. Nothing was changed.", 409)
-    flash("Evidence saved; the researcher is told.")
-    return redirect(url_for("inbox.part_page", part_id=part_id))
+        ),
+        (TransitionRefused, AttachmentRejected),
+        "saved",
+        "Evidence saved; the researcher is told.",
+    )
 
 
 @bp.get("/inbox/<part_id>/evidence/<evidence_id>")
@@ -175,42 +185,20 @@ def document(part_id: str, evidence_id: str):
         abort(404, str(exc))
     if row.content is None:  # the researcher's signed copy, kept at the portal
         return _from_portal(part_id, row.id, row.filename or "", row.content_type or "")
-    return Response(
-        row.content,
-        content_type=row.content_type or "application/octet-stream",
-        headers={
-            "Content-Disposition": f'attachment; filename="{_ascii(row.filename or "")}"',
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "private, no-store",
-        },
+    return file_response(
+        row.content, row.filename or "", row.content_type or "application/octet-stream"
     )
 
 
 def _from_portal(part_id: str, attachment_id: str, filename: str, content_type: str):
-    """Fetch a file the portal keeps for this part, with the node's token (as views.attachment
-    does for the request's files)."""
-    credentials = current_identity().credentials
-    if credentials is None:
-        abort(503, "this node has no client secret configured, so it cannot fetch documents")
-    url = (
-        f"{current_app.config['PORTAL_URL'].rstrip('/')}/api/v1/access/parts/{part_id}"
-        f"/attachments/{attachment_id}"
-    )
-    try:
-        upstream = credentials.request("GET", url, stream=True)
-    except (TokenUnavailable, OSError) as exc:
-        abort(503, f"the portal cannot be reached for the document: {exc}")
+    """Stream a file the portal keeps for this part (as views.attachment does for the
+    request's files)."""
+    upstream = fetch_from_portal(part_id, attachment_id, "document")
     if upstream.status_code != 200:
         upstream.close()
         abort(502, f"the portal answered {upstream.status_code} for this document")
-    return Response(
-        stream_with_context(upstream.iter_content(64 * 1024)),
-        content_type=content_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{_ascii(filename)}"',
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "private, no-store",
-        },
+    return file_response(
+        stream_with_context(upstream.iter_content(64 * 1024)), filename, content_type
     )
 
 
@@ -219,7 +207,8 @@ def _from_portal(part_id: str, attachment_id: str, filename: str, content_type: 
 def ship(part_id: str):
     biobanks = admin_biobanks()
     form = request.form
-    try:
+
+    def record() -> None:
         sent = shipment.ShipmentForm(
             carrier=form.get("carrier", ""),
             tracking_number=form.get("tracking_number", ""),
@@ -228,9 +217,11 @@ def ship(part_id: str):
             lots=parse_lots(form, "ship"),
         )
         shipment.record_shipment(current_inbox(), part_id, biobanks, _acting(), sent)
-    except PartNotFound as exc:
-        abort(404, str(exc))
-    except (StockRefused, shipment.ShipmentRefused, TransitionRefused) as exc:
-        return _detail(part_id, f"Not recorded: {exc}. Nothing was changed.", 409)
-    flash("Shipment recorded; the researcher is told and asked to confirm receipt.")
-    return redirect(url_for("inbox.part_page", part_id=part_id))
+
+    return answer_action(
+        part_id,
+        record,
+        (StockRefused, shipment.ShipmentRefused, TransitionRefused),
+        "recorded",
+        "Shipment recorded; the researcher is told and asked to confirm receipt.",
+    )

@@ -126,6 +126,38 @@ def part_page(part_id: str):
     return _detail(part_id)
 
 
+def answer_action(
+    part_id: str,
+    call: Callable[[], object],
+    refused: tuple[type[Exception], ...],
+    verb: str,
+    done: str,
+):
+    """Run one admin action on a part: someone else's part is 404, a refusal is shown on the
+    part's page with nothing changed (409), success goes back to the part with ``done``."""
+    try:
+        call()
+    except PartNotFound as exc:
+        abort(404, str(exc))
+    except refused as exc:
+        return _detail(part_id, f"Not {verb}: {exc}. Nothing was changed.", 409)
+    flash(done)
+    return redirect(url_for("inbox.part_page", part_id=part_id))
+
+
+def file_response(body: Any, filename: str, content_type: str) -> Response:
+    """A download for this part's admins only: never cached, never sniffed as a page."""
+    return Response(
+        body,
+        content_type=content_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{_ascii(filename)}"',
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
 @bp.post("/inbox/<part_id>/<event>")
 @login_required
 def act(part_id: str, event: str):
@@ -135,8 +167,9 @@ def act(part_id: str, event: str):
     user = current_user()
     if user is None:  # login_required lets no one else in
         abort(401, "Please log in first.")
-    try:
-        current_inbox().decide(
+    return answer_action(
+        part_id,
+        lambda: current_inbox().decide(
             part_id,
             biobanks,
             Acting(Actor.BIOBANK, user.name, user.sub),
@@ -144,13 +177,11 @@ def act(part_id: str, event: str):
             text=request.form.get("text"),
             conditions=request.form.getlist("conditions"),
             override_reason=request.form.get("override_reason"),
-        )
-    except PartNotFound as exc:
-        abort(404, str(exc))
-    except TransitionRefused as exc:
-        return _detail(part_id, f"Not done: {exc}. Nothing was changed.", 409)
-    flash(f"{TRANSITIONS[event].label}: saved, and on its way to the researcher.")
-    return redirect(url_for("inbox.part_page", part_id=part_id))
+        ),
+        (TransitionRefused,),
+        "done",
+        f"{TRANSITIONS[event].label}: saved, and on its way to the researcher.",
+    )
 
 
 @bp.get("/inbox/<part_id>/attachments/<attachment_id>")
@@ -164,32 +195,32 @@ def attachment(part_id: str, attachment_id: str):
     refs = {a["id"]: a for a in part.payload.get("attachments", [])}
     if attachment_id not in refs:
         abort(404, "this part has no such attachment")
-    credentials = current_identity().credentials
-    if credentials is None:
-        abort(503, "this node has no client secret configured, so it cannot fetch attachments")
-    url = (
-        f"{current_app.config['PORTAL_URL'].rstrip('/')}/api/v1/access/parts/{part_id}"
-        f"/attachments/{attachment_id}"
-    )
-    try:
-        upstream = credentials.request("GET", url, stream=True)
-    except (TokenUnavailable, OSError) as exc:
-        abort(503, f"the portal cannot be reached for the attachment: {exc}")
+    upstream = fetch_from_portal(part_id, attachment_id, "attachment")
     if upstream.status_code == 410:  # removed under the portal's retention rule
         upstream.close()
         abort(410, "The portal no longer keeps this file: it was removed under its retention rule.")
     if upstream.status_code != 200:
         abort(502, f"the portal answered {upstream.status_code} for this attachment")
     ref = refs[attachment_id]
-    return Response(
-        stream_with_context(upstream.iter_content(64 * 1024)),
-        content_type=ref["content_type"],
-        headers={
-            "Content-Disposition": f'attachment; filename="{_ascii(ref["filename"])}"',
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "private, no-store",
-        },
+    return file_response(
+        stream_with_context(upstream.iter_content(64 * 1024)), ref["filename"], ref["content_type"]
     )
+
+
+def fetch_from_portal(part_id: str, attachment_id: str, noun: str) -> Any:
+    """The portal's streamed answer for a file it keeps for this part, asked with the node's
+    token; 503 naming the ``noun`` when the node has no secret or the portal is unreachable."""
+    credentials = current_identity().credentials
+    if credentials is None:
+        abort(503, f"this node has no client secret configured, so it cannot fetch {noun}s")
+    url = (
+        f"{current_app.config['PORTAL_URL'].rstrip('/')}/api/v1/access/parts/{part_id}"
+        f"/attachments/{attachment_id}"
+    )
+    try:
+        return credentials.request("GET", url, stream=True)
+    except (TokenUnavailable, OSError) as exc:
+        abort(503, f"the portal cannot be reached for the {noun}: {exc}")
 
 
 def _ascii(name: str) -> str:
