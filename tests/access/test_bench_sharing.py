@@ -161,11 +161,12 @@ def test_from_cart_to_bench(alliance: Alliance):
         portal_post(erin, portal, request_id, f"parts/{part.id}/receipt", receipt).status_code
         == 404
     )
-    tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+    # A typed date may be UTC's tomorrow (the person's own today, further east): two days on.
+    later = (dt.date.today() + dt.timedelta(days=2)).isoformat()
     early = portal_post(
-        alice, portal, request_id, f"parts/{part.id}/receipt", {**receipt, "received_on": tomorrow}
+        alice, portal, request_id, f"parts/{part.id}/receipt", {**receipt, "received_on": later}
     )
-    assert early.status_code == 400 and f"received on: {tomorrow} is in the future" in early.text
+    assert early.status_code == 400 and f"received on: {later} is in the future" in early.text
     done = portal_post(alice, portal, request_id, f"parts/{part.id}/receipt", receipt)
     assert done.status_code == 200
     alliance.deliver()
