@@ -59,7 +59,8 @@ RATE_RULES = (
         ),
     ),
 )
-UPLOAD_ENDPOINTS = ("access.submit",)  # may send attachments: ATTACHMENT_MAX_COUNT files
+# may send attachments: ATTACHMENT_MAX_COUNT files; a node's event may carry its document
+UPLOAD_ENDPOINTS = ("access.submit", "access_api.post_event")
 
 
 def _as_http(error: type[HTTPException]) -> Callable[[Exception], Any]:

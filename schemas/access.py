@@ -158,6 +158,17 @@ class ActionSchema(Schema):
     evidence = fields.Nested(EvidenceRefSchema)  # an "evidence" action only
 
 
+class EventDocumentSchema(Schema):
+    """A biobank's document sent with its evidence event (its MTA, its countersignature), so
+    the portal never has to call the node for it. The receiver checks the bytes again."""
+
+    class Meta:
+        unknown = RAISE
+
+    filename = fields.Str(required=True, validate=validate.Length(min=1, max=200))
+    content = fields.Str(required=True, validate=validate.Length(min=1))  # base64
+
+
 class EventSchema(Schema):
     """One entry of a part's history, numbered by the node."""
 
@@ -177,6 +188,7 @@ class EventSchema(Schema):
     conditions = fields.List(
         fields.Str(validate=validate.OneOf(tuple(CONDITIONS))), load_default=list
     )
+    document = fields.Nested(EventDocumentSchema)  # a biobank's evidence event only
 
     @validates_schema
     def _consistent_with_the_lifecycle(self, data: dict, **_: object) -> None:

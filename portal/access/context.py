@@ -68,6 +68,7 @@ class AccessContext:
             members,
             config["PORTAL_URL"],
         )
+        self.service.document_max_bytes = int(config["ATTACHMENT_MAX_BYTES"])
         held = MailboxSenders(members)  # push-mode members fetch theirs (mailbox.py)
         self.outbox.register("deliver_part", held.wrap(PartDeliverer(self.nodes, self.service)))
         self.outbox.register("action", held.wrap(ActionRelayer(self.nodes, self.service)))

@@ -27,6 +27,7 @@ from federation.registry import Member
 from federation.web.login import User
 from portal.access import cart_stock
 from portal.access.attachments import AttachmentStore, CheckedFile
+from portal.access.biobank_documents import DocumentRejected, keep_document
 from portal.access.membership import member_part, readable_by, shares_news
 from portal.access.models import (
     AccessRequest,
@@ -119,6 +120,7 @@ class AccessService:
         self.lookup = lookup  # uid -> search document, or None
         self.members = members
         self.portal_url = portal_url.rstrip("/")
+        self.document_max_bytes = 10 * 1024 * 1024  # a biobank's document (ATTACHMENT_MAX_BYTES)
 
     # -- the cart ----------------------------------------------------------------------
     def resolve(self, uids: Iterable[str]) -> list[CartLine]:
@@ -445,15 +447,21 @@ class AccessService:
         """Mirror a node's events (idempotent by event id; the state follows the highest
         sequence number). Returns how many were new."""
         new = 0
-        with self.sessions.begin() as session:
-            part = session.get(RequestPart, part_id, with_for_update=True)
-            if part is None or part.node_id != node_id:
-                raise RequestNotFound(f"no part {part_id} for node {node_id}")
-            request = _request_of(session, part)
-            for event in sorted(events, key=lambda e: e["seq"]):
-                new += self._apply_one(session, part, request, event)
-            part.delivery = "delivered"
-            part.delivery_error = None
+        saved: list[str] = []  # documents stored with the events: deleted if nothing is kept
+        try:
+            with self.sessions.begin() as session:
+                part = session.get(RequestPart, part_id, with_for_update=True)
+                if part is None or part.node_id != node_id:
+                    raise RequestNotFound(f"no part {part_id} for node {node_id}")
+                request = _request_of(session, part)
+                for event in sorted(events, key=lambda e: e["seq"]):
+                    new += self._apply_one(session, part, request, event, saved)
+                part.delivery = "delivered"
+                part.delivery_error = None
+        except BaseException:
+            for stored_name in saved:
+                self.files.delete(stored_name)
+            raise
         return new
 
     def _apply_one(
@@ -462,10 +470,16 @@ class AccessService:
         part: RequestPart,
         request: AccessRequest,
         event: dict[str, Any],
+        saved: list[str],
     ) -> int:
         row = session.get(PartEvent, event["id"])
         if row is not None and row.part_id != part.id:
             raise RequestNotFound(f"event {event['id']} belongs to another part")
+        try:  # before the repeat check: the event may have come first without its document
+            stored_name = keep_document(session, self.files, part, event, self.document_max_bytes)
+        except DocumentRejected as exc:
+            raise ForgedEvent(str(exc)) from exc
+        saved.extend([stored_name] if stored_name else [])
         if row is not None and row.status == "confirmed":
             return 0
         if event["actor"] == Actor.RESEARCHER.value and (row is None or row.type != event["type"]):

@@ -17,10 +17,9 @@ from __future__ import annotations
 import datetime as dt
 
 from federation.database import new_id, utcnow
-from federation.outbox import Refused, Retry
 from federation.web.login import User
 from portal.access.attachments import CheckedFile
-from portal.access.broker import NodeClient
+from portal.access.biobank_documents import document_of
 from portal.access.membership import owned_part, readable_part
 from portal.access.models import Attachment, PartEvent
 from portal.access.service import (
@@ -30,11 +29,6 @@ from portal.access.service import (
     _attachment_ref,
 )
 from schemas.lifecycle import Actor
-
-
-class NodeUnavailable(RuntimeError):
-    """The node that keeps a document cannot be reached right now (HTTP 503)."""
-
 
 ARRIVAL_STATES = {
     "good": "Good: frozen, intact, as described",
@@ -139,36 +133,28 @@ def send_signed_copy(
 
 def biobank_document(
     service: AccessService,
-    nodes: NodeClient,
     user: User,
     request_id: str,
     part_id: str,
     evidence_id: str,
-) -> tuple[bytes, str]:
-    """A document the biobank gave as evidence (its MTA to sign, its countersignature),
-    fetched from its node for whoever reads the request (its owner and co-applicants, as with
-    the request's own attachments): (content, content type). RequestNotFound for anyone
-    else, or an event that is no biobank's evidence."""
+) -> Attachment:
+    """A document the biobank gave as evidence (its MTA to sign, its countersignature), as
+    its node sent it with the event (biobank_documents.py), for whoever reads the request (its
+    owner and co-applicants, as with the request's own attachments). RequestNotFound for
+    anyone else, or an event that is no biobank's evidence with a document."""
     with service.sessions() as session:
         part = readable_part(session, user, request_id, part_id)
         if part is None:
             raise RequestNotFound(f"you have no request part {part_id}")
         event = session.get(PartEvent, evidence_id)
+        found = None
         if (
-            event is None
-            or event.part_id != part.id
-            or event.type != "evidence"
-            or event.actor != Actor.BIOBANK.value
+            event is not None
+            and event.part_id == part.id
+            and event.type == "evidence"
+            and event.actor == Actor.BIOBANK.value
         ):
+            found = document_of(session, part, evidence_id)
+        if found is None:
             raise RequestNotFound(f"part {part_id} has no document {evidence_id}")
-        node_id = part.node_id
-    try:
-        resp = nodes.call("GET", node_id, f"/parts/{part_id}/evidence/{evidence_id}", {})
-    except Refused as exc:
-        raise RequestNotFound(str(exc)) from exc
-    except Retry as exc:
-        raise NodeUnavailable(str(exc)) from exc
-    # The node's documents are PDF only (agreements.py): say so ourselves, not in its words.
-    if not resp.content.startswith(b"%PDF-"):
-        raise NodeUnavailable("the node sent a document that is not a PDF")
-    return resp.content, "application/pdf"
+        return found

@@ -1,19 +1,20 @@
 """The researcher's pages for stock, agreements and shipment (issue 11), beside views.py.
 
 Thin over cart_stock.py and sharing.py: the amount of a cart line, the receipt of a shipped
-part, the signed MTA, and the biobank's documents (fetched from its node for the request's
-owner and co-applicants, as the request's attachments; anyone else gets 404; acts are the
-owner's, a co-applicant gets 403). Plain forms with the CSRF field; no JavaScript needed.
+part, the signed MTA, and the biobank's documents (kept here as its node sent them, for the
+request's owner and co-applicants, as the request's attachments; anyone else gets 404; acts
+are the owner's, a co-applicant gets 403). Plain forms with the CSRF field; no JavaScript needed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 
 from federation.web.login import login_required, signed_in_user
 from portal.access import cart, cart_stock, sharing
+from portal.access.api import send_attachment
 from portal.access.attachments import AttachmentRejected, check_upload
 from portal.access.context import current_access
 from portal.access.membership import OwnerOnly
@@ -125,21 +126,10 @@ def signed_copy(request_id: str, part_id: str):
 @bp.get("/requests/<request_id>/parts/<part_id>/documents/<evidence_id>")
 @login_required
 def document(request_id: str, part_id: str, evidence_id: str):
-    access = current_access()
     try:
-        content, content_type = sharing.biobank_document(
-            access.service, access.nodes, signed_in_user(), request_id, part_id, evidence_id
+        found = sharing.biobank_document(
+            current_access().service, signed_in_user(), request_id, part_id, evidence_id
         )
     except RequestNotFound as exc:
         abort(404, str(exc))
-    except sharing.NodeUnavailable as exc:
-        abort(503, f"The biobank's node cannot be reached for the document: {exc}")
-    return Response(
-        content,
-        content_type=content_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="document-{evidence_id[:8]}.pdf"',
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "private, no-store",
-        },
-    )
+    return send_attachment(found)  # as the request's own files: 410 once retention removed it

@@ -156,3 +156,51 @@ def test_another_nodes_token_cannot_read_or_ack_this_mailbox(idp, mixed):
     assert [m.id for m in open_for(mixed, PUSH)] == [held.id]  # still open: nothing stored
     bad = requests.get(url, headers=mine, params={"after": "soon"}, timeout=30)
     assert bad.status_code == 400 and "'after'" in bad.json()["detail"]
+
+
+MTA_PDF = b"%PDF-1.4\n% the push-mode biobank's MTA\n%%EOF\n"
+
+
+def test_a_push_nodes_mta_document_reaches_the_researcher_without_the_node_being_called(mixed):
+    """The document goes out with the node's evidence event and the portal keeps its copy:
+    with no route from the portal to the node, the owner still reads it; a stranger cannot."""
+    portal, de = mixed.portal_url, mixed.nodes[PUSH]
+    alice, erin = login(portal, "alice"), login(portal, "erin")
+    request_id = request_id_from(submit_request(alice, portal, [DE_LINE]))
+    mixed.deliver()
+    client = mailbox_client_for(de.app)
+    client.wait = 2
+    assert client.poll_once().applied == 1
+    [part] = mixed.request(request_id).parts
+    # From here on the portal has no route to the node: its registry entry leads nowhere.
+    members = mixed.access.config["MEMBERS_FILE"]
+    with open(members, encoding="utf-8") as fh:
+        text = fh.read()
+    with open(members, "w", encoding="utf-8") as fh:
+        fh.write(text.replace(de.url, "http://127.0.0.1:9"))  # nothing listens: refused
+    mixed.access.members.cache_clear()
+
+    bob = login(de.url, "bob")  # the admin's pages stay on the node's own (loopback) port
+    page_url = f"{de.url}/inbox/{part.id}"
+    approved = bob.post(
+        f"{page_url}/approve",
+        data={"text": "Fine.", "conditions": "mta", "csrf_token": csrf(bob, page_url)},
+        timeout=30,
+    )
+    assert approved.status_code == 200 and "Approved" in approved.text
+    sent = bob.post(
+        f"{page_url}/evidence",
+        data={"condition": "mta", "kind": "mta_document", "csrf_token": csrf(bob, page_url)},
+        files={"document": ("mta.pdf", MTA_PDF, "application/pdf")},
+        timeout=30,
+    )
+    assert sent.status_code == 200, sent.text[-600:]
+    mixed.deliver()  # node -> portal only
+
+    page = alice.get(f"{portal}/requests/{request_id}", timeout=30).text
+    [link] = re.findall(rf"/requests/{request_id}/parts/{part.id}/documents/([0-9a-f]{{32}})", page)
+    url = f"{portal}/requests/{request_id}/parts/{part.id}/documents/{link}"
+    mta = alice.get(url, timeout=30)
+    assert mta.status_code == 200 and mta.content == MTA_PDF
+    assert erin.get(url, timeout=30).status_code == 404
+    assert open_for(mixed, PUSH) == []  # nothing was held for the node on the way

@@ -7,6 +7,7 @@ without a row here fails."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
 import html
@@ -67,8 +68,11 @@ class Portal(SqlitePortal):
         found = self.service.request_of(ALICE, request_id)
         return request_id, found.parts[0].id, found.attachments[0].id
 
-    def node_event(self, part_id: str, event: str, actor: str, state: str, seq: int) -> None:
-        raw = node_event(part_id, event, actor, state, seq)
+    def node_event(
+        self, part_id: str, event: str, actor: str, state: str, seq: int, document=None
+    ) -> None:
+        extra = {"document": document} if document is not None else {}  # evidence's document
+        raw = node_event(part_id, event, actor, state, seq, **extra)
         self.service.apply_events("n1", part_id, [EventSchema().load(raw)])
 
     def messages(self, kind: str) -> list[PortalOutbox]:
@@ -338,10 +342,9 @@ CASES: dict[str, list[tuple[str, str, dict, tuple[int | None, ...]]]] = {
     "sharing.signed_copy": [
         ("POST", "/requests/{r}/parts/{p}/signed-copy", SIGNED_COPY, (409, 403, 404, 404))
     ],
-    # 503: past the membership check, at the biobank's node, which is not reachable here
-    # (the portal has no client secret for tokens in this test).
+    # The biobank's document, kept at the portal as its node sent it with the event.
     "sharing.document": [
-        ("GET", "/requests/{r}/parts/{p}/documents/{e}", {}, (503, 503, 404, 404))
+        ("GET", "/requests/{r}/parts/{p}/documents/{e}", {}, (200, 200, 404, 404))
     ],
     "waiting.keep_waiting": [
         ("POST", "/requests/{r}/parts/{p}/keep-waiting", {}, (409, 403, 404, 404))
@@ -370,11 +373,11 @@ def test_every_object_endpoint_answers_each_role_as_the_table_says(portal, share
     rows = {c.email: c.id for c in portal.co.listing(ALICE, request_id)[1]}
     portal.co.remove(ALICE, request_id, rows["frank@example.org"])  # ... and removed
     portal.node_event(part_id, "receive", "node", "under_review", 1)
-    portal.node_event(part_id, "evidence", "biobank", "under_review", 2)
+    mta = {"filename": "mta.pdf", "content": base64.b64encode(PDF).decode()}
+    portal.node_event(part_id, "evidence", "biobank", "under_review", 2, mta)
     evidence_id = portal.service.request_of(ALICE, request_id).parts[0].events[-1].id
     ids = {"r": request_id, "p": part_id, "a": attachment_id, "c": rows["erin@example.org"]}
     ids["e"] = evidence_id
-    portal.access.nodes.members = lambda: MEMBERS  # the document is fetched from node n1
     people = (ALICE, ERIN, MALLORY, frank)
     for endpoint, cases in CASES.items():
         for method, path, body, expected in cases:
@@ -387,7 +390,8 @@ def test_every_object_endpoint_answers_each_role_as_the_table_says(portal, share
                 resp.close()  # a download's file handle
                 assert resp.status_code == status, (endpoint, url, who.sub, text[-600:])
     # Nothing the others tried was stored: no signed copy, no choice to keep waiting.
-    assert len(portal.service.request_of(ALICE, request_id).attachments) == 1
+    kept = portal.service.request_of(ALICE, request_id).attachments
+    assert sorted(a.filename for a in kept) == ["ethics.pdf", "mta.pdf"]
     assert portal.messages("action") and all(
         m.payload["action"]["type"] == "message" for m in portal.messages("action")
     )

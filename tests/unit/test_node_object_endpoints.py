@@ -100,9 +100,6 @@ CASES: dict[str, list[tuple[str, str, object, tuple[int | None, ...]]]] = {
     "inbox_api.post_action": [
         ("POST", "/api/v1/access/parts/{p}/actions", {}, (400, 401, 401, 401, 401))
     ],
-    "inbox_api.evidence_document": [
-        ("GET", "/api/v1/access/parts/{p}/evidence/{e}", {}, (200, 401, 401, 401, 401))
-    ],
     "co_applicants_api.put_co_applicants": [
         (
             "PUT",

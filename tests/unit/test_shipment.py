@@ -4,6 +4,7 @@ researcher's receipt fulfils the part; every bad input is a clear error that sto
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
 import io
@@ -23,6 +24,7 @@ from federation.node.inbox.shipment import (
     shipment_of,
 )
 from federation.uploads import AttachmentRejected
+from schemas.access import EventSchema
 from schemas.lifecycle import Actor, TransitionRefused
 from tests.unit.stock_helpers import BIOBANKS, BOB, NOW, lots, make_inbox, receive
 
@@ -121,6 +123,20 @@ def test_an_mta_is_a_checklist_of_three_documents_in_order(store):
     ]
     kept = agreements.document(inbox, P1, BIOBANKS, item.evidence[0][1].id)
     assert kept.content == PDF
+
+
+def test_the_biobanks_documents_go_to_the_portal_with_their_evidence_events(store):
+    """Outbound only: the portal keeps its own copy and never calls the node for one."""
+    inbox = approved(store)
+    complete_mta(inbox)
+    with inbox.sessions() as session:
+        reports = [m.payload for m in inbox.outbox.pending(session) if m.kind == "event"]
+    carried = [EventSchema().load(r) for r in reports if "document" in r]  # as the portal reads
+    assert [(e["type"], e["actor"], e["document"]["filename"]) for e in carried] == [
+        ("evidence", "biobank", "mta.pdf"),
+        ("evidence", "biobank", "mta-final.pdf"),
+    ]
+    assert {base64.b64decode(e["document"]["content"]) for e in carried} == {PDF}
 
 
 @pytest.mark.parametrize(

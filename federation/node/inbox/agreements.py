@@ -10,11 +10,13 @@ Documents are PDF only, with the portal's checks of an upload (portal/access/att
 size, type by content, a name that matches it); they are kept where they are uploaded and
 served only to the part's biobank's admins (the inbox's 404 for anyone else's part). Each
 piece of evidence is an ``evidence`` event of the part: in the audit trail, and reported
-to the portal so the researcher is told.
+to the portal so the researcher is told; a document goes with its report (the portal keeps
+its copy for the request's readers, so it never calls the node for one).
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import IO, Any
@@ -141,9 +143,18 @@ def add_evidence(
         row.id = event.id  # the researcher's portal asks for a document by its event
         session.add(row)
         wire = event_wire(event)
-        inbox.outbox.enqueue(session, "event", "portal", wire, key=part.id)
+        report = {**wire, "document": document_wire(row)} if row.content else wire
+        inbox.outbox.enqueue(session, "event", "portal", report, key=part.id)
     inbox.outbox.wake()
     return wire
+
+
+def document_wire(row: ConditionEvidence) -> dict[str, str]:
+    """The document as its evidence event carries it to the portal (EventDocumentSchema): the
+    portal keeps its own copy and never calls the node for it (outbound-only nodes)."""
+    if row.filename is None or row.content is None:
+        raise ValueError(f"evidence {row.id} has no document")
+    return {"filename": row.filename, "content": base64.b64encode(row.content).decode("ascii")}
 
 
 def _item(session: Session, part: InboxPart, condition: str, kind: str, actor: Actor) -> Evidence:
@@ -234,15 +245,3 @@ def keep_relayed(session: Session, part: InboxPart, action: dict[str, Any]) -> N
 def install(inbox: Inbox) -> None:
     """Let the inbox keep the researcher's relayed evidence."""
     inbox.relay_hooks["evidence"] = keep_relayed
-
-
-def document_for_portal(inbox: Inbox, part_id: str, evidence_id: str) -> ConditionEvidence:
-    """A document the biobank provided, for the portal to pass to the request's owner and
-    co-applicants (the portal checks who they are; the node only serves its own parts'
-    documents)."""
-    with inbox.sessions() as session:
-        row = session.get(ConditionEvidence, evidence_id)
-        if row is None or row.part_id != part_id or row.content is None:
-            raise PartNotFound(f"part {part_id} has no document {evidence_id} at this node")
-        session.expunge(row)
-        return row

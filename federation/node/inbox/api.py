@@ -8,13 +8,12 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, jsonify, request
+from flask import Blueprint, abort, current_app, jsonify, request
 
 from federation.bearer import require_token
 from federation.node.identity import current_identity
-from federation.node.inbox.agreements import document_for_portal
 from federation.node.inbox.portal_messages import apply_message
-from federation.node.inbox.service import PartNotFound, current_inbox
+from federation.node.inbox.service import current_inbox
 
 bp = Blueprint("inbox_api", __name__)
 
@@ -57,22 +56,6 @@ def put_part(part_id: str):
 def post_action(part_id: str):
     """A researcher's action (withdraw, provide_info, message); repeats return the same event."""
     return _answer("action", part_id)
-
-
-@bp.get("/parts/<part_id>/evidence/<evidence_id>")
-@portal_only
-def evidence_document(part_id: str, evidence_id: str):
-    """A document the biobank gave as evidence (its MTA, its countersignature), for the
-    portal to pass on to the request's owner and co-applicants (the portal decides who)."""
-    try:
-        row = document_for_portal(current_inbox(), part_id, evidence_id)
-    except PartNotFound as exc:
-        return _problem(404, "not_found", str(exc))
-    return Response(
-        row.content,
-        content_type=row.content_type or "application/octet-stream",
-        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"},
-    )
 
 
 @bp.get("/openapi.json")
