@@ -209,14 +209,29 @@ def test_the_engine_restarted_mid_bulk_loses_no_acknowledged_write(tmp_path, sta
     indexer = Indexer(engine, [node.member], "restart-", page_size=100)
     indexer.prepare()
     index = write_index(engine, "restart-")
+    # The kill must land mid-sync, however fast the machine: after the first page is
+    # acknowledged, the sync waits until the engine is dead (the order only; all parts real).
+    first_page, killed = threading.Event(), threading.Event()
+    apply_page = indexer.apply_page
+
+    def apply_then_wait(*args, **kwargs):
+        result = apply_page(*args, **kwargs)
+        first_page.set()
+        killed.wait(60)
+        return result
+
+    indexer.apply_page = apply_then_wait  # type: ignore[method-assign]
     try:
         reports = []
         sync = threading.Thread(target=lambda: reports.append(indexer.sync_node(node.member)))
         sync.start()
-        wait_for(lambda: indexer.cursor(index, "busy")[0] > 0)
+        assert first_page.wait(120)
+        assert indexer.cursor(index, "busy")[0] > 0
         os.kill(local.process.pid(), 9)  # mid-bulk, no shutdown hook
         local.process.proc.wait(10)
+        killed.set()
         sync.join(120)
+        indexer.apply_page = apply_page  # type: ignore[method-assign]
         assert not reports[0].ok and "search engine error" in reports[0].error
 
         local.start()  # same data: acknowledged writes and the saved cursor are still there
