@@ -152,7 +152,9 @@ def test_the_body_of_a_redirect_is_not_even_read(servers, bomb):
     peer = servers(lambda r: Response(bomb, 302, {"Location": "/x", "Content-Encoding": "gzip"}))
     peak, raised = peak_while(lambda: http.request("GET", peer.url, max_bytes=MIB))
     assert isinstance(raised, http.RedirectRefused)
-    assert peak < 8, f"{peak:.1f} MB"
+    # tracemalloc also counts what other threads of a long test session allocate meanwhile
+    # (9.5 MB seen in the whole suite, under 8 alone); a body read would be 100 MB.
+    assert peak < 16, f"{peak:.1f} MB"
 
 
 def test_a_poke_is_not_redirected(servers):
