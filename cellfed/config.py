@@ -120,6 +120,9 @@ DEFAULTS: dict[str, Any] = {
     "SEARCH_URL": "http://127.0.0.1:9251",
     "SEARCH_ENGINE": "opensearch",  # or "elasticsearch7"
     "SEARCH_TIMEOUT": 30,
+    # Seconds the portal keeps the nodes' sync states (each line's "data as of"); a new cursor
+    # there also empties its cache of the biobanks holding each line (portal/line_sources.py).
+    "SEARCH_STATE_TTL": 5,
     "INDEX_PREFIX": "cellfed-",
     "INDEX_REPLICAS": 0,  # 1 or more on a multi-node cluster
     "REINDEX_GRACE": 30,  # seconds an old index lingers after a swap, for in-flight writes
@@ -434,6 +437,7 @@ def _optional(kind: Kind) -> Kind:
 
 _SECONDS = (
     "SEARCH_TIMEOUT",
+    "SEARCH_STATE_TTL",
     "REINDEX_GRACE",
     "SYNC_TIMEOUT",
     "SYNC_INTERVAL",

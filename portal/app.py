@@ -23,6 +23,7 @@ from cellfed.config import load_config
 from federation.web.errors import json_or_page
 from federation.web.headers import init_headers, trust_proxy
 from federation.web.health import database_check, init_health
+from federation.web.json_provider import init_json
 from federation.web.limits import RateRule, init_limits
 from federation.web.logging import init_request_log
 from portal import api, beacon, resource_views, str_views, views
@@ -77,8 +78,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(load_config(overrides, role="portal"))  # checked in production
     app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or secrets.token_hex(32)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
-    search = CatalogueSearch(SearchEngine.from_config(app.config), app.config["INDEX_PREFIX"])
+    init_json(app)  # orjson; keys in the views' order
+    search = CatalogueSearch(
+        SearchEngine.from_config(app.config),
+        app.config["INDEX_PREFIX"],
+        app.config["SEARCH_STATE_TTL"],
+    )
     app.extensions[SEARCH_KEY] = search
 
     app.register_blueprint(api.bp, url_prefix="/api/v1")

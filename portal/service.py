@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 from flask import current_app
 
+from portal.line_sources import LineSources, index_version
 from portal.lineage import relations
 from schemas.provenance import related_lines
 from search.aliases import catalogue_alias
@@ -58,9 +59,8 @@ from search.relations import (
     read_relatives,
 )
 from search.resource_queries import parse_variant
-from search.understanding import KIND_FACETS, Understanding, understand
+from search.understanding import KIND_FACETS, Understanding, names, understand
 
-STATE_TTL = 5.0  # seconds a node's "data as of" may be cached between searches
 LABELS_TTL = 60.0  # seconds network names and disease labels may be cached
 UID = re.compile(
     r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}:(network|biobank|collection|cell_line):.{1,128}$"
@@ -81,13 +81,18 @@ class SearchRejected(ValueError):
 
 
 class CatalogueSearch:
-    def __init__(self, engine: SearchEngine, prefix: str) -> None:
+    def __init__(self, engine: SearchEngine, prefix: str, state_ttl: float = 5.0) -> None:
         self.engine = engine
+        self.state_ttl = state_ttl  # seconds the nodes' sync states are kept (SEARCH_STATE_TTL)
         self.prefix = prefix
         self.alias = catalogue_alias(prefix)
         self._states: tuple[float, dict[str, dict[str, Any]]] = (0.0, {})
         self._labels: tuple[float, dict[str, str]] = (0.0, {})
-        self._several: tuple[float, tuple[str, ...]] = (-STATE_TTL, ())
+        # The value names the words of a query are read against, per kind of record: built
+        # from the labels once per refresh, not once per search.
+        self._name_tables: dict[str, dict[str, tuple[str, set[str]]]] = {}
+        self._several: tuple[float, tuple[str, ...]] = (-state_ttl - 1, ())
+        self._line_sources = LineSources()
 
     # -- engine calls, with errors translated ------------------------------------------
     def _search(self, body: dict[str, Any], index: str | None = None) -> dict[str, Any] | None:
@@ -144,7 +149,7 @@ class CatalogueSearch:
     def node_states(self) -> dict[str, dict[str, Any]]:
         """Each node's sync health (cursor, lag, last success, data as of), briefly cached."""
         fetched, states = self._states
-        if time.monotonic() - fetched > STATE_TTL:
+        if time.monotonic() - fetched > self.state_ttl:
             try:
                 states = node_health(self.engine, self.prefix)
             except self.engine.errors.TransportError as exc:
@@ -167,13 +172,26 @@ class CatalogueSearch:
                 ref = parse_variant(bucket["key"])  # research resources, by acronym or name
                 labels.setdefault(ref["id"], ref["acronym"] or ref["name"])
             self._labels = (time.monotonic(), labels)
+            self._name_tables = {}
         return labels
+
+    def name_table(self, kind: str) -> dict[str, tuple[str, set[str]]]:
+        """Folded value names -> (facet, values) understood when searching ``kind``."""
+        labels = self.labels()
+        table = self._name_tables.get(kind)
+        if table is None:
+            table = names(labels)
+            facets = KIND_FACETS.get(kind)
+            if facets is not None:
+                table = {k: v for k, v in table.items() if v[0] in facets}
+            self._name_tables[kind] = table
+        return table
 
     # -- search -----------------------------------------------------------------------
     def search(self, params: SearchParams, today: dt.date | None = None) -> dict[str, Any]:
         today = today or dt.date.today()
         labels = self.labels()
-        understanding, run = self._understood(params, labels)
+        understanding, run = self._understood(params)
         counts, found = self._msearch(*build_search(run, today))
         fallback = None
         if _may_fall_back(run) and not read_totals(counts.get("aggregations", {}))[0]:
@@ -248,14 +266,12 @@ class CatalogueSearch:
                 }
         return result
 
-    def _understood(
-        self, params: SearchParams, labels: dict[str, str]
-    ) -> tuple[Understanding, SearchParams]:
+    def _understood(self, params: SearchParams) -> tuple[Understanding, SearchParams]:
         """The parameters the engine runs: words naming facet values become filters
         (search/understanding.py), and identifiers and code-like words are resolved to the
         registry ids of their lines (search/identifiers.py), with one filter-only request."""
         understanding = understand(
-            params.q, labels, params.selections, facets=KIND_FACETS.get(params.kind)
+            params.q, selections=params.selections, table=self.name_table(params.kind)
         )
         run = understanding.apply(params)
         identify = build_identify(run.q)
@@ -271,7 +287,7 @@ class CatalogueSearch:
         """Donor keys with several lines in the alliance (search/donors.py), briefly cached
         like the nodes' states: one aggregation over the catalogue."""
         fetched, keys = self._several
-        if time.monotonic() - fetched > STATE_TTL:
+        if time.monotonic() - fetched > self.state_ttl:
             keys = read_several_line_donors(self._search(build_several_line_donors()) or {})
             self._several = (time.monotonic(), keys)
         return keys
@@ -295,20 +311,23 @@ class CatalogueSearch:
         }
 
     def _add_sources(self, hits: list[dict[str, Any]], states: dict[str, Any]) -> None:
-        """List every biobank that holds each hit's line (matched by any registry id)."""
-        ids = sorted({i for h in hits for i in h.get("line_ids", [])})
-        found = []
-        if ids:
-            resp = self._search(build_sources(ids)) or {}
-            found = [h["_source"] for h in resp.get("hits", {}).get("hits", [])]
+        """List every biobank that holds each hit's line (matched by any registry id); kept
+        between searches until the index changes (portal/line_sources.py)."""
+        by_id = self._line_sources.lookup(
+            (i for h in hits for i in h.get("line_ids", [])),
+            index_version(states),
+            self._fetch_sources,
+        )
         for hit in hits:
-            own = set(hit.get("line_ids", []))
-            sources = [s for s in found if own & set(s.get("line_ids", []))] if own else []
-            if not any(s["uid"] == hit["uid"] for s in sources):
-                sources.insert(0, {k: hit[k] for k in SOURCE_FIELDS if k in hit})
-            for s in sources:
-                s["data_as_of"] = states.get(s["node_id"], {}).get("data_as_of")
-            hit["sources"] = sources
+            sources = {s["uid"]: s for i in hit.get("line_ids", []) for s in by_id[i]}
+            sources.setdefault(hit["uid"], {k: hit[k] for k in SOURCE_FIELDS if k in hit})
+            hit["sources"] = [
+                {**s, "data_as_of": states.get(s["node_id"], {}).get("data_as_of")}
+                for s in sorted(sources.values(), key=_source_order)
+            ]
+
+    def _fetch_sources(self, ids: list[str]) -> list[dict[str, Any]]:
+        return self._sources(build_sources(ids))
 
     @staticmethod
     def _hit(hit: dict[str, Any], states: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -331,7 +350,7 @@ class CatalogueSearch:
         today = today or dt.date.today()
         size = min(page, limit)
         # The records the search page shows: the same words read the same way.
-        params = self._understood(params, self.labels())[1]
+        params = self._understood(params)[1]
         first = self._search(build_export(params, today, size)) or {}
         total = first.get("hits", {}).get("total", {}).get("value", 0)
         if not total and _may_fall_back(params):
@@ -424,6 +443,12 @@ class CatalogueSearch:
         """The total hits of a counting request (no index yet counts as none)."""
         resp = self._search(body) or {}
         return resp.get("hits", {}).get("total", {}).get("value", 0)
+
+
+def _source_order(source: dict[str, Any]) -> tuple[bool, str, str]:
+    """As the engine sorted them: by biobank name (none last), then uid."""
+    name = source.get("biobank_name")
+    return name is None, name or "", source["uid"]
 
 
 def _may_fall_back(run: SearchParams) -> bool:

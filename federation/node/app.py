@@ -27,6 +27,7 @@ from federation.tokens import TokenUnavailable
 from federation.web.errors import json_or_page
 from federation.web.headers import init_headers, trust_proxy
 from federation.web.health import database_check, init_health
+from federation.web.json_provider import init_json
 from federation.web.limits import init_limits
 from federation.web.logging import init_request_log
 
@@ -37,7 +38,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(load_config(overrides, role="node"))  # checked in production
     app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or secrets.token_hex(32)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    init_json(app)  # orjson; keys in the views' order
 
     store = CatalogueStore(app.config["DATABASE_URL"])
     try:

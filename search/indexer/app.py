@@ -18,6 +18,7 @@ from federation.trust import (
 from federation.web.errors import json_error
 from federation.web.headers import API_CSP, init_headers
 from federation.web.health import init_health
+from federation.web.json_provider import init_json
 from federation.web.logging import init_request_log
 from search.health import node_health, prometheus_text
 from search.indexer.daemon import SyncDaemon
@@ -73,6 +74,7 @@ def create_app(
 ):
     app = Flask(__name__)
     app.config.update(config)
+    init_json(app)
     app.register_error_handler(HTTPException, json_error)  # an API only: errors are JSON
     init_headers(app, csp=API_CSP)
     init_request_log(app)

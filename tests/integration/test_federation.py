@@ -12,6 +12,7 @@ from portal.app import create_app as create_portal_app
 from search.aliases import catalogue_alias, write_index
 from search.engine import SearchEngine
 from search.indexer.sync import Indexer
+from search.queries import SOURCE_FIELDS
 from tests.builders import catalogue, cell_line
 
 pytestmark = pytest.mark.engine
@@ -117,3 +118,34 @@ def test_replaying_the_feed_changes_nothing(start_node, search_engine, index_pre
     search_engine.refresh(alias)
     assert search_engine.count(alias) == 4
     assert search_engine.mget(alias, ["replay:cell_line:L1"]) == before
+
+
+def test_the_biobanks_holding_a_line_follow_the_index_and_are_not_asked_for_twice(
+    start_node, search_engine, index_prefix, engine_url
+):
+    berlin = start_node("berlin", catalogue(cell_line("BIONi010-A", hpscreg_name="BIONi010-A")))
+    london = start_node("london", catalogue(cell_line("L-10A", hpscreg_name="BIONi010-A")))
+    indexer = indexer_for(search_engine, index_prefix, berlin.member, london.member)
+    indexer.sync_all()
+    # Sync states read at every search, so the cache sees each new cursor at once.
+    app = create_portal_app(
+        {"SEARCH_URL": engine_url, "INDEX_PREFIX": index_prefix, "SEARCH_STATE_TTL": 0}
+    )
+    portal = app.test_client()
+    sent: list[dict] = []
+    engine = app.extensions["cellfed.search"].engine
+    search = engine.search
+    engine.search = lambda index, body: sent.append(body) or search(index, body)
+
+    def holders() -> set[str]:
+        [hit] = portal.get("/api/v1/search?q=BIONi010-A").json["hits"]
+        return {s["uid"] for s in hit["sources"]}
+
+    assert holders() == {"berlin:cell_line:BIONi010-A", "london:cell_line:L-10A"}
+    asked = [b for b in sent if b.get("_source") == SOURCE_FIELDS]  # build_sources' requests
+    assert holders() == {"berlin:cell_line:BIONi010-A", "london:cell_line:L-10A"}
+    assert len(asked) == 1 and [b for b in sent if b.get("_source") == SOURCE_FIELDS] == asked
+
+    london.store.withdraw("cell_line", "L-10A")
+    indexer.sync_all()
+    assert holders() == {"berlin:cell_line:BIONi010-A"}
