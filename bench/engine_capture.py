@@ -49,6 +49,7 @@ class RecordingProxy:
         self.recorded: list[Request] = []
         self._lock = threading.Lock()
         self._local = threading.local()  # one keep-alive upstream connection per thread
+        self._conns: list[http.client.HTTPConnection] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -64,6 +65,8 @@ class RecordingProxy:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        for conn in self._conns:
+            conn.close()
 
     def take(self) -> list[Request]:
         """The requests recorded since the last take, in the order they arrived."""
@@ -77,6 +80,8 @@ class RecordingProxy:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = http.client.HTTPConnection(*self.upstream, timeout=600)
+            with self._lock:
+                self._conns.append(conn)
         try:
             status, headers, body = send(conn, request)
         except (OSError, http.client.HTTPException):
@@ -100,6 +105,9 @@ def send(
 def _handler(proxy: RecordingProxy) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as the engine client expects
+        # Headers and body go out in two writes: without this, Nagle's algorithm and the
+        # client's delayed ACK hold each answer back by tens of milliseconds.
+        disable_nagle_algorithm = True
 
         def _any(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
@@ -146,6 +154,7 @@ class Captured:
     api_path: str
     page_path: str
     engine: tuple[Request, ...]
+    lines: int = 0  # what the portal found (hits, one per line when grouped)
 
 
 def portal_app(
@@ -185,5 +194,6 @@ def capture(app: Any, proxy: RecordingProxy, queries: list[str]) -> list[Capture
                     f"query {n} ({query!r}): the portal answered {resp.status_code} "
                     f"on its {attempt} run: {resp.get_data(as_text=True)[:300]}"
                 )
-        out.append(Captured(query, api_path, page_path, tuple(proxy.take())))
+        found = (resp.get_json(silent=True) or {}).get("lines", 0)
+        out.append(Captured(query, api_path, page_path, tuple(proxy.take()), found))
     return out

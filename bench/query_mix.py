@@ -22,7 +22,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlencode
 
-from bench.catalogue import COMMON_DISEASES, COUNTRIES, GENES, documents
+from bench.catalogue import CELL_TYPES, COMMON_DISEASES, COUNTRIES, GENES, documents
+from schemas.validators import DUO_PERMISSIONS, STORAGE_TEMPERATURES
 from search.facets import CELL_TYPE_NODES, FACETS, FACETS_BY_NAME
 from search.queries import SORTS
 
@@ -55,7 +56,6 @@ WORDS = (
     "stem cell resource",
     "female",
     "Germany",
-    "Sendai",
     "iPSC female parkinson",
     "hiPSC Germany",
     "male diabetes",
@@ -113,6 +113,10 @@ LINE_FACETS = (
     "vials",
 )
 COLLECTION_FACETS = ("duo", "commercial", "country", "accredited", "network")
+AVAILABLE = ("available", "expand_to_order", "restricted_distribution", "not_available")
+DERIVATIONS = ("reprogramming_non_integrating", "reprogramming_integrating", "primary_isolation")
+# What people type when they look for biobanks or collections rather than lines.
+PLACE_WORDS = ("", "", "stem cell", "resource", "biobank", "collection", "Germany")
 BIOBANK_FACETS = ("country", "accredited", "network")
 
 
@@ -152,7 +156,12 @@ def facet_value(facet: str, rng: random.Random, names: dict[str, list]) -> list[
     choices = getattr(FACETS_BY_NAME[facet], "choices", None)
     pick = rng.choice
     special: dict[str, list[tuple[str, str]]] = {
-        "cell_type": [("cell_type", pick(sorted(CELL_TYPE_NODES)))],
+        "cell_type": [("cell_type", _cell_type(rng))],
+        # The values the synthetic catalogue holds (bench/catalogue.py), not the whole list.
+        "availability": [("availability", pick(AVAILABLE))],
+        "derivation": [("derivation", pick(DERIVATIONS))],
+        "duo": [("duo", d) for d in rng.sample(list(DUO_PERMISSIONS)[:3], pick((1, 1, 2)))],
+        "storage": [("storage", pick(STORAGE_TEMPERATURES[4:7]))],
         "disease": [("disease", pick(DISEASE_NODES))],
         "age": _band("age", pick(FACETS_BY_NAME["age"].bands)),  # type: ignore[attr-defined]
         "vials": [("vials_min", pick(("1", "10", "50")))],
@@ -174,6 +183,12 @@ def facet_value(facet: str, rng: random.Random, names: dict[str, list]) -> list[
     if facet in {"qc", "disease", "gene", "network", "storage", "standard"} and rng.random() < 0.2:
         pairs.append((f"{facet}_op", "or" if facet == "qc" else "and"))
     return pairs
+
+
+def _cell_type(rng: random.Random) -> str:
+    if rng.random() < 0.8:  # as often as the catalogue holds them
+        return rng.choices([c for c, _ in CELL_TYPES], [w for _, w in CELL_TYPES])[0]
+    return rng.choice(sorted(CELL_TYPE_NODES))  # a branch of the tree: stem, pluripotent...
 
 
 def _band(facet: str, band: tuple[int | None, int | None]) -> list[tuple[str, str]]:
@@ -198,7 +213,7 @@ def _q(rng: random.Random, names: dict[str, list]) -> tuple[str, str]:
         return ident, "identifier"
     if roll < 0.8:
         return rng.choice(ELSEWHERE), "identifier"
-    if roll < 0.9:
+    if roll < 0.96:
         return rng.choice(COMMON_DISEASES)[1].lower(), "words"
     return rng.choice(CODES), "code"
 
@@ -219,13 +234,13 @@ def query(rng: random.Random, names: dict[str, list], must: str | None = None) -
     if must and must.startswith("facts_"):
         kind = "collection"  # facts are what collections publish
     pairs: list[tuple[str, str]] = []
-    q, what = _q(rng, names)
+    q, what = _q(rng, names) if kind == "cell_line" else (rng.choice(PLACE_WORDS), "place")
     if q:
         pairs.append(("q", q))
     if kind != "cell_line" or rng.random() < 0.05:
         pairs.append(("kind", kind))
     # An identifier is mostly searched alone; words and codes with a few filters.
-    counts = {"none": (1, 2, 3), "identifier": (0, 0, 0, 0, 1)}.get(what, (0, 1, 1, 2, 3))
+    counts = {"none": (1, 1, 2, 3), "identifier": (0, 0, 0, 0, 1)}.get(what, (0, 1, 1, 1, 2))
     wanted = [must] if must else []
     wanted += rng.sample(_facets_for(kind), rng.choice(counts))
     for facet in dict.fromkeys(wanted):
