@@ -177,7 +177,7 @@ def portal_app(
 def capture(app: Any, proxy: RecordingProxy, queries: list[str]) -> list[Captured]:
     """Each query through ``app`` (whose SEARCH_URL is ``proxy.url``): its JSON API and
     search page paths, and the engine requests of its second JSON search. A query the
-    portal does not answer with 200 stops the benchmark, naming it."""
+    portal's API or page does not answer with 200 stops the benchmark, naming it."""
     from flask import url_for
 
     with app.test_request_context():
@@ -194,6 +194,13 @@ def capture(app: Any, proxy: RecordingProxy, queries: list[str]) -> list[Capture
                     f"query {n} ({query!r}): the portal answered {resp.status_code} "
                     f"on its {attempt} run: {resp.get_data(as_text=True)[:300]}"
                 )
+        sent = tuple(proxy.take())  # the recorded run's requests, and nothing after them
         found = (resp.get_json(silent=True) or {}).get("lines", 0)
-        out.append(Captured(query, api_path, page_path, tuple(proxy.take()), found))
+        shown = client.get(page_path)  # the page row sends it too: it must answer as well
+        if shown.status_code != 200:
+            raise SystemExit(
+                f"query {n} ({query!r}): the search page answered {shown.status_code}: "
+                f"{shown.get_data(as_text=True)[:300]}"
+            )
+        out.append(Captured(query, api_path, page_path, sent, found))
     return out

@@ -123,10 +123,12 @@ def captured(search_url: str, prefix: str, workloads: dict[str, list[str]]) -> l
     out = []
     with tempfile.TemporaryDirectory() as tmp, recording(search_url) as proxy:
         app = portal_app(proxy.url, prefix, f"sqlite:///{Path(tmp) / 'portal.sqlite3'}")
-        for name, queries in workloads.items():
-            print(f"capturing what the portal sends the engine for {name} ...", flush=True)
-            out.append(Workload(name, tuple(capture(app, proxy, queries))))
-        flush_demand(app)  # the searches' unmet-demand counts, while their database exists
+        try:
+            for name, queries in workloads.items():
+                print(f"capturing what the portal sends the engine for {name} ...", flush=True)
+                out.append(Workload(name, tuple(capture(app, proxy, queries))))
+        finally:
+            flush_demand(app)  # the searches' unmet-demand counts, while their database exists
     return out
 
 

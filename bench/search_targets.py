@@ -68,7 +68,7 @@ TARGETS = (
         lambda r: r.rps,
         THROUGHPUT_OF_ENGINE,
         False,
-        lambda x: f"{x:.0%}",
+        lambda x: f"{x:.1%}",
     ),
     Target(
         f"p95 page/API <= {PAGE_OVER_API}x",
