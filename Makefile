@@ -64,9 +64,9 @@ FAST := not engine and not keycloak and not browser and not cluster and not faul
 test-fast: $(VENV)/.installed  ## Every test that needs no engine, Keycloak or Chromium (by marker)
 	$(PY) -m pytest -m "$(FAST)"
 
-DOCS ?= 1000000
+DOCS ?= 1000000  # several sizes in one run: DOCS="200000 1000000"
 bench-search: setup  ## Search latency benchmark against the engine at CELLFED_SEARCH_URL (not a test)
-	$(PY) -m bench.search_latency --docs $(DOCS)
+	$(PY) -m bench.search_latency $(foreach d,$(DOCS),--docs $(d)) --queries bench/queries/mix.txt
 
 lint: $(VENV)/.installed  ## ruff (lint and format) and the type checker over the five packages
 	$(BIN)/ruff check .

@@ -1,12 +1,24 @@
-"""Search latency and throughput: the portal's search API against the engine's own speed.
+"""Search latency and throughput: the portal's search API and page against the engine.
 
-    .venv/bin/python -m bench.search_latency --docs 20000          # small, while developing
-    .venv/bin/python -m bench.search_latency --docs 1000000        # the issue's figure
+    .venv/bin/python -m bench.search_latency --docs 20000 --queries bench/queries/mix.txt
+    .venv/bin/python -m bench.search_latency --docs 200000 --docs 1000000 \\
+        --queries bench/queries/mix.txt                                 # the issue's run
 
-Loads a synthetic catalogue (bench/catalogue.py) straight into its own index prefix with
-bulk requests, serves the portal with gunicorn, then sends one typical faceted search at 1,
-10 and 50 concurrent clients, to the portal and the same query body straight to the engine,
-in the same run, and prints p50 / p95 / p99 latency and throughput side by side.
+For each ``--docs`` size: loads a synthetic catalogue (bench/catalogue.py) into its own index
+prefix with bulk requests, force-merges it, then runs each search once through the real
+portal app in-process, behind a recording proxy, to capture every request the portal sends
+the engine for it (bench/engine_capture.py). It serves the portal with gunicorn and, at 1, 10
+and 50 concurrent clients, on two workloads (the mix of ``--queries``, one query string a
+line, and the single typical query), drives three rows:
+
+* engine: each search's captured requests, replayed back to back on one keep-alive
+  connection (one job = the whole sequence of one search);
+* portal: ``GET /api/v1/search?<query>``, the JSON API;
+* page: ``GET /?<query>``, the HTML search page.
+
+Each client walks the workload's list from its own offset (bench/load_clients.py). It prints
+p50 / p95 / p99 and throughput, the load average before and after each run, the machine, and
+issue 13's targets met or not (bench/search_targets.py).
 
 Not a test: it prints figures. The load generator runs on the same machine: each client is a
 thread with one keep-alive connection (http.client, the lightest client in the standard
@@ -17,27 +29,30 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import http.client
-import json
 import os
-import threading
+import tempfile
 import time
-from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, urlsplit
-
-from werkzeug.datastructures import MultiDict
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from bench.catalogue import documents, nodes
 from bench.common import gunicorn, machine
+from bench.engine_capture import Captured, capture, portal_app, recording
+from bench.load_clients import Job, Run, drive, get
+from bench.query_mix import read_queries
+from bench.search_targets import table, verdicts
+from portal.alerts.demand import flush_demand
 from search.aliases import catalogue_alias, drop_indices, ensure_indices, state_index
 from search.engine import SearchEngine
-from search.queries import build_search, parse_params
 
 TYPICAL_QUERY = (
     "q=parkinson&cell_type=hiPSC&country=DE&country=GB&country=FR"
     "&qc=mycoplasma_negative&availability=available"
 )
-TARGETS = {"p95_ms_at_50": 150.0, "overhead": 1.5, "rps": 300.0}
+TARGET_ROWS = ("engine", "portal", "page")
 
 
 # -- loading -------------------------------------------------------------------------------
@@ -76,141 +91,153 @@ def load(engine: SearchEngine, prefix: str, lines: int) -> float:
     return rate
 
 
-# -- requests --------------------------------------------------------------------------------
-def request(conn: http.client.HTTPConnection, method: str, path: str, body: bytes | None = None):
-    headers = {"Content-Type": "application/x-ndjson"} if body else {}
-    conn.request(method, path, body=body, headers=headers)
-    resp = conn.getresponse()
-    data = resp.read()
-    if resp.getheader("Connection", "").lower() == "close":
-        conn.close()
-    return resp.status, data
+# -- workloads --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    searches: tuple[Captured, ...]
 
+    def jobs(self, target: str) -> list[Job]:
+        if target == "engine":
+            return [c.engine for c in self.searches]
+        return [get(c.api_path if target == "portal" else c.page_path) for c in self.searches]
 
-@dataclass
-class Run:
-    target: str
-    clients: int
-    seconds: float = 0.0
-    latencies: list[float] = field(default_factory=list)
-    errors: int = 0
-
-    def pct(self, p: float) -> float:
-        if not self.latencies:
-            return float("nan")
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
-
-    @property
-    def rps(self) -> float:
-        return len(self.latencies) / self.seconds if self.seconds else 0.0
-
-
-def drive(
-    base: str,
-    method: str,
-    path: str,
-    body: bytes | None,
-    clients: int,
-    seconds: float,
-    warmup: float,
-    target: str,
-) -> Run:
-    """``clients`` threads send the request back to back for ``warmup`` + ``seconds``; only
-    the measured window counts."""
-    parts = urlsplit(base)
-    run = Run(target, clients)
-    lock = threading.Lock()
-    start = time.perf_counter()
-    measure_from = start + warmup
-    stop_at = measure_from + seconds
-
-    def client() -> None:
-        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-        mine, errors = [], 0
-        while True:
-            began = time.perf_counter()
-            if began >= stop_at:
-                break
-            try:
-                status, _ = request(conn, method, path, body)
-                ok = status == 200
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-                ok = False
-            ended = time.perf_counter()
-            if began >= measure_from:
-                if ok:
-                    mine.append(ended - began)
-                else:
-                    errors += 1
-        conn.close()
-        with lock:
-            run.latencies.extend(mine)
-            run.errors += errors
-
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    run.seconds = seconds
-    return run
-
-
-# -- report --------------------------------------------------------------------------------
-def table(runs: list[Run]) -> str:
-    head = f"{'target':<8}{'clients':>8}{'requests':>10}{'errors':>8}{'p50 ms':>9}{'p95 ms':>9}"
-    head += f"{'p99 ms':>9}{'req/s':>9}"
-    rows = [head, "-" * len(head)]
-    for r in runs:
-        rows.append(
-            f"{r.target:<8}{r.clients:>8}{len(r.latencies):>10}{r.errors:>8}{r.pct(50):>9.1f}"
-            f"{r.pct(95):>9.1f}{r.pct(99):>9.1f}{r.rps:>9.0f}"
+    def describe(self) -> str:
+        """How many searches, how many found nothing, and what the engine row sends."""
+        sent = Counter(
+            f"{r.method} {urlsplit(r.path).path}" for c in self.searches for r in c.engine
         )
-    return "\n".join(rows)
+        n = len(self.searches)
+        per = sum(sent.values()) / n
+        empty = sum(1 for c in self.searches if not c.lines)
+        what = ", ".join(f"{k} x{v / n:.2f}" for k, v in sent.most_common())
+        return (
+            f"{self.name}: {n} searches ({empty} find nothing); the portal sends the engine "
+            f"{per:.2f} requests per search: {what}"
+        )
 
 
-def verdict(runs: list[Run]) -> list[str]:
-    by = {(r.target, r.clients): r for r in runs}
-    lines = []
-    for clients in sorted({r.clients for r in runs}):
-        portal, engine = by.get(("portal", clients)), by.get(("engine", clients))
-        if portal and engine and engine.pct(50) > 0:
-            lines.append(
-                f"{clients:>3} clients: portal/engine p50 {portal.pct(50) / engine.pct(50):.2f}x, "
-                f"p95 {portal.pct(95) / engine.pct(95):.2f}x"
+def captured(search_url: str, prefix: str, workloads: dict[str, list[str]]) -> list[Workload]:
+    """Each workload's searches, run through the in-process portal with its engine requests
+    recorded."""
+    out = []
+    with tempfile.TemporaryDirectory() as tmp, recording(search_url) as proxy:
+        app = portal_app(proxy.url, prefix, f"sqlite:///{Path(tmp) / 'portal.sqlite3'}")
+        try:
+            for name, queries in workloads.items():
+                print(f"capturing what the portal sends the engine for {name} ...", flush=True)
+                out.append(Workload(name, tuple(capture(app, proxy, queries))))
+        finally:
+            flush_demand(app)  # the searches' unmet-demand counts, while their database exists
+    return out
+
+
+# -- runs ----------------------------------------------------------------------------------
+def measure(
+    args: argparse.Namespace, workloads: Sequence[Workload], urls: dict[str, str]
+) -> list[Run]:
+    runs = []
+    for clients in (int(c) for c in args.clients.split(",")):
+        for workload in workloads:
+            for target in TARGET_ROWS:
+                print(f"{workload.name}, {clients} client(s), {target} ...", flush=True)
+                runs.append(
+                    drive(
+                        urls[target],
+                        workload.jobs(target),
+                        clients,
+                        args.seconds,
+                        args.warmup,
+                        target,
+                        workload.name,
+                    )
+                )
+    return runs
+
+
+def one_size(args: argparse.Namespace, docs: int, engine: SearchEngine) -> None:
+    """Load (or reuse) ``docs`` lines, capture, serve, measure, report; then drop the index
+    unless --keep."""
+    prefix = args.prefix or f"bench-{docs}-"
+    alias = catalogue_alias(prefix)
+    rate = None
+    if args.reuse and engine.alias_targets(alias):
+        print(f"reusing {alias} ({engine.count(alias)} documents)")
+    else:
+        print(f"loading {docs} cell lines into {alias} ...", flush=True)
+        rate = load(engine, prefix, docs)
+    workloads = {"single": [args.query]}
+    if args.queries:
+        workloads = {"mix": read_queries(args.queries), **workloads}
+    try:
+        loaded = captured(args.search_url, prefix, workloads)
+        with tempfile.TemporaryDirectory() as tmp:
+            portal = gunicorn(
+                "portal.app:create_app()",
+                {
+                    "CELLFED_SEARCH_URL": args.search_url,
+                    "CELLFED_INDEX_PREFIX": prefix,
+                    "CELLFED_PORTAL_DATABASE_URL": f"sqlite:///{Path(tmp) / 'portal.sqlite3'}",
+                    # The clients are one address: keep the limiter's work, not its refusals.
+                    "CELLFED_RATE_LIMIT_API": "100000000/minute",
+                },
+                workers=args.workers,
+                threads=args.threads,
             )
-    top = max(r.clients for r in runs)
-    portal, engine = by.get(("portal", top)), by.get(("engine", top))
-    if portal and engine:
-        checks = [
-            (
-                f"p95 <= {TARGETS['p95_ms_at_50']:.0f} ms at {top} clients",
-                portal.pct(95) <= TARGETS["p95_ms_at_50"],
-                f"{portal.pct(95):.1f} ms",
-            ),
-            (
-                f"portal p95 <= {TARGETS['overhead']}x engine p95",
-                portal.pct(95) <= TARGETS["overhead"] * engine.pct(95),
-                f"{portal.pct(95) / engine.pct(95):.2f}x",
-            ),
-            (
-                f">= {TARGETS['rps']:.0f} requests/s through the portal",
-                max(r.rps for r in runs if r.target == "portal") >= TARGETS["rps"],
-                f"{max(r.rps for r in runs if r.target == 'portal'):.0f}/s",
-            ),
-        ]
-        lines += [
-            f"target {name}: {'met' if ok else 'NOT met'} ({value})" for name, ok, value in checks
-        ]
-    return lines
+            try:
+                urls = {"engine": args.search_url, "portal": portal.url, "page": portal.url}
+                runs = measure(args, loaded, urls)
+            finally:
+                portal.stop()
+    finally:
+        if not args.keep:
+            drop_indices(engine, prefix)
+    report(args, docs, engine, rate, loaded, runs)
+
+
+def report(
+    args: argparse.Namespace,
+    docs: int,
+    engine: SearchEngine,
+    rate: float | None,
+    workloads: Sequence[Workload],
+    runs: list[Run],
+) -> None:
+    info = engine.info()
+    print()
+    print(f"machine:  {machine()}")
+    print(
+        f"engine:   {info['version'].get('distribution', 'elasticsearch')} "
+        f"{info['version']['number']} at {args.search_url}"
+    )
+    print(
+        f"index:    {docs} cell lines + biobanks and collections, 1 shard, force-merged"
+        + (f"; bulk load {rate:,.0f} docs/s" if rate else "")
+    )
+    print(f"portal:   gunicorn, {args.workers} gthread workers x {args.threads} threads")
+    print(f"runs:     {args.seconds:g} s measured after {args.warmup:g} s warm-up, each")
+    print(f"mix:      {args.queries or '(none: --queries FILE)'}")
+    print(f"single:   {args.query}")
+    for workload in workloads:
+        print(workload.describe())
+    print("load:     1-minute load average before / after each run, on these cores")
+    print()
+    print(table(runs))
+    print()
+    for line in verdicts(runs):
+        print(line)
+    print(flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--docs", type=int, default=1_000_000, help="cell lines to index")
+    parser.add_argument(
+        "--docs",
+        type=int,
+        action="append",
+        help="cell lines to index; give it again for another size in the same run "
+        "(default 1000000)",
+    )
     parser.add_argument(
         "--search-url", default=os.environ.get("CELLFED_SEARCH_URL", "http://127.0.0.1:9251")
     )
@@ -222,96 +249,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=float, default=3, help="unmeasured time per run")
     parser.add_argument("--workers", type=int, default=(os.cpu_count() or 1) * 2)
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
-    parser.add_argument("--query", default=TYPICAL_QUERY, help="the search's query string")
+    parser.add_argument("--query", default=TYPICAL_QUERY, help="the single query's string")
+    parser.add_argument("--queries", help="a mix: one query string a line (bench/queries/)")
     args = parser.parse_args(argv)
-
-    prefix = args.prefix or f"bench-{args.docs}-"
+    sizes = args.docs or [1_000_000]
+    if args.prefix and len(sizes) > 1:
+        parser.error("--prefix names one index: give one --docs with it")
     engine = SearchEngine(args.search_url, timeout=600)
-    info = engine.info()
-    alias = catalogue_alias(prefix)
-    rate = None
-    if args.reuse and engine.alias_targets(alias):
-        print(f"reusing {alias} ({engine.count(alias)} documents)")
-    else:
-        print(f"loading {args.docs} cell lines into {alias} ...", flush=True)
-        rate = load(engine, prefix, args.docs)
-
-    params = parse_params(MultiDict(parse_qsl(args.query)))
-    # Exactly what the portal sends for the search: counts and hits in one msearch.
-    lines = []
-    for part in build_search(params, dt.date.today()):
-        lines += [json.dumps({"index": alias}), json.dumps(part)]
-    body = ("\n".join(lines) + "\n").encode()
-    engine_path = "/_msearch"
-    portal_path = f"/api/v1/search?{args.query}"
-    portal = gunicorn(
-        "portal.app:create_app()",
-        {
-            "CELLFED_SEARCH_URL": args.search_url,
-            "CELLFED_INDEX_PREFIX": prefix,
-            # One load generator is one address: keep the limiter's work, not its refusals.
-            "CELLFED_RATE_LIMIT_API": "100000000/minute",
-        },
-        workers=args.workers,
-        threads=args.threads,
-    )
-    portal_url = portal.url
-    runs = []
-    try:
-        for clients in (int(c) for c in args.clients.split(",")):
-            print(f"{clients} client(s) ...", flush=True)
-            runs.append(
-                drive(
-                    args.search_url,
-                    "POST",
-                    engine_path,
-                    body,
-                    clients,
-                    args.seconds,
-                    args.warmup,
-                    "engine",
-                )
-            )
-            runs.append(
-                drive(
-                    portal_url,
-                    "GET",
-                    portal_path,
-                    None,
-                    clients,
-                    args.seconds,
-                    args.warmup,
-                    "portal",
-                )
-            )
-    finally:
-        portal.stop()
-        if not args.keep:
-            drop_indices(engine, prefix)
-
-    print()
-    print(f"machine:  {machine()}")
-    print(
-        f"engine:   {info['version'].get('distribution', 'elasticsearch')} "
-        f"{info['version']['number']} at {args.search_url}"
-    )
-    print(
-        f"index:    {args.docs} cell lines + biobanks and collections, 1 shard, force-merged"
-        + (f"; bulk load {rate:,.0f} docs/s" if rate else "")
-    )
-    print(f"portal:   gunicorn, {args.workers} gthread workers x {args.threads} threads")
-    print(f"query:    {args.query}")
-    print(f"runs:     {args.seconds:.0f} s measured after {args.warmup:.0f} s warm-up, each")
-    print(
-        "the portal sends the search as one msearch (facet counts with size 0, which the"
-        " engine's request cache\nkeeps, and the page of hits), then asks for the sources of"
-        " the lines on the page;\nthe engine row is that msearch alone."
-    )
-    print()
-    print(table(runs))
-    print()
-    for line in verdict(runs):
-        print(line)
+    engine.info()  # fails now, clearly, if the engine is not there
+    for docs in sizes:
+        one_size(args, docs, engine)
 
 
 if __name__ == "__main__":
