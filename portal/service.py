@@ -255,8 +255,9 @@ class CatalogueSearch:
             # (with the donor keys the search ran with: "donor with several lines" needs them)
             with_keys = dataclasses.replace(params, donor_keys=run.donor_keys)
             result["help"] = self._help(with_keys, today, aggs, labels)
-        elif params.q and hits and not any(h["highlight"] for h in hits):
-            # Found only through typo tolerance: say what the words probably were.
+        elif run.q and hits and not any(h["highlight"] for h in hits):
+            # Found only through typo tolerance: say what the words probably were. (Words
+            # read as filters are never highlighted, and are value names, not typos.)
             resp = self._search(build_suggest(params.q)) or {}
             suggestion = read_suggestion(params.q, resp.get("suggest", {}))
             if suggestion:

@@ -363,3 +363,20 @@ def test_the_openapi_documents_cover_every_api_route(app):
         if rule.rule.startswith("/api/")
     }
     assert routes - documented == set()
+
+
+def test_words_read_as_filters_are_not_sent_to_the_suggester(app, client):
+    engine = app.extensions["cellfed.search"].engine
+    sent: list[dict] = []
+    search_ = engine.search
+    engine.search = lambda index, body: sent.append(body) or search_(index, body)
+    try:
+        result = search(client, "q=female+iPSC")
+        typo = search(client, "q=parkinsn")
+    finally:
+        engine.search = search_
+    assert sorted(u["facet"] for u in result["understood"]) == ["cell_type", "sex"]
+    assert result["hits"] and result["did_you_mean"] is None
+    # Only the typo's search asked the suggester ("did you mean" needs it there).
+    assert [b["suggest"]["text"] for b in sent if "suggest" in b] == ["parkinsn"]
+    assert typo["did_you_mean"]["text"] == "parkinson"
