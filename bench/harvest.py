@@ -40,7 +40,7 @@ from cellfed.config import PROJECT_ROOT
 from cellfed.memory import few_malloc_arenas
 from federation.node.models import Counter, Record, utcnow
 from federation.node.store import SEQUENCE, CatalogueStore
-from federation.protocol import content_hash
+from federation.protocol import canonical_form
 from federation.registry import Member
 from schemas import SCHEMA_VERSION, schema_for
 from search.aliases import create_catalogue_index, drop_indices, finish_bulk_load
@@ -72,12 +72,14 @@ def write_store(path: Path, records: list[tuple[str, dict[str, Any]]]) -> None:
     rows = []
     for seq, (kind, record) in enumerate(records, start=1):
         canonical = schema_for(kind).dump(schema_for(kind).load(record))
+        text, digest = canonical_form(canonical)  # as CatalogueStore._publish keeps them
         rows.append(
             {
                 "kind": kind,
                 "local_id": record["id"],
                 "payload": canonical,
-                "content_hash": content_hash(canonical),
+                "canonical": text.decode(),
+                "content_hash": digest,
                 "seq": seq,
                 "deleted": False,
                 "schema_version": SCHEMA_VERSION,
