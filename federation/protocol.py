@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from typing import Any
 
 import orjson
@@ -13,7 +12,7 @@ import orjson
 # "0.00001" for "1e-05"); every other JSON value it writes as json.dumps below does. Where
 # its output could hold such a float (or a string that looks like one), the slow path
 # decides, so the canonical form never changes (tests/unit/test_canonical_json.py).
-_MAYBE_TINY_FLOAT = re.compile(rb"[0-9]e-[0-9]|0\.0000")
+_DIGITS = frozenset(b"0123456789")
 _ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS
 _ORJSON_OPTIONS |= orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
@@ -33,7 +32,20 @@ def canonical_json(record: Any) -> bytes:
         text = orjson.dumps(record, option=_ORJSON_OPTIONS)
     except (orjson.JSONEncodeError, TypeError):
         return _slow_canonical(record)
-    return _slow_canonical(record) if _MAYBE_TINY_FLOAT.search(text) else text
+    return _slow_canonical(record) if _maybe_tiny_float(text) else text
+
+
+def _maybe_tiny_float(text: bytes) -> bool:
+    """Whether ``text`` holds "0.0000" or a digit, "e-", a digit: as the regex
+    ``[0-9]e-[0-9]|0\\.0000`` would say, some ten times faster (bytes.find is C)."""
+    if b"0.0000" in text:
+        return True
+    at = text.find(b"e-")
+    while at != -1:
+        if 0 < at < len(text) - 2 and text[at - 1] in _DIGITS and text[at + 2] in _DIGITS:
+            return True
+        at = text.find(b"e-", at + 2)
+    return False
 
 
 def canonical_hash(text: bytes) -> str:

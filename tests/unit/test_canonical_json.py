@@ -66,3 +66,18 @@ def test_what_orjson_refuses_fails_or_succeeds_as_before():
             except (TypeError, UnicodeEncodeError) as exc:
                 failures.append(type(exc))
         assert len(failures) == 2 and failures[0] is failures[1]
+
+
+@settings(max_examples=1000)
+@given(
+    st.lists(
+        st.sampled_from([b"e-", b"e", b"-", b"1", b"0.0000", b"0.000", b"a", b'"']), max_size=12
+    )
+)
+def test_the_tiny_float_scan_says_what_its_regex_says(parts):
+    import re
+
+    from federation.protocol import _maybe_tiny_float
+
+    text = b"".join(parts)
+    assert _maybe_tiny_float(text) == bool(re.search(rb"[0-9]e-[0-9]|0\.0000", text))
