@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from search.json_codec import codec
+
 ENGINES = ("opensearch", "elasticsearch7")
 
 
@@ -50,7 +52,7 @@ class SearchEngine:
         # Several comma-separated URLs: the client spreads requests and skips dead nodes.
         hosts = [u.strip() for u in url.split(",") if u.strip()]
         self.client = client_class(
-            hosts=hosts, timeout=timeout, max_retries=3, retry_on_timeout=True
+            hosts=hosts, timeout=timeout, max_retries=3, retry_on_timeout=True, **codec(kind)
         )
 
     @classmethod
