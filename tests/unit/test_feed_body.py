@@ -110,3 +110,20 @@ def test_the_0008_backfill_keeps_the_text_of_each_record_whose_hash_it_is(store)
 def test_the_policy_leaves_records_of_other_kinds_as_they_are(kind, record):
     # Why the stored text of such a record is sent without being parsed.
     assert publishable_record(kind, record, FactsPolicy(min_count=50)) is record
+
+
+def test_a_record_tampered_with_on_the_wire_is_still_rejected_by_name(store):
+    from search.engine import SearchEngine
+    from search.indexer.sync import Indexer
+
+    fill(store)
+    body = feed_page_body(store, "test-node", 0, 100, FactsPolicy()).body
+    tampered = orjson.loads(body.replace("Zürich-1".encode(), b"Zurich-1"))
+    indexer = Indexer(SearchEngine("http://127.0.0.1:9"), [], "test-")  # checks need no engine
+    seqs = {e["id"]: e["seq"] for e in tampered["entries"]}
+    verdicts = {e["id"]: indexer._check_entry(e) for e in tampered["entries"]}
+    entry, problem = verdicts.pop("L1")
+    assert entry is None and problem is not None
+    assert (problem.kind, problem.id, problem.seq) == ("cell_line", "L1", seqs["L1"])
+    assert problem.reason == "content hash does not match the record"
+    assert all(problem is None for _, problem in verdicts.values())  # the rest pass
