@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import statistics
@@ -187,16 +188,32 @@ def harvest_child(args: argparse.Namespace) -> None:
     engine = SearchEngine(args.engine_url, timeout=120)
     indexer = Indexer(engine, members, args.prefix, page_size=1000, timeout=60)
     report = rebuild(indexer, grace=0, workers=args.workers)
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     print(
         json.dumps(
             {
                 "documents": report.documents,
                 "seconds": report.seconds,
-                "peak_rss_mib": peak_kib / 1024,
+                "peak_rss_mib": usage.ru_maxrss / 1024,
+                "cpu_s": usage.ru_utime + usage.ru_stime,
             }
         )
     )
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) so far of a process and its children (a gunicorn master
+    and its workers), from /proc: what the nodes spent, whatever else shares the cores."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
 def harvest(engine_url: str, prefix: str, urls: list[str], workers: int) -> dict[str, Any]:
@@ -304,7 +321,9 @@ def run_size(args, engine_url: str, records: int, work: Path) -> dict[str, Any]:
         print("  raw bulk ...", flush=True)
         raw = raw_rate(engine, f"{prefix}raw-", paths)
         print("  harvest ...", flush=True)
+        node_cpu = sum(process_cpu_seconds(s.process.pid) for s in servers)
         result = harvest(engine_url, prefix, [s.url for s in servers], args.workers)
+        node_cpu = sum(process_cpu_seconds(s.process.pid) for s in servers) - node_cpu
         rate = result["documents"] / result["seconds"]
         row = {
             "records": records,
@@ -314,6 +333,8 @@ def run_size(args, engine_url: str, records: int, work: Path) -> dict[str, Any]:
             "seconds": result["seconds"],
             "peak_rss_mib": result["peak_rss_mib"],
             "documents": result["documents"],
+            "indexer_cpu_us": 1e6 * result["cpu_s"] / max(result["documents"], 1),
+            "node_cpu_us": 1e6 * node_cpu / max(result["documents"], 1),
         }
         if args.changes and records == min(args.records):
             print(f"  freshness over {args.changes} changes ...", flush=True)
@@ -380,6 +401,11 @@ def report(rows: list[dict[str, Any]], args) -> None:
         print(
             f"{r['records']:>10,}{r['raw_docs_s']:>12,.0f}{r['harvest_docs_s']:>16,.0f}"
             f"{r['share']:>8.0%}{r['seconds']:>9.1f}{r['peak_rss_mib']:>18.0f}"
+        )
+    for r in rows:
+        print(
+            f"CPU per record at {r['records']:,}: indexer {r['indexer_cpu_us']:.0f} µs, "
+            f"nodes {r['node_cpu_us']:.0f} µs (user + system; the engine's not counted)"
         )
     for r in rows:
         if "freshness" in r:
