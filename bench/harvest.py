@@ -194,11 +194,23 @@ def harvest_child(args: argparse.Namespace) -> None:
             {
                 "documents": report.documents,
                 "seconds": report.seconds,
-                "peak_rss_mib": usage.ru_maxrss / 1024,
+                "peak_rss_mib": own_peak_rss_mib(usage),
                 "cpu_s": usage.ru_utime + usage.ru_stime,
             }
         )
     )
+
+
+def own_peak_rss_mib(usage: resource.struct_rusage) -> float:
+    """This process's own peak resident memory. Linux keeps ``ru_maxrss`` across exec, so a
+    child forked from this benchmark's large parent would report the parent's size (it grew
+    with --records); VmHWM starts afresh with the new program."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return usage.ru_maxrss / 1024
 
 
 def process_cpu_seconds(pid: int) -> float:
