@@ -24,7 +24,7 @@ def serializer_class(kind: str) -> type:
     else:
         from opensearchpy.serializer import JSONSerializer as Stock  # type: ignore[assignment]
 
-    class OrjsonSerializer(Stock):  # type: ignore[misc, valid-type]
+    class OrjsonSerializer(Stock):
         def dumps(self, data: Any) -> Any:
             if isinstance(data, str | bytes):
                 return data  # already serialised, as the stock one leaves it

@@ -33,8 +33,8 @@ class FeedBody:
 def _entry(envelope: dict[str, Any], text: str | None, policy: FactsPolicy) -> dict[str, Any]:
     if text is None:
         return {**envelope, "record": None}  # a tombstone
-    text, digest = publishable_stored(envelope["kind"], text, envelope["hash"], policy)
-    return {**envelope, "hash": digest, "record": orjson.Fragment(text)}
+    published, digest = publishable_stored(envelope["kind"], text, envelope["hash"], policy)
+    return {**envelope, "hash": digest, "record": orjson.Fragment(published)}
 
 
 def feed_page_body(

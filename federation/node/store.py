@@ -608,8 +608,8 @@ class CatalogueStore:
         ]
 
 
-_ENVELOPE_COLUMNS = ("seq", "kind", "local_id", "deleted", "schema_version", "content_hash")
-_ENVELOPE_COLUMNS += ("modified",)
+_ENVELOPE_COLUMNS: tuple[str, ...] = ("seq", "kind", "local_id", "deleted", "schema_version")
+_ENVELOPE_COLUMNS += ("content_hash", "modified")
 
 
 def _envelope(row: Any) -> dict[str, Any]:
