@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import statistics
@@ -40,7 +41,7 @@ from cellfed.config import PROJECT_ROOT
 from cellfed.memory import few_malloc_arenas
 from federation.node.models import Counter, Record, utcnow
 from federation.node.store import SEQUENCE, CatalogueStore
-from federation.protocol import content_hash
+from federation.protocol import canonical_form
 from federation.registry import Member
 from schemas import SCHEMA_VERSION, schema_for
 from search.aliases import create_catalogue_index, drop_indices, finish_bulk_load
@@ -72,12 +73,14 @@ def write_store(path: Path, records: list[tuple[str, dict[str, Any]]]) -> None:
     rows = []
     for seq, (kind, record) in enumerate(records, start=1):
         canonical = schema_for(kind).dump(schema_for(kind).load(record))
+        text, digest = canonical_form(canonical)  # as CatalogueStore._publish keeps them
         rows.append(
             {
                 "kind": kind,
                 "local_id": record["id"],
                 "payload": canonical,
-                "content_hash": content_hash(canonical),
+                "canonical": text.decode(),
+                "content_hash": digest,
                 "seq": seq,
                 "deleted": False,
                 "schema_version": SCHEMA_VERSION,
@@ -185,16 +188,44 @@ def harvest_child(args: argparse.Namespace) -> None:
     engine = SearchEngine(args.engine_url, timeout=120)
     indexer = Indexer(engine, members, args.prefix, page_size=1000, timeout=60)
     report = rebuild(indexer, grace=0, workers=args.workers)
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     print(
         json.dumps(
             {
                 "documents": report.documents,
                 "seconds": report.seconds,
-                "peak_rss_mib": peak_kib / 1024,
+                "peak_rss_mib": own_peak_rss_mib(usage),
+                "cpu_s": usage.ru_utime + usage.ru_stime,
             }
         )
     )
+
+
+def own_peak_rss_mib(usage: resource.struct_rusage) -> float:
+    """This process's own peak resident memory. Linux keeps ``ru_maxrss`` across exec, so a
+    child forked from this benchmark's large parent would report the parent's size (it grew
+    with --records); VmHWM starts afresh with the new program."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return usage.ru_maxrss / 1024
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) so far of a process and its children (a gunicorn master
+    and its workers), from /proc: what the nodes spent, whatever else shares the cores."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
 def harvest(engine_url: str, prefix: str, urls: list[str], workers: int) -> dict[str, Any]:
@@ -302,7 +333,9 @@ def run_size(args, engine_url: str, records: int, work: Path) -> dict[str, Any]:
         print("  raw bulk ...", flush=True)
         raw = raw_rate(engine, f"{prefix}raw-", paths)
         print("  harvest ...", flush=True)
+        node_cpu = sum(process_cpu_seconds(s.process.pid) for s in servers)
         result = harvest(engine_url, prefix, [s.url for s in servers], args.workers)
+        node_cpu = sum(process_cpu_seconds(s.process.pid) for s in servers) - node_cpu
         rate = result["documents"] / result["seconds"]
         row = {
             "records": records,
@@ -312,6 +345,8 @@ def run_size(args, engine_url: str, records: int, work: Path) -> dict[str, Any]:
             "seconds": result["seconds"],
             "peak_rss_mib": result["peak_rss_mib"],
             "documents": result["documents"],
+            "indexer_cpu_us": 1e6 * result["cpu_s"] / max(result["documents"], 1),
+            "node_cpu_us": 1e6 * node_cpu / max(result["documents"], 1),
         }
         if args.changes and records == min(args.records):
             print(f"  freshness over {args.changes} changes ...", flush=True)
@@ -378,6 +413,11 @@ def report(rows: list[dict[str, Any]], args) -> None:
         print(
             f"{r['records']:>10,}{r['raw_docs_s']:>12,.0f}{r['harvest_docs_s']:>16,.0f}"
             f"{r['share']:>8.0%}{r['seconds']:>9.1f}{r['peak_rss_mib']:>18.0f}"
+        )
+    for r in rows:
+        print(
+            f"CPU per record at {r['records']:,}: indexer {r['indexer_cpu_us']:.0f} µs, "
+            f"nodes {r['node_cpu_us']:.0f} µs (user + system; the engine's not counted)"
         )
     for r in rows:
         if "freshness" in r:

@@ -45,6 +45,7 @@ from collections.abc import Iterator, Mapping
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 
+import orjson
 import requests
 from marshmallow import Schema, fields
 from requests.exceptions import ChunkedEncodingError, ReadTimeout, StreamConsumedError
@@ -441,6 +442,10 @@ def json_body(resp: requests.Response) -> Any:
 
     Also catches what ``json`` raises for absurd nesting (RecursionError), which is not a
     ValueError."""
+    try:  # orjson first (a harvest reads megabytes of feed): the json module where it refuses
+        return orjson.loads(resp.content)
+    except orjson.JSONDecodeError:
+        pass
     try:
         return json.loads(resp.content)
     except (ValueError, RecursionError):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from search.json_codec import engine_serializer
+from search.json_codec import codec
 
 ENGINES = ("opensearch", "elasticsearch7")
 
@@ -52,11 +52,7 @@ class SearchEngine:
         # Several comma-separated URLs: the client spreads requests and skips dead nodes.
         hosts = [u.strip() for u in url.split(",") if u.strip()]
         self.client = client_class(
-            hosts=hosts,
-            timeout=timeout,
-            max_retries=3,
-            retry_on_timeout=True,
-            serializer=engine_serializer(kind),
+            hosts=hosts, timeout=timeout, max_retries=3, retry_on_timeout=True, **codec(kind)
         )
 
     @classmethod

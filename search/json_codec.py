@@ -1,57 +1,47 @@
-"""JSON for the engine's clients and the web apps, through orjson.
+"""The engine client's JSON, with orjson: bulk bodies out, answers in.
 
-Parsing the engine's answers and writing the API's responses was a tenth of the portal's CPU
-per search with the standard library (bench/README.md, "Profile"); orjson does the same work
-several times faster. What orjson cannot write (an integer beyond 64 bits, a type it does not
-know that the caller's ``default`` does not either) falls back to the standard library, so
-nothing that serialised before fails now.
+The stock serializers use the json module, and for a harvest that is the indexer's largest
+single cost after checking records (bench/README.md, Federation, Profile). orjson writes
+and reads the same JSON; whatever it refuses (integers beyond 64 bits, a malformed answer)
+goes to the stock serializer, which answers, or fails, exactly as before.
 """
 
 from __future__ import annotations
 
-import importlib
-import json
+from functools import cache
 from typing import Any
 
 import orjson
 
-OPTIONS = orjson.OPT_NON_STR_KEYS
+_OPTIONS = orjson.OPT_NON_STR_KEYS  # as json.dumps, which writes int keys as strings
 
 
-def dumps(data: Any, default: Any = None, sort_keys: bool = False) -> str:
-    """Compact JSON text, not ASCII-escaped (as the engines' clients send it)."""
-    try:
-        options = OPTIONS | (orjson.OPT_SORT_KEYS if sort_keys else 0)
-        return orjson.dumps(data, default=default, option=options).decode()
-    except (orjson.JSONEncodeError, TypeError):
-        return json.dumps(
-            data, default=default, ensure_ascii=False, separators=(",", ":"), sort_keys=sort_keys
-        )
+@cache  # one class per engine kind, not one per client
+def serializer_class(kind: str) -> type:
+    """The serializer class for the client of engine ``kind`` (search/engine.py ENGINES)."""
+    if kind == "elasticsearch7":
+        from elasticsearch.serializer import JSONSerializer as Stock
+    else:
+        from opensearchpy.serializer import JSONSerializer as Stock  # type: ignore[assignment]
 
-
-def loads(text: str | bytes) -> Any:
-    return orjson.loads(text)
-
-
-def engine_serializer(kind: str) -> Any:
-    """The client library's JSON serializer, with orjson doing the work."""
-    package = "opensearchpy" if kind == "opensearch" else "elasticsearch"
-    JSONSerializer = importlib.import_module(f"{package}.serializer").JSONSerializer
-    SerializationError = importlib.import_module(f"{package}.exceptions").SerializationError
-
-    class OrjsonSerializer(JSONSerializer):  # type: ignore[valid-type, misc]
-        def loads(self, s: str) -> Any:
-            try:
-                return loads(s)
-            except orjson.JSONDecodeError as exc:
-                raise SerializationError(s, exc) from exc
-
+    class OrjsonSerializer(Stock):
         def dumps(self, data: Any) -> Any:
-            if isinstance(data, str):
-                return data  # already serialised (a bulk body, say)
+            if isinstance(data, str | bytes):
+                return data  # already serialised, as the stock one leaves it
             try:
-                return dumps(data, default=self.default)
-            except (ValueError, TypeError) as exc:
-                raise SerializationError(data, exc) from exc
+                return orjson.dumps(data, default=self.default, option=_OPTIONS).decode()
+            except (orjson.JSONEncodeError, TypeError):
+                return super().dumps(data)
 
-    return OrjsonSerializer()
+        def loads(self, s: Any) -> Any:
+            try:
+                return orjson.loads(s)
+            except orjson.JSONDecodeError:
+                return super().loads(s)
+
+    return OrjsonSerializer
+
+
+def codec(kind: str) -> dict[str, Any]:
+    """The client options that give an engine client of ``kind`` this module's JSON."""
+    return {"serializer": serializer_class(kind)()}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, jsonify, request, url_for
 
 from federation.bearer import require_token
-from federation.node.feed import feed_page
+from federation.node.feed_body import feed_page_body
 from federation.node.identity import current_identity
 from federation.node.openapi import spec
 from federation.node.privacy import current_policy, publishable_record
@@ -83,7 +83,9 @@ def feed():
             latest_seq=latest,
         ), 410
     # no count below k leaves the node (federation/node/feed.py, shared with push mode)
-    return jsonify(feed_page(store, config["NODE_ID"], after, limit, current_policy()))
+    # Served from the records' stored texts (federation/node/feed_body.py): the same page.
+    page = feed_page_body(store, config["NODE_ID"], after, limit, current_policy())
+    return current_app.response_class(page.body, mimetype="application/json")
 
 
 @bp.get("/records/<kind>/<local_id>")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 
-from sqlalchemy import JSON, Boolean, DateTime, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from federation.database import utcnow
@@ -34,6 +34,10 @@ class Record(Base):
     # The content a withdrawal put aside (the feed shows a tombstone); restore brings it back.
     withdrawn_payload: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     content_hash: Mapped[str] = mapped_column(String(64))
+    # The payload's canonical JSON, the very text content_hash is of (0008): feed pages splice
+    # it in as it is, instead of parsing the payload and serialising it again per record.
+    # None for a tombstone (and for a row whose stored hash was not of its payload).
+    canonical: Mapped[str | None] = mapped_column(Text, nullable=True)
     seq: Mapped[int] = mapped_column(Integer, unique=True, index=True)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     schema_version: Mapped[str] = mapped_column(String(16))

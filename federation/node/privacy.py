@@ -23,9 +23,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from flask import Flask, current_app
 
-from federation.protocol import content_hash
+from federation.protocol import canonical_form, content_hash
 from schemas.facts import COUNTS, FactSchema, below
 
 BELOW_CHOICES = ("hide", "show_lt")
@@ -113,6 +114,26 @@ def publishable_entry(entry: dict[str, Any], policy: FactsPolicy) -> dict[str, A
     if published is record:
         return entry
     return {**entry, "record": published, "hash": content_hash(published)}
+
+
+POLICED_KINDS = frozenset({"collection"})
+"""The kinds whose published content may differ from what is stored: publishable_record
+leaves a record of any other kind as it is (tests/unit/test_feed_body.py checks)."""
+
+
+def publishable_stored(
+    kind: str, text: str, digest: str, policy: FactsPolicy
+) -> tuple[str | bytes, str]:
+    """A stored record's canonical text and hash as they may leave the node: as stored,
+    unless the policy changes what it publishes (a collection's facts); then the text and
+    hash of the record it publishes, as :func:`publishable_entry` would send."""
+    if kind not in POLICED_KINDS:
+        return text, digest
+    record = orjson.loads(text)
+    published = publishable_record(kind, record, policy)
+    if published is record:
+        return text, digest
+    return canonical_form(published)
 
 
 def keep_exact_facts(

@@ -24,7 +24,7 @@ from typing import Any
 import requests
 
 from federation import http
-from federation.node.feed import feed_page
+from federation.node.feed_body import feed_page_body
 from federation.node.privacy import FactsPolicy, policy_of
 from federation.node.store import CatalogueStore
 from federation.tokens import TokenUnavailable
@@ -79,15 +79,21 @@ class Pusher:
         self.timeout = timeout
         self.max_bytes = max_bytes
 
-    def _call(self, method: str, params: dict | None = None, body: Any = None) -> tuple[int, Any]:
+    def _call(
+        self, method: str, params: dict | None = None, body: bytes | None = None
+    ) -> tuple[int, Any]:
+        """``body``: a serialised feed page (federation/node/feed_body.py)."""
         for fresh in (False, True):
+            headers = self.headers(fresh)
+            if body is not None:
+                headers = {**headers, "Content-Type": "application/json"}
             try:
                 resp = http.request(
                     method,
                     self.url,
                     params=params,
-                    json=body,
-                    headers=self.headers(fresh),
+                    data=body,
+                    headers=headers,
                     timeout=self.timeout,
                     max_bytes=self.max_bytes,
                 )
@@ -119,11 +125,11 @@ class Pusher:
         report = PushReport(cursor=after, snapshot=snapshot)
         refusals = 0
         for _ in range(max_pages):
-            page = feed_page(self.store, self.node_id, after, self.page_size, self.policy)
-            if not page["entries"] and not snapshot:
+            page = feed_page_body(self.store, self.node_id, after, self.page_size, self.policy)
+            if not page.entries and not snapshot:
                 return report  # the indexer has everything
             params = {"snapshot": "true"} if snapshot else None
-            status, body = self._call("POST", params, page)
+            status, body = self._call("POST", params, page.body)
             if status == 409:
                 refusals += 1
                 expected = body.get("expected_after")
@@ -135,10 +141,10 @@ class Pusher:
             if type(cursor) is not int:
                 raise PushError(f"{self.url} answered no cursor")
             report.pages += 1
-            report.entries += len(page["entries"])
+            report.entries += page.entries
             report.cursor = after = cursor  # moved only on the indexer's word
             refusals = 0
-            if not page["has_more"] or page["next_cursor"] == page["after"]:
+            if not page.has_more or page.next_cursor == page.after:
                 return report  # the end of the feed as it stands (latest_seq may be purged)
         return report
 

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from federation.database import database_engine, utcnow
 from federation.node.migrate import upgrade
 from federation.node.models import Counter, Record
-from federation.protocol import content_hash, tombstone_hash
+from federation.protocol import canonical_form, canonical_json, tombstone_hash
 from schemas import KINDS, SCHEMA_VERSION, schema_for
 
 STORE_KEY = "cellfed.store"
@@ -190,7 +190,7 @@ class CatalogueStore:
             if blocked:
                 raise StillWithdrawn(blocked)
             self._check_withdrawals(session, records, withdrawn, held)
-            pending: list[tuple[Record, dict[str, Any], str | None]] = []
+            pending: list[tuple[Record, dict[str, Any], bytes, str | None]] = []
             for kind, record in records:
                 key = (kind, record["id"])
                 if key in held:  # withdrawn here and again: as it is, kept content too
@@ -199,7 +199,8 @@ class CatalogueStore:
                 canonical = schemas[kind].dump(record)
                 for adjust in self.adjusters:
                     canonical = adjust(session, kind, canonical)
-                digest: str | None = content_hash(canonical)
+                text, digest_of_text = canonical_form(canonical)
+                digest: str | None = digest_of_text
                 row = rows.get(key)
                 if key in withdrawn:
                     summary.withdrawn += 1
@@ -214,15 +215,15 @@ class CatalogueStore:
                     changed.setdefault(kind, set()).add(record["id"])
                 if row is None:
                     row = rows[key] = Record(kind=kind, local_id=record["id"])
-                pending.append((row, canonical, digest))
+                pending.append((row, canonical, text, digest))
             seq = self._reserve(session, len(pending))
-            for row, canonical, digest in pending:
+            for row, canonical, text, digest in pending:
                 seq += 1
                 if digest is None:
                     self._tombstone(row, canonical, seq)
                 else:
-                    self._publish(row, canonical, digest, seq)
-            session.add_all(row for row, _, _ in pending)  # new rows join once complete
+                    self._publish(row, canonical, (text, digest), seq)
+            session.add_all(row for row, *_ in pending)  # new rows join once complete
             session.flush()
             for kind in (k for k in KINDS if k in DEPENDENTS and k in changed):
                 self._republish_dependents(session, kind, changed[kind])
@@ -299,10 +300,13 @@ class CatalogueStore:
         return last - n
 
     @staticmethod
-    def _publish(row: Record, canonical: dict, digest: str, seq: int) -> None:
+    def _publish(row: Record, canonical: dict, form: tuple[bytes, str], seq: int) -> None:
+        """``form``: the record's canonical text and hash (federation.protocol.canonical_form),
+        stored together so the feed can send the text as it is."""
         row.payload = canonical
         row.withdrawn_payload = None
-        row.content_hash = digest
+        row.canonical = form[0].decode()
+        row.content_hash = form[1]
         row.deleted = False
         row.schema_version = SCHEMA_VERSION
         row.modified = utcnow()
@@ -313,6 +317,7 @@ class CatalogueStore:
         row.withdrawn_payload = content
         row.deleted = True
         row.payload = None
+        row.canonical = None
         row.content_hash = tombstone_hash(row.kind, row.local_id)
         row.schema_version = SCHEMA_VERSION
         row.modified = utcnow()
@@ -351,10 +356,10 @@ class CatalogueStore:
         canonical = schema.dump(schema.load(change(dict(row.payload))))
         for adjust in self.adjusters:
             canonical = adjust(session, kind, canonical)
-        digest = content_hash(canonical)
-        if digest == row.content_hash:
+        form = canonical_form(canonical)
+        if form[1] == row.content_hash:
             return False
-        self._publish(row, canonical, digest, self._reserve(session, 1) + 1)
+        self._publish(row, canonical, form, self._reserve(session, 1) + 1)
         session.flush()
         return True
 
@@ -406,7 +411,7 @@ class CatalogueStore:
                     "catalogue: restore or import that first"
                 )
             canonical = schema_for(kind).dump(record)
-            self._publish(row, canonical, content_hash(canonical), self._reserve(session, 1) + 1)
+            self._publish(row, canonical, canonical_form(canonical), self._reserve(session, 1) + 1)
         self._changed()
 
     def purge_tombstones(self, before: dt.datetime) -> int:
@@ -576,8 +581,39 @@ class CatalogueStore:
             ).scalars()
             return [_entry(row) for row in rows]
 
+    def stored_changes(self, after: int, limit: int) -> list[tuple[dict[str, Any], str | None]]:
+        """Feed entries after ``after`` as :meth:`changes`, but without their records: each
+        comes with its record's stored canonical text (None for a tombstone), which a feed
+        page sends as it is (federation/node/feed_body.py). No record is parsed."""
+        columns = [getattr(Record, name) for name in _ENVELOPE_COLUMNS]
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Record.pk, Record.canonical, *columns)
+                .where(Record.seq > after)
+                .order_by(Record.seq)
+                .limit(limit)
+            ).all()
+            # Rows written before 0008 whose text could not be backfilled: from the payload.
+            missing = [r.pk for r in rows if not r.deleted and r.canonical is None]
+            payloads: dict[int, Any] = {}
+            if missing:
+                found = select(Record.pk, Record.payload).where(Record.pk.in_(missing))
+                payloads = {pk: payload for pk, payload in session.execute(found)}
+        return [
+            (
+                _envelope(r),
+                None if r.deleted else r.canonical or canonical_json(payloads[r.pk]).decode(),
+            )
+            for r in rows
+        ]
 
-def _entry(row: Record) -> dict[str, Any]:
+
+_ENVELOPE_COLUMNS: tuple[str, ...] = ("seq", "kind", "local_id", "deleted", "schema_version")
+_ENVELOPE_COLUMNS += ("content_hash", "modified")
+
+
+def _envelope(row: Any) -> dict[str, Any]:
+    """A feed entry without its record, from a Record or a row of its columns."""
     modified = row.modified if row.modified.tzinfo else row.modified.replace(tzinfo=dt.UTC)
     return {
         "seq": row.seq,
@@ -587,8 +623,11 @@ def _entry(row: Record) -> dict[str, Any]:
         "schema_version": row.schema_version,
         "hash": row.content_hash,
         "modified": modified.isoformat(),
-        "record": row.payload,
     }
+
+
+def _entry(row: Record) -> dict[str, Any]:
+    return {**_envelope(row), "record": row.payload}
 
 
 def _new_epoch() -> int:

@@ -278,9 +278,10 @@ def standard_labels() -> dict[str, str]:
     return {s.id: s.short_title for s in standards().values()}
 
 
-def applicable(cell_type: str) -> list[Standard]:
+@cache  # asked for every line the indexer writes; the standards are read once
+def applicable(cell_type: str) -> tuple[Standard, ...]:
     """The standards whose cell types cover ``cell_type``."""
-    return [s for s in standards().values() if s.covers(cell_type)]
+    return tuple(s for s in standards().values() if s.covers(cell_type))
 
 
 # -- a biobank's declaration, as records carry it ------------------------------------------

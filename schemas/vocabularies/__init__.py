@@ -154,6 +154,12 @@ class InVocabulary(Validator):
         return vocab.subset(**self.subset) if self.subset else vocab.codes
 
     def __call__(self, value: Any) -> Any:
+        # A set of the codes, made on the first check: each harvested record asks many times.
+        known = self.__dict__.get("_known") or self.__dict__.setdefault(
+            "_known", frozenset(self.allowed())
+        )
+        if isinstance(value, str) and value in known:
+            return value
         allowed = self.allowed()
         if value not in allowed:
             raise ValidationError(vocabulary(self.name).problem(value, allowed, self.title))

@@ -5,6 +5,7 @@ Each rule is small and stated where it is applied, so a researcher's filter mean
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from schemas.conformance import standards_met
@@ -120,8 +121,14 @@ def disease_fields(diseases: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def cell_type_fields(cell_type: str) -> dict[str, Any]:
+    nodes, paths = _cell_type_tree(cell_type)
+    return {"cell_type_nodes": list(nodes), "cell_type_paths": list(paths)}
+
+
+@lru_cache(maxsize=1024)  # a handful of cell types, each line of the harvest asks again
+def _cell_type_tree(cell_type: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     tree = hierarchy([cell_type_path(cell_type)])
-    return {"cell_type_nodes": tree["nodes"], "cell_type_paths": tree["paths"]}
+    return tuple(tree["nodes"]), tuple(tree["paths"])
 
 
 # -- terms, storage, stock -------------------------------------------------------------------

@@ -13,6 +13,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+import orjson
 from flask import Flask, abort, jsonify, request
 
 from search.indexer.ingest import Ingest, PushRefused
@@ -24,6 +25,17 @@ PushAuth = Callable[[str | None, str], None]
 
 def _refused(exc: PushRefused):
     return jsonify(exc.as_dict()), exc.status
+
+
+def _pushed_json() -> Any:
+    """The pushed page as request.get_json(silent=True) reads it (None if it is not JSON),
+    with orjson first: a page is megabytes; the json module decides what orjson refuses."""
+    if not request.is_json:
+        return None
+    try:
+        return orjson.loads(request.get_data())
+    except orjson.JSONDecodeError:
+        return request.get_json(silent=True)
 
 
 def init_ingest(app: Flask, ingest: Ingest, auth: PushAuth, config: Mapping[str, Any]) -> None:
@@ -54,7 +66,7 @@ def init_ingest(app: Flask, ingest: Ingest, auth: PushAuth, config: Mapping[str,
         authorised(node_id)
         snapshot = request.args.get("snapshot", "").lower() in ("1", "true")
         try:
-            return jsonify(ingest.push(node_id, request.get_json(silent=True), snapshot))
+            return jsonify(ingest.push(node_id, _pushed_json(), snapshot))
         except PushRefused as exc:
             return _refused(exc)
         except (SyncError, engine_errors):

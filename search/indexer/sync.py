@@ -433,7 +433,8 @@ class Indexer:
                 "version_type": "external",
             }
             if entry["op"] == "delete":
-                actions.append({**action, "_op_type": "delete"})
+                action["_op_type"] = "delete"
+                actions.append(action)
                 report.deleted += 1
                 continue
             if seen is not None:
@@ -450,7 +451,8 @@ class Indexer:
                 biobank=context.get(uid(node_id, "biobank", record.get("biobank", ""))),
                 collection=context.get(uid(node_id, "collection", record.get("collection", ""))),
             )
-            actions.append({**action, "_op_type": "index", "_source": doc})
+            action.update(_op_type="index", _source=doc)  # no copy of the document
+            actions.append(action)
             report.indexed += 1
         self._bulk(actions, report)
 

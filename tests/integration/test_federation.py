@@ -71,11 +71,12 @@ def test_a_bad_record_in_a_feed_is_quarantined_and_the_rest_indexed(
     node = start_node("leiden", catalogue(cell_line("L1"), cell_line("L2"), cell_line("L3")))
     # A node running faulty software: one row broken behind the importer's back, one row
     # claiming a schema version this indexer does not know.
+    broken = {**cell_line("L2"), "cell_type": "unicorn"}
     with node.store.sessions.begin() as session:
         session.execute(
             update(Record)
-            .where(Record.local_id == "L2")
-            .values(payload={**cell_line("L2"), "cell_type": "unicorn"})
+            .where(Record.local_id == "L2")  # what the feed sends: the stored text (0008)
+            .values(payload=broken, canonical=json.dumps(broken, sort_keys=True))
         )
         session.execute(update(Record).where(Record.local_id == "L3").values(schema_version="99"))
     [report] = indexer_for(search_engine, index_prefix, node.member).sync_all()

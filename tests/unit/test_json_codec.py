@@ -1,65 +1,34 @@
-"""orjson behind the engines' clients and the apps' JSON: the same text as before, faster."""
-
-from __future__ import annotations
+"""The engine client's orjson serializer (search/json_codec.py): the JSON the stock one
+writes and reads, and the stock one's answer wherever orjson refuses."""
 
 import datetime as dt
 import json
-import uuid
 
 import pytest
-from flask import Flask, jsonify
-from markupsafe import Markup
 
-from federation.web.json_provider import init_json
-from search.json_codec import dumps, engine_serializer, loads
+from search.engine import ENGINES, SearchEngine
+from search.json_codec import serializer_class
 
 
-@pytest.mark.parametrize("kind", ["opensearch", "elasticsearch7"])
-def test_the_engine_serializer_writes_what_the_client_library_wrote(kind):
-    if kind == "opensearch":
-        from opensearchpy.serializer import JSONSerializer
-    else:
-        from elasticsearch.serializer import JSONSerializer
-    data = {
-        "when": dt.datetime(2026, 12, 1, 9, 30, 5, 123456, tzinfo=dt.UTC),
-        "day": dt.date(2026, 12, 1),
-        "id": uuid.UUID(int=7),
-        "name": "Zellbank Berlin – Ärzte",
-        "n": [1, 2.5, None, True],
-    }
-    ours, theirs = engine_serializer(kind), JSONSerializer()
-    assert json.loads(ours.dumps(data)) == json.loads(theirs.dumps(data))
-    assert ours.dumps("already text\n") == "already text\n"  # bulk bodies pass through
-    assert ours.loads('{"a": [1, "é"]}') == {"a": [1, "é"]}
+@pytest.mark.parametrize("kind", ENGINES)
+def test_the_client_of_each_engine_kind_uses_it(kind):
+    engine = SearchEngine("http://127.0.0.1:9", kind)
+    assert isinstance(engine.client.transport.serializer, serializer_class(kind))
 
 
-def test_a_bad_answer_from_the_engine_is_the_client_librarys_error():
-    from opensearchpy.exceptions import SerializationError
-
-    with pytest.raises(SerializationError):
-        engine_serializer("opensearch").loads("{not json")
-
-
-def test_what_orjson_cannot_write_falls_back_to_the_standard_library():
-    huge = 2**70  # beyond 64 bits
-    assert loads(dumps({"n": huge})) == {"n": huge}
-    assert dumps({2: "x"}) == '{"2":"x"}'
-    assert dumps({"b": 1, "a": 2}, sort_keys=True) == '{"a":2,"b":1}'
+@pytest.mark.parametrize("kind", ENGINES)
+def test_it_writes_and_reads_what_the_stock_serializer_does(kind):
+    ours = serializer_class(kind)()
+    stock = serializer_class(kind).__mro__[1]()
+    data = {"a": [1, 2.5, None, True], "é": "Zürich «x»", "when": dt.date(2024, 2, 3), 7: "k"}
+    assert json.loads(ours.dumps(data)) == json.loads(stock.dumps(data))
+    assert ours.dumps('{"already": "text"}') == '{"already": "text"}'
+    assert ours.loads(stock.dumps(data)) == stock.loads(stock.dumps(data))
 
 
-def test_the_apps_json_keeps_flasks_formats_and_the_views_key_order():
-    app = Flask(__name__)
-    init_json(app)
-
-    @app.get("/x")
-    def x():
-        return jsonify(
-            z=1, a=dt.datetime(2026, 12, 1, tzinfo=dt.UTC), m=Markup("<b>x</b>"), big=2**70
-        )
-
-    resp = app.test_client().get("/x")
-    assert resp.mimetype == "application/json"
-    assert list(resp.json) == ["z", "a", "m", "big"]
-    assert resp.json["a"] == "Tue, 01 Dec 2026 00:00:00 GMT"  # an HTTP date, as Flask wrote it
-    assert resp.json["m"] == "<b>x</b>" and resp.json["big"] == 2**70
-    assert app.json.loads(b'{"a": 1}') == {"a": 1}
+@pytest.mark.parametrize("kind", ENGINES)
+def test_what_orjson_refuses_gets_the_stock_answer(kind):
+    ours = serializer_class(kind)()
+    assert ours.dumps({"big": 2**70}) == '{"big":1180591620717411303424}'
+    assert ours.loads('{"n": NaN}')["n"] != ours.loads('{"n": NaN}')["n"]  # NaN, as json reads
+    assert ours.loads('{"big": 1180591620717411303424}') == {"big": 2**70}

@@ -1,0 +1,33 @@
+"""The harvest benchmark's child runs with the memory settings of `cellfed index`
+(cellfed/memory.py), so the peak it reports is the product's."""
+
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+
+from bench import harvest as bench_harvest
+from cellfed import memory
+
+
+def test_cellfed_index_and_the_bench_child_get_the_same_environment(monkeypatch):
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
+    started = {}
+
+    def execve(path, argv, env):
+        started["index"] = env
+        raise SystemExit  # instead of becoming another process
+
+    def run(argv, **kwargs):
+        started["bench"] = kwargs["env"]
+        return SimpleNamespace(returncode=0, stdout='{"documents": 0}\n', stderr="")
+
+    monkeypatch.setattr(memory.os, "execve", execve)
+    monkeypatch.setattr(subprocess, "run", run)
+    with pytest.raises(SystemExit):
+        memory.restart_with_few_malloc_arenas()
+    bench_harvest.harvest("http://127.0.0.1:9", "p-", ["http://127.0.0.1:8"], 2)
+    assert started["index"] == started["bench"] == memory.few_malloc_arenas()
+    assert started["bench"]["MALLOC_ARENA_MAX"] == memory.ARENAS
