@@ -33,6 +33,7 @@ from flask_limiter import Limiter
 from limits import parse_many
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from federation.web.limit_storage import storage_uri
 from federation.web.login import current_user
 
 
@@ -100,7 +101,7 @@ def _outside(endpoints: frozenset[str]) -> Callable[[], bool]:
 def _rate_limits(app: Flask, rules: list[RateRule]) -> Limiter:
     limiter = Limiter(
         client_key,
-        storage_uri=setting(app, "RATE_LIMIT_STORAGE_URI"),
+        storage_uri=storage_uri(setting(app, "RATE_LIMIT_STORAGE_URI")),
         key_prefix=app.import_name,
         in_memory_fallback_enabled=True,
         swallow_errors=True,
