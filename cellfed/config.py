@@ -123,6 +123,7 @@ DEFAULTS: dict[str, Any] = {
     # Seconds the portal keeps the nodes' sync states (each line's "data as of"); a new cursor
     # there also empties its cache of the biobanks holding each line (portal/line_sources.py).
     "SEARCH_STATE_TTL": 5,
+    "SEARCH_SOURCES_TTL": 60,  # seconds at most the portal keeps which biobanks hold a line
     "INDEX_PREFIX": "cellfed-",
     "INDEX_REPLICAS": 0,  # 1 or more on a multi-node cluster
     "REINDEX_GRACE": 30,  # seconds an old index lingers after a swap, for in-flight writes
@@ -438,6 +439,7 @@ def _optional(kind: Kind) -> Kind:
 _SECONDS = (
     "SEARCH_TIMEOUT",
     "SEARCH_STATE_TTL",
+    "SEARCH_SOURCES_TTL",
     "REINDEX_GRACE",
     "SYNC_TIMEOUT",
     "SYNC_INTERVAL",

@@ -35,7 +35,6 @@ only fields our schema knows. Never store, show or log ``resp.text`` of a peer.
 from __future__ import annotations
 
 import http
-import json
 import re
 import socket
 import threading
@@ -45,11 +44,12 @@ from collections.abc import Iterator, Mapping
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 
-import orjson
 import requests
 from marshmallow import Schema, fields
 from requests.exceptions import ChunkedEncodingError, ReadTimeout, StreamConsumedError
 from requests.utils import iter_slices, stream_decode_response_unicode
+
+from federation import json_text
 
 DEFAULT_TIMEOUT = 10.0
 """Seconds to connect, and between two reads, when the caller gives none."""
@@ -442,12 +442,8 @@ def json_body(resp: requests.Response) -> Any:
 
     Also catches what ``json`` raises for absurd nesting (RecursionError), which is not a
     ValueError."""
-    try:  # orjson first (a harvest reads megabytes of feed): the json module where it refuses
-        return orjson.loads(resp.content)
-    except orjson.JSONDecodeError:
-        pass
-    try:
-        return json.loads(resp.content)
+    try:  # orjson where it reads as json does (a harvest reads megabytes of feed)
+        return json_text.loads(resp.content)
     except (ValueError, RecursionError):
         raise UnreadableAnswer(f"answered malformed JSON ({describe_body(resp)})") from None
 

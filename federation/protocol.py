@@ -26,7 +26,8 @@ def canonical_json(record: Any) -> bytes:
 
     orjson when it is certain to write the same bytes; json.dumps otherwise (what orjson
     refuses, such as integers beyond 64 bits, non-string keys or dates, goes there too, and
-    fails or succeeds exactly as before).
+    fails or succeeds exactly as before). One exception: NaN and the infinities, which orjson
+    writes as null and json.dumps as NaN; no schema lets them into a record.
     """
     try:
         text = orjson.dumps(record, option=_ORJSON_OPTIONS)

@@ -83,6 +83,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         SearchEngine.from_config(app.config),
         app.config["INDEX_PREFIX"],
         app.config["SEARCH_STATE_TTL"],
+        app.config["SEARCH_SOURCES_TTL"],
     )
     app.extensions[SEARCH_KEY] = search
 

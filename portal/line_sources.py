@@ -3,9 +3,10 @@
 Every grouped search lists, under each line, every record of that line at any biobank
 (matched by any registry id). Asking the engine for them was a second round trip per search;
 most pages show lines an earlier search already showed, so their sources are kept here, per
-registry id, until the index changes: any node's new cursor (``node_states``, read every few
-seconds) empties the cache, and nothing is kept longer than ``ttl`` seconds, which bounds a
-change indexed while the cursors were being read.
+registry id, until the index changes: any change of a node's sync state (``node_states``,
+read every SEARCH_STATE_TTL seconds: a sync that ran, failed or started over) empties the
+cache, and nothing is kept longer than ``ttl`` seconds (SEARCH_SOURCES_TTL), which bounds a
+change indexed while the states were being read.
 """
 
 from __future__ import annotations
@@ -19,9 +20,17 @@ from typing import Any
 Source = dict[str, Any]
 
 
-def index_version(states: Mapping[str, Mapping[str, Any]]) -> tuple[tuple[str, Any], ...]:
-    """What changes whenever a node's changes are indexed: every node's cursor."""
-    return tuple(sorted((node, state.get("cursor")) for node, state in states.items()))
+VERSION_FIELDS = ("cursor", "data_as_of", "failures", "last_resync")
+"""What a node's sync state says that changes whenever anything of it may have been indexed:
+a sync that succeeds (its cursor and its time, even with nothing new), one that fails after
+indexing some pages, a resync from scratch."""
+
+
+def index_version(states: Mapping[str, Mapping[str, Any]]) -> tuple[tuple[Any, ...], ...]:
+    """The index's version as the nodes' sync states tell it."""
+    return tuple(
+        sorted((node, *(state.get(f) for f in VERSION_FIELDS)) for node, state in states.items())
+    )
 
 
 class LineSources:
@@ -32,13 +41,13 @@ class LineSources:
         self.size = size
         self._lock = threading.Lock()
         self._by_id: OrderedDict[str, list[Source]] = OrderedDict()
-        self._version: tuple[tuple[str, Any], ...] | None = None
+        self._version: tuple[tuple[Any, ...], ...] | None = None
         self._since = 0.0
 
     def lookup(
         self,
         ids: Iterable[str],
-        version: tuple[tuple[str, Any], ...],
+        version: tuple[tuple[Any, ...], ...],
         fetch: Callable[[list[str]], list[Source]],
     ) -> dict[str, list[Source]]:
         """The sources of each id; the ones not kept are fetched (one request) and kept."""

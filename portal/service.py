@@ -81,7 +81,9 @@ class SearchRejected(ValueError):
 
 
 class CatalogueSearch:
-    def __init__(self, engine: SearchEngine, prefix: str, state_ttl: float = 5.0) -> None:
+    def __init__(
+        self, engine: SearchEngine, prefix: str, state_ttl: float = 5.0, sources_ttl: float = 60.0
+    ) -> None:
         self.engine = engine
         self.state_ttl = state_ttl  # seconds the nodes' sync states are kept (SEARCH_STATE_TTL)
         self.prefix = prefix
@@ -90,9 +92,9 @@ class CatalogueSearch:
         self._labels: tuple[float, dict[str, str]] = (0.0, {})
         # The value names the words of a query are read against, per kind of record: built
         # from the labels once per refresh, not once per search.
-        self._name_tables: dict[str, dict[str, tuple[str, set[str]]]] = {}
+        self._name_tables: tuple[dict[str, str], dict[str, dict[str, Any]]] = ({}, {})
         self._several: tuple[float, tuple[str, ...]] = (-state_ttl - 1, ())
-        self._line_sources = LineSources()
+        self._line_sources = LineSources(ttl=sources_ttl)  # SEARCH_SOURCES_TTL
 
     # -- engine calls, with errors translated ------------------------------------------
     def _search(self, body: dict[str, Any], index: str | None = None) -> dict[str, Any] | None:
@@ -172,19 +174,22 @@ class CatalogueSearch:
                 ref = parse_variant(bucket["key"])  # research resources, by acronym or name
                 labels.setdefault(ref["id"], ref["acronym"] or ref["name"])
             self._labels = (time.monotonic(), labels)
-            self._name_tables = {}
         return labels
 
     def name_table(self, kind: str) -> dict[str, tuple[str, set[str]]]:
         """Folded value names -> (facet, values) understood when searching ``kind``."""
         labels = self.labels()
-        table = self._name_tables.get(kind)
+        built_from, tables = self._name_tables
+        if built_from is not labels:  # (the tables of other labels are never used)
+            tables = {}
+            self._name_tables = (labels, tables)
+        table = tables.get(kind)
         if table is None:
             table = names(labels)
             facets = KIND_FACETS.get(kind)
             if facets is not None:
                 table = {k: v for k, v in table.items() if v[0] in facets}
-            self._name_tables[kind] = table
+            tables[kind] = table
         return table
 
     # -- search -----------------------------------------------------------------------
@@ -256,8 +261,7 @@ class CatalogueSearch:
             with_keys = dataclasses.replace(params, donor_keys=run.donor_keys)
             result["help"] = self._help(with_keys, today, aggs, labels)
         elif run.q and hits and not any(h["highlight"] for h in hits):
-            # Found only through typo tolerance: say what the words probably were. (Words
-            # read as filters are never highlighted, and are value names, not typos.)
+            # Only typo tolerance found the words left (not those read as filters): suggest.
             resp = self._search(build_suggest(params.q)) or {}
             suggestion = read_suggestion(params.q, resp.get("suggest", {}))
             if suggestion:

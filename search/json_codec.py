@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from federation import json_text
+
 _OPTIONS = orjson.OPT_NON_STR_KEYS  # as json.dumps, which writes int keys as strings
 
 
@@ -35,9 +37,9 @@ def serializer_class(kind: str) -> type:
 
         def loads(self, s: Any) -> Any:
             try:
-                return orjson.loads(s)
-            except orjson.JSONDecodeError:
-                return super().loads(s)
+                return json_text.loads(s)
+            except (ValueError, RecursionError):
+                return super().loads(s)  # the library's own error
 
     return OrjsonSerializer
 

@@ -23,9 +23,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from flask import Flask, current_app
 
+from federation import json_text
 from federation.protocol import canonical_form, content_hash
 from schemas.facts import COUNTS, FactSchema, below
 
@@ -129,7 +129,7 @@ def publishable_stored(
     hash of the record it publishes, as :func:`publishable_entry` would send."""
     if kind not in POLICED_KINDS:
         return text, digest
-    record = orjson.loads(text)
+    record = json_text.loads(text)
     published = publishable_record(kind, record, policy)
     if published is record:
         return text, digest

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from federation.database import database_engine, utcnow
 from federation.node.migrate import upgrade
 from federation.node.models import Counter, Record
-from federation.protocol import canonical_form, canonical_json, tombstone_hash
+from federation.protocol import canonical_form, canonical_hash, canonical_json, tombstone_hash
 from schemas import KINDS, SCHEMA_VERSION, schema_for
 
 STORE_KEY = "cellfed.store"
@@ -593,23 +593,23 @@ class CatalogueStore:
                 .order_by(Record.seq)
                 .limit(limit)
             ).all()
-            # Rows written before 0008 whose text could not be backfilled: from the payload.
-            missing = [r.pk for r in rows if not r.deleted and r.canonical is None]
-            payloads: dict[int, Any] = {}
+            # A text that is not of the stored hash (written before 0008 and not backfilled,
+            # or by anything that changed the payload alone) is not sent: the payload is.
+            texts = {r.pk: r.canonical for r in rows if not r.deleted and _text_matches(r)}
+            missing = [r.pk for r in rows if not r.deleted and r.pk not in texts]
             if missing:
                 found = select(Record.pk, Record.payload).where(Record.pk.in_(missing))
-                payloads = {pk: payload for pk, payload in session.execute(found)}
-        return [
-            (
-                _envelope(r),
-                None if r.deleted else r.canonical or canonical_json(payloads[r.pk]).decode(),
-            )
-            for r in rows
-        ]
+                texts.update((pk, canonical_json(p).decode()) for pk, p in session.execute(found))
+        return [(_envelope(r), None if r.deleted else texts[r.pk]) for r in rows]
 
 
 _ENVELOPE_COLUMNS: tuple[str, ...] = ("seq", "kind", "local_id", "deleted", "schema_version")
 _ENVELOPE_COLUMNS += ("content_hash", "modified")
+
+
+def _text_matches(row: Any) -> bool:
+    """Whether a row's stored canonical text is the one its content hash is of."""
+    return row.canonical is not None and canonical_hash(row.canonical.encode()) == row.content_hash
 
 
 def _envelope(row: Any) -> dict[str, Any]:

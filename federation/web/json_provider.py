@@ -1,8 +1,9 @@
 """The apps' JSON responses through orjson: writing the search API's answer with the standard
 library was a measurable share of the portal's CPU per search (bench/README.md, "Profile").
 
-Everything Flask's own provider writes is written the same: dates as HTTP dates, dataclasses
-as objects, ``Markup`` as its text; keys in the order the views build them.
+The same values as Flask's own provider writes: dates as HTTP dates, dataclasses as objects,
+``Markup`` as its text, keys in the order the views build them. Not the same bytes: text is
+UTF-8 rather than ``\\u`` escapes, and NaN is written as null (JSON has no NaN).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any, cast
 import orjson
 from flask import Flask, Response
 from flask.json.provider import DefaultJSONProvider
+
+from federation import json_text
 
 
 class OrjsonProvider(DefaultJSONProvider):
@@ -35,7 +38,7 @@ class OrjsonProvider(DefaultJSONProvider):
         return super().dumps(obj, **kwargs)
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
-        return orjson.loads(s) if not kwargs else super().loads(s, **kwargs)
+        return json_text.loads(s) if not kwargs else super().loads(s, **kwargs)
 
     def response(self, *args: Any, **kwargs: Any) -> Response:
         obj = self._prepare_response_obj(args, kwargs)
@@ -43,7 +46,8 @@ class OrjsonProvider(DefaultJSONProvider):
         data = self._bytes(obj, indent=indent)
         if data is None:
             return cast(Response, super().response(obj))
-        return Response(data + b"\n", mimetype=self.mimetype)
+        response_class = cast(type[Response], self._app.response_class)
+        return response_class(data + b"\n", mimetype=self.mimetype)
 
 
 def init_json(app: Flask) -> None:

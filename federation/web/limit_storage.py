@@ -17,7 +17,6 @@ from limits.storage import MemoryStorage
 
 SCHEME = "cellfed-memory"
 SWEEP_EVERY = 1.0  # seconds between two sweeps of the expired counters
-_EXPIRE: str = "_MemoryStorage__expire_events"  # the base class's sweep (name-mangled)
 
 
 class SweptMemoryStorage(MemoryStorage):
@@ -32,7 +31,26 @@ class SweptMemoryStorage(MemoryStorage):
         now = time.monotonic()
         if now - self._swept >= SWEEP_EVERY:
             self._swept = now
-            getattr(self, _EXPIRE)()
+            self.sweep()
+
+    def sweep(self) -> None:
+        """Drop what has expired: the base class's sweep, safe against a request reading or
+        dropping the same counter meanwhile (it runs on a request's thread now)."""
+        now = time.time()
+        for key, at in list(self.expirations.items()):
+            if at <= now:
+                self.storage.pop(key, None)
+                self.expirations.pop(key, None)
+                self.locks.pop(key, None)
+        for key in list(self.events):  # the moving window's entries
+            with self.locks[key]:
+                events = self.events.get(key) or []
+                kept = [e for e in events if e.expiry > now]
+                if kept:
+                    self.events[key] = kept
+                else:
+                    self.events.pop(key, None)
+                    self.locks.pop(key, None)
 
 
 def storage_uri(configured: str) -> str:

@@ -13,9 +13,9 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import orjson
 from flask import Flask, abort, jsonify, request
 
+from federation import json_text
 from search.indexer.ingest import Ingest, PushRefused
 from search.indexer.sync import SyncError
 
@@ -33,9 +33,9 @@ def _pushed_json() -> Any:
     if not request.is_json:
         return None
     try:
-        return orjson.loads(request.get_data())
-    except orjson.JSONDecodeError:
-        return request.get_json(silent=True)
+        return json_text.loads(request.get_data())
+    except (ValueError, RecursionError):
+        return None
 
 
 def init_ingest(app: Flask, ingest: Ingest, auth: PushAuth, config: Mapping[str, Any]) -> None:

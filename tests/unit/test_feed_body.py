@@ -84,6 +84,18 @@ def test_rows_written_before_the_texts_were_kept_are_sent_from_their_payload(sto
     assert page.body == canonical_json(feed_page(store, "test-node", 0, 100, FactsPolicy()))
 
 
+def test_a_stored_text_that_is_not_of_the_stored_hash_is_never_sent(store):
+    fill(store)
+    # As a writer that changed the payload and its hash but not the text would leave it.
+    with store.sessions.begin() as session:
+        session.execute(
+            update(Record).where(Record.kind == "cell_line").values(canonical='{"id":"stale"}')
+        )
+    page = feed_page_body(store, "test-node", 0, 100, FactsPolicy())
+    assert b"stale" not in page.body
+    assert page.body == canonical_json(feed_page(store, "test-node", 0, 100, FactsPolicy()))
+
+
 def test_the_0008_backfill_keeps_the_text_of_each_record_whose_hash_it_is(store):
     fill(store)
     before = feed_page_body(store, "test-node", 0, 100, FactsPolicy()).body

@@ -31,4 +31,5 @@ def test_what_orjson_refuses_gets_the_stock_answer(kind):
     ours = serializer_class(kind)()
     assert ours.dumps({"big": 2**70}) == '{"big":1180591620717411303424}'
     assert ours.loads('{"n": NaN}')["n"] != ours.loads('{"n": NaN}')["n"]  # NaN, as json reads
-    assert ours.loads('{"big": 1180591620717411303424}') == {"big": 2**70}
+    assert ours.loads('{"big": 1180591620717411303425}') == {"big": 2**70 + 1}
+    assert type(ours.loads('{"big": 1180591620717411303425}')["big"]) is int

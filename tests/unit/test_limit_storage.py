@@ -65,3 +65,15 @@ def test_the_portal_limits_with_it_and_starts_no_thread_per_request(tmp_path):
     finally:
         threading.Timer.start = original
     assert statuses == [200, 429, 429] and started == []
+
+
+def test_the_sweep_drops_expired_moving_window_entries_and_tolerates_vanished_keys():
+    storage = SweptMemoryStorage()
+    assert storage.acquire_entry("ip:1", limit=3, expiry=60)
+    assert storage.acquire_entry("ip:2", limit=3, expiry=60)
+    for entry in storage.events["ip:1"]:
+        entry.expiry = 0  # its window is over
+    storage.expirations["vanished"] = 0  # a counter whose other parts are already gone
+    storage.sweep()
+    assert "ip:1" not in storage.events and len(storage.events["ip:2"]) == 1
+    assert "vanished" not in storage.expirations
