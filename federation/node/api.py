@@ -82,8 +82,8 @@ def feed():
             horizon=horizon,
             latest_seq=latest,
         ), 410
-    # no count below k leaves the node (federation/node/feed.py, shared with push mode)
-    # Served from the records' stored texts (federation/node/feed_body.py): the same page.
+    # From the records' stored texts (federation/node/feed_body.py, shared with push mode),
+    # under the facts policy: no count below k leaves the node.
     page = feed_page_body(store, config["NODE_ID"], after, limit, current_policy())
     return current_app.response_class(page.body, mimetype="application/json")
 

@@ -1,6 +1,8 @@
-"""One page of the node's change feed, as it leaves the node: the publish API serves it (pull
-mode) and the pusher sends it (push mode). Both go through here so that the facts policy
-applies to every page whichever way it travels: no count below k leaves the node."""
+"""One page of the node's change feed as data, every record parsed and published under the
+facts policy (no count below k leaves the node). The publish API (pull mode) and the pusher
+(push mode) send the same page made from the records' stored texts instead
+(federation/node/feed_body.py, byte for byte this page's canonical JSON; tests check), so
+this is the reference, and what tests and tools read."""
 
 from __future__ import annotations
 
