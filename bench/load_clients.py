@@ -89,6 +89,61 @@ def _client(
     return mine, errors
 
 
+def shares(jobs: int, clients: int, passes: int) -> list[list[int]]:
+    """The jobs each client runs when ``clients`` together walk the list ``passes`` times:
+    client ``i`` its own contiguous share of each pass, so every job runs ``passes`` times."""
+    bounds = [i * jobs // clients for i in range(clients + 1)]
+    return [list(range(bounds[i], bounds[i + 1])) * passes for i in range(clients)]
+
+
+def _client_passes(host: tuple[str, int], jobs: Sequence[Job], mine: list[int]):
+    conn = http.client.HTTPConnection(*host, timeout=120)
+    latencies, errors = [], 0
+    for n in mine:
+        began = time.perf_counter()
+        try:
+            ok = run_job(conn, jobs[n])
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            ok = False
+        if ok:
+            latencies.append(time.perf_counter() - began)
+        else:
+            errors += 1
+    conn.close()
+    return latencies, errors
+
+
+def drive_passes(
+    base: str, jobs: Sequence[Job], clients: int, passes: int, target: str, workload: str
+) -> Run:
+    """``clients`` threads walk the whole list ``passes`` times between them (each its
+    share); the run lasts until the last one ends. Searches whose costs differ a hundredfold
+    are then measured alike in every row, which a time-boxed run cannot promise."""
+    parts = urlsplit(base)
+    host = (parts.hostname or "127.0.0.1", parts.port or 80)
+    run = Run(target, workload, clients, load_before=os.getloadavg())
+    lock = threading.Lock()
+
+    def client(mine: list[int]) -> None:
+        latencies, errors = _client_passes(host, jobs, mine)
+        with lock:
+            run.latencies.extend(latencies)
+            run.errors += errors
+
+    threads = [
+        threading.Thread(target=client, args=(m,)) for m in shares(len(jobs), clients, passes)
+    ]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    run.seconds = time.perf_counter() - started
+    run.load_after = os.getloadavg()
+    return run
+
+
 def drive(
     base: str,
     jobs: Sequence[Job],

@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 from bench.catalogue import documents, nodes
 from bench.common import gunicorn, machine
 from bench.engine_capture import Captured, capture, portal_app, recording
-from bench.load_clients import Job, Run, drive, get
+from bench.load_clients import Job, Run, drive, drive_passes, get
 from bench.query_mix import read_queries
 from bench.search_targets import table, verdicts
 from portal.alerts.demand import flush_demand
@@ -141,10 +141,18 @@ def measure(
         for workload in workloads:
             for target in TARGET_ROWS:
                 print(f"{workload.name}, {clients} client(s), {target} ...", flush=True)
+                jobs = workload.jobs(target)
+                if len(jobs) > 1 and args.mix_passes:  # the mix: the same searches in each row
+                    runs.append(
+                        drive_passes(
+                            urls[target], jobs, clients, args.mix_passes, target, workload.name
+                        )
+                    )
+                    continue
                 runs.append(
                     drive(
                         urls[target],
-                        workload.jobs(target),
+                        jobs,
                         clients,
                         args.seconds,
                         args.warmup,
@@ -216,6 +224,11 @@ def report(
     )
     print(f"portal:   gunicorn, {args.workers} gthread workers x {args.threads} threads")
     print(f"runs:     {args.seconds:g} s measured after {args.warmup:g} s warm-up, each")
+    if args.queries and args.mix_passes:
+        print(
+            f"          the mix: {args.mix_passes} whole passes over its searches a run,"
+            " shared by the clients"
+        )
     print(f"mix:      {args.queries or '(none: --queries FILE)'}")
     print(f"single:   {args.query}")
     for workload in workloads:
@@ -246,6 +259,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keep", action="store_true", help="leave the index for --reuse")
     parser.add_argument("--clients", default="1,10,50", help="concurrency levels")
     parser.add_argument("--seconds", type=float, default=20, help="measured time per run")
+    parser.add_argument(
+        "--mix-passes",
+        type=int,
+        default=2,
+        help="a mix is measured as this many whole passes over its searches, the clients "
+        "sharing each pass (its searches' costs differ a hundredfold: a time-boxed run would "
+        "measure different searches in each row); 0: time-boxed like the single query",
+    )
     parser.add_argument("--warmup", type=float, default=3, help="unmeasured time per run")
     parser.add_argument("--workers", type=int, default=(os.cpu_count() or 1) * 2)
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")

@@ -202,3 +202,13 @@ def test_the_targets_are_judged_side_by_side():
     single = next(line for line in lines if line.startswith("single"))
     assert "1.60x NOT met" in single and "60.0% NOT met" in single and "(not run)" in single
     assert lines[-1] == "2 of 5 targets met"
+
+
+def test_clients_share_each_pass_so_every_search_runs_as_often():
+    from bench.load_clients import shares
+
+    for jobs, clients in [(240, 1), (240, 7), (240, 50), (3, 5)]:
+        each = shares(jobs, clients, passes=2)
+        assert len(each) == clients
+        ran = sorted(n for mine in each for n in mine)
+        assert ran == sorted(list(range(jobs)) * 2)
