@@ -16,8 +16,15 @@ def feed_page(
     store: CatalogueStore, node_id: str, after: int, limit: int, policy: FactsPolicy
 ) -> dict[str, Any]:
     """The changes after ``after`` (at most ``limit``), each published under ``policy``."""
-    latest = store.latest_seq()
+    latest = store.latest_seq()  # before the changes: a page never claims more than it read
     entries = [publishable_entry(e, policy) for e in store.changes(after, limit)]
+    return page_of(store, node_id, after, latest, entries)
+
+
+def page_of(
+    store: CatalogueStore, node_id: str, after: int, latest: int, entries: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """A feed page around its entries (both ways of making one share it)."""
     next_cursor = entries[-1]["seq"] if entries else max(after, 0)
     return {
         "node_id": node_id,

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from federation.node.feed import page_of
 from federation.node.privacy import FactsPolicy, publishable_stored
 from federation.node.store import CatalogueStore
 
@@ -43,15 +44,6 @@ def feed_page_body(
     """The changes after ``after`` (at most ``limit``), each published under ``policy``."""
     latest = store.latest_seq()
     entries = [_entry(e, text, policy) for e, text in store.stored_changes(after, limit)]
-    next_cursor = entries[-1]["seq"] if entries else max(after, 0)
-    page = {
-        "node_id": node_id,
-        "after": after,
-        "next_cursor": next_cursor,
-        "latest_seq": latest,
-        "epoch": store.epoch(),
-        "has_more": next_cursor < latest,
-        "entries": entries,
-    }
+    page = page_of(store, node_id, after, latest, entries)
     body = orjson.dumps(page, option=orjson.OPT_SORT_KEYS)
-    return FeedBody(body, after, next_cursor, next_cursor < latest, len(entries))
+    return FeedBody(body, after, page["next_cursor"], page["has_more"], len(entries))
