@@ -23,6 +23,7 @@ from portal.line_sources import LineSources, index_version
 from portal.lineage import relations
 from schemas.provenance import related_lines
 from search.aliases import catalogue_alias
+from search.code_words import bare_codes, read_code_checks, with_code_checks
 from search.donors import (
     build_several_line_donors,
     donors_phrase,
@@ -275,18 +276,38 @@ class CatalogueSearch:
         """The parameters the engine runs: words naming facet values become filters
         (search/understanding.py), and identifiers and code-like words are resolved to the
         registry ids of their lines (search/identifiers.py), with one filter-only request."""
+        table = self.name_table(params.kind)
+        found, taken, unambiguous = self._identify(params.q, table)
         understanding = understand(
-            params.q, selections=params.selections, table=self.name_table(params.kind)
+            params.q,
+            selections=params.selections,
+            table=table,
+            taken=taken,
+            unambiguous=unambiguous,
         )
         run = understanding.apply(params)
-        identify = build_identify(run.q)
-        if identify is not None:
-            found = self._search(identify) or {}
+        if found is not None:
             run = dataclasses.replace(
                 run, also=read_identify(run.q, found), relatives=read_relatives(found)
             )
         run = dataclasses.replace(run, donor_keys=self.several_line_donors())
         return understanding, run
+
+    def _identify(
+        self, q: str, table: dict[str, tuple[str, set[str]]]
+    ) -> tuple[dict[str, Any] | None, set[str], set[str]]:
+        """One filter-only request for the query's identifiers and code-like words (None when
+        it has none), before its words are read: the words that are records' identifiers or
+        synonyms stay words, and bare codes (``G20``) are read only when unambiguous
+        (search/code_words.py)."""
+        body = build_identify(q)
+        bare = bare_codes([t.text for t in tokens(q) if not t.quoted], table)
+        if body is None and not bare:
+            return None, set(), set()
+        answer = self._search(with_code_checks(body, bare)) or {}
+        taken = {word.lower() for word in read_identify(q, answer)}
+        unambiguous = set(bare) - taken - read_code_checks(bare, answer)
+        return (answer if body is not None else None), taken, unambiguous
 
     def several_line_donors(self) -> tuple[str, ...]:
         """Donor keys with several lines in the alliance (search/donors.py), briefly cached

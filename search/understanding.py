@@ -13,7 +13,10 @@
 * a word naming a value of a facet the URL already selects is dropped when that value is
   selected (the URL's filter says it already: no chip); otherwise it stays a word, so the
   URL's choice holds;
-* registry identifiers are never understood (search/identifiers.py finds them first);
+* registry identifiers are never understood (search/identifiers.py finds them first), nor
+  words the caller says are records' identifiers or synonyms (``taken``);
+* a code typed as a word (``ICD10:G20``, ``orpha 98896``, ``CL:0002248``) is the filter on
+  that code when the catalogue knows it (search/code_words.py has the forms and the rules);
 * searching collections or biobanks, only countries and diseases are understood (KIND_FACETS).
 
 Pure: the disease labels come from the caller (the index's ``code|label`` pairs).
@@ -22,12 +25,13 @@ Pure: the disease labels come from the caller (the index's ``code|label`` pairs)
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from schemas.validators import VECTORS
 from schemas.vocabularies import vocabulary
+from search.code_words import code_entries, read_code
 from search.facets import FACETS_BY_NAME, InvalidQuery, Selection
 from search.identifiers import Token, classify, join, tokens
 from search.vocab import CELL_TYPE_TREE, SEX_LABELS
@@ -147,6 +151,7 @@ def names(disease_labels: Mapping[str, str] | None = None) -> dict[str, tuple[st
     for code, label in (disease_labels or {}).items():
         if ":" in code and _is_disease(code):
             add(label, "disease", code)
+    table.update(code_entries(disease_labels))  # keys with a ":": no folded name has one
     return table
 
 
@@ -164,38 +169,64 @@ def understand(
     selections: Mapping[str, Selection] | None = None,
     table: Mapping[str, tuple[str, set[str]]] | None = None,
     facets: Collection[str] | None = None,
+    taken: Collection[str] = (),
+    unambiguous: Collection[str] = (),
 ) -> Understanding:
     """Read the words of ``q`` that name facet values (see the module's rules); only values
-    of ``facets`` when given (collections and biobanks have no cell type, sex or vector)."""
+    of ``facets`` when given (collections and biobanks have no cell type, sex or vector).
+    ``taken``: words that are records' identifiers or synonyms, never read as values;
+    ``unambiguous``: the bare codes (``G20``) that may be read as codes (the engine said so)."""
     table = table if table is not None else names(disease_labels)
     if facets is not None:
         table = {k: v for k, v in table.items() if v[0] in facets}
     selections = selections or {}
+    words = _Words(table, {w.lower() for w in taken}, {w.lower() for w in unambiguous})
     parts = tokens(q)
     rest: list[Token] = []
     found: list[Understood] = []
     i = 0
     while i < len(parts):
-        hit = None
-        if not parts[i].quoted and not classify(parts[i].text):
-            for n in range(min(MAX_PHRASE, len(parts) - i), 0, -1):
-                run = parts[i : i + n]
-                if any(t.quoted for t in run):
-                    continue
-                entry = table.get(fold(" ".join(t.text for t in run)))
-                if entry and _fits(entry[0], entry[1], selections, found):
-                    hit = Understood(
-                        entry[0], tuple(sorted(entry[1])), " ".join(t.text for t in run)
-                    )
-                    i += n
-                    break
+        hit = words.read(parts, i, lambda f, v: _fits(f, v, selections, found))
         if hit:
             if hit.facet not in selections:  # else the URL's filter says it already
                 found.append(hit)
+            i += len(hit.words.split())
         else:
             rest.append(parts[i])
             i += 1
     return Understanding(q, join(rest), tuple(found))
+
+
+@dataclass(frozen=True)
+class _Words:
+    """What the words of one query are read against."""
+
+    table: Mapping[str, tuple[str, set[str]]]
+    taken: set[str]
+    unambiguous: set[str]
+
+    def read(
+        self, parts: list[Token], i: int, fits: Callable[[str, set[str]], bool]
+    ) -> Understood | None:
+        """The longest run of words from ``parts[i]`` that is a code or a value's name and
+        ``fits``; None when there is none."""
+        if parts[i].quoted or classify(parts[i].text):
+            return None
+        for n in range(min(MAX_PHRASE, len(parts) - i), 0, -1):
+            run = parts[i : i + n]
+            if any(t.quoted or t.text.lower() in self.taken for t in run):
+                continue
+            text = " ".join(t.text for t in run)
+            entry = self._code(run) or self.table.get(fold(text))
+            if entry and fits(entry[0], entry[1]):
+                return Understood(entry[0], tuple(sorted(entry[1])), text)
+        return None
+
+    def _code(self, run: list[Token]) -> tuple[str, set[str]] | None:
+        typed = read_code([t.text for t in run]) if len(run) <= 2 else None
+        if typed is None or (typed.bare and run[0].text.lower() not in self.unambiguous):
+            return None
+        return self.table.get(typed.code)
 
 
 def _fits(
