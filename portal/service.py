@@ -275,7 +275,8 @@ class CatalogueSearch:
     def _understood(self, params: SearchParams) -> tuple[Understanding, SearchParams]:
         """The parameters the engine runs: words naming facet values become filters
         (search/understanding.py), and identifiers and code-like words are resolved to the
-        registry ids of their lines (search/identifiers.py), with one filter-only request."""
+        registry ids of their lines (search/identifiers.py), with one filter-only request,
+        sent before the words are read (a record's identifier is never read as a code)."""
         table = self.name_table(params.kind)
         found, taken, unambiguous = self._identify(params.q, table)
         understanding = understand(
