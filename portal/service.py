@@ -23,7 +23,7 @@ from portal.line_sources import LineSources, index_version
 from portal.lineage import relations
 from schemas.provenance import related_lines
 from search.aliases import catalogue_alias
-from search.code_words import bare_codes, read_code_checks, with_code_checks
+from search.code_words import bare_codes, read_code_checks, unknown_codes, with_code_checks
 from search.donors import (
     build_several_line_donors,
     donors_phrase,
@@ -335,6 +335,11 @@ class CatalogueSearch:
             else None,
             "without_words_query": urlencode(params.args(q="")) if params.q else None,
             "relax": relax,
+            # (every facet's codes, as searching lines reads them: a cell-type id is no
+            # unknown code when searching collections)
+            "unknown_codes": unknown_codes(
+                [t.text for t in tokens(params.q) if not t.quoted], self.name_table("cell_line")
+            ),
         }
 
     def _add_sources(self, hits: list[dict[str, Any]], states: dict[str, Any]) -> None:

@@ -165,3 +165,30 @@ def read_code_checks(bare: Mapping[str, str], resp: Mapping[str, Any]) -> set[st
         for i, (word, _) in enumerate(sorted(bare.items()))
         if checks.get(f"w{i}", {}).get("doc_count", 1) > 0
     }
+
+
+_CURIE = re.compile(r"[A-Za-z][A-Za-z0-9]*[:_]\d+")  # OMIM:168600, HP:0001250
+
+
+def unknown_codes(words: Sequence[str], table: Mapping[str, Any]) -> list[str]:
+    """The words (as typed) that are a code the catalogue does not know: of a scheme it uses
+    (``ICD10:G21``) or of another (``OMIM:168600``). Bare codes are left out: ``G21`` may be
+    anything. For the page's "nothing matches" help: those were searched as words."""
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        pair = read_code(words[i : i + 2]) if i + 1 < len(words) else None
+        if pair:
+            if pair.code not in table:
+                out.append(" ".join(words[i : i + 2]))
+            i += 2
+            continue
+        typed = read_code([words[i]])
+        if typed:
+            unknown = not typed.bare and typed.code not in table
+        else:
+            unknown = bool(_CURIE.fullmatch(words[i].rstrip(".")))
+        if unknown:
+            out.append(words[i])
+        i += 1
+    return out

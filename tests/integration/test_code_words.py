@@ -159,11 +159,14 @@ def test_codes_nobody_knows_stay_words_and_nothing_matches(client):
     for q in ("ICD10:G21", "MONDO:0005180", "OMIM:168600"):
         result = search(client, q=q)
         assert result["understood"] == [] and result["total"] == 0, q
-        assert result["help"] is not None
+        assert result["help"]["unknown_codes"] == [q]
         page = client.get("/", query_string={"q": q})
-        assert page.status_code == 200 and "Nothing matches this search" in page.get_data(
-            as_text=True
-        )
+        text = page.get_data(as_text=True)
+        assert page.status_code == 200 and "Nothing matches this search" in text
+        assert f"knows the code “{q}”, so it was searched as a word" in text
+    # A code the catalogue knows, with nothing else matching: no such note.
+    none = search(client, q="ICD10:G20", cell_type="hESC")
+    assert none["total"] == 0 and none["help"]["unknown_codes"] == []
 
 
 def test_a_bare_code_that_names_something_else_stays_a_word(client):

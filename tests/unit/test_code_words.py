@@ -11,6 +11,7 @@ from search.code_words import (
     code_entries,
     read_code,
     read_code_checks,
+    unknown_codes,
     with_code_checks,
 )
 from search.facets import Selection
@@ -205,3 +206,9 @@ def test_bare_codes_are_checked_in_the_identifying_request():
     assert read_code_checks(bare, answer) == {"g20"}
     assert read_code_checks(bare, {}) == {"g20", "g12.2"}
     assert with_code_checks(None, {}) == {"size": 0, "track_total_hits": False}
+
+
+def test_the_codes_nothing_knows_are_named_for_the_help_and_bare_ones_are_not():
+    words = ["ICD10:G21", "female", "orpha", "1", "OMIM:168600.", "G21", "ICD10:G20", "CL:0000000"]
+    assert unknown_codes(words, TABLE) == ["ICD10:G21", "orpha 1", "OMIM:168600.", "CL:0000000"]
+    assert unknown_codes(["ICD-10", "G20", "WAe009-A", "G2019S", "parkinson"], TABLE) == []
