@@ -190,7 +190,7 @@ def understand(
         if hit:
             if hit.facet not in selections:  # else the URL's filter says it already
                 found.append(hit)
-            i += len(hit.words.split())
+            i += len(hit.words.split())  # (words not quoted hold no space)
         else:
             rest.append(parts[i])
             i += 1
