@@ -126,6 +126,8 @@ def index_rebuild(members_file: str | None, mapping_version: str | None) -> None
         f"{report.index}: {report.documents} documents in {report.seconds:.1f}s; "
         f"replaced {', '.join(report.replaced) or 'nothing'}"
     )
+    for carried in report.carried:
+        click.echo(f"  {carried.summary()}")
 
 
 @index.command("migrate")
