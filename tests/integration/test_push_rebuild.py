@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from federation.node.importer import import_catalogue
 from federation.node.push import Pusher
 from federation.node.store import CatalogueStore
 from federation.registry import Member
-from search.aliases import catalogue_alias, write_index
+from search.aliases import catalogue_alias, drop_indices, write_index
 from search.health import node_health
 from search.indexer.documents import uid
 from search.indexer.ingest import Ingest, PushRefused
@@ -191,3 +192,41 @@ def test_a_push_mode_node_that_never_pushed_starts_from_0_after_a_rebuild(
     assert ingest.where(NODE) == {"node_id": NODE, "cursor": 0, "epoch": None}
     assert DirectPusher(store, ingest).push_pass().snapshot
     assert set(lines_in(search_engine, catalogue_alias(index_prefix))) == {"L0"}
+
+
+@pytest.fixture
+def contract_prefix(any_engine):
+    name = f"carry-{uuid.uuid4().hex[:8]}-"
+    yield name
+    drop_indices(any_engine, name)
+
+
+def test_the_carry_works_the_same_on_every_supported_engine(store, any_engine, contract_prefix):
+    """OpenSearch and Elasticsearch 7: versions kept, cursor carried, the withdrawal that
+    came after it re-sent by the node's next pass."""
+    assert import_catalogue(store, catalogue(cell_line("L0"), cell_line("L1")), "c.json").ok
+    member = Member(NODE, "Pushing", "http://127.0.0.1:9", "push")
+    indexer = Indexer(any_engine, [member], contract_prefix)
+    indexer.prepare()
+    ingest = Ingest(indexer)
+    pusher = DirectPusher(store, ingest)
+    pusher.push_pass()
+    live = write_index(any_engine, contract_prefix)
+    versions = {h["_id"]: h["_version"] for h in carried_hits(any_engine, live)}
+
+    def meanwhile(_new: str) -> None:
+        store.withdraw("cell_line", "L1")
+        pusher.push_pass()
+
+    report = rebuild(indexer, grace=0, before_swap=meanwhile)
+    assert {h["_id"]: h["_version"] for h in carried_hits(any_engine, report.index)} == versions
+    alias = catalogue_alias(contract_prefix)
+    assert set(lines_in(any_engine, alias)) == {"L0", "L1"}  # as carried
+    assert pusher.push_pass().entries == 1
+    assert set(lines_in(any_engine, alias)) == {"L0"}
+
+
+def carried_hits(engine, index: str) -> list[dict[str, Any]]:
+    engine.refresh(index)
+    body = {"query": {"term": {"node_id": NODE}}, "size": 100, "version": True}
+    return engine.search(index, body)["hits"]["hits"]
