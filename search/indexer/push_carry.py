@@ -21,9 +21,10 @@ the biobank and collection records of the live index), not copied byte for byte:
 is how a new mapping or new derived fields arrive, and a byte copy would keep a push-mode
 node's documents as the old code made them while its cursor says they are current.
 
-When a snapshot of the node is open, or its store epoch or version base moved during the
-copy (a restored store), the new index gets cursor 0 with the latest base and epoch: the
-node's next pass is then a full snapshot, which reconciles whatever the copy carried.
+When a snapshot of the node is open, or its store epoch or version base moves between the
+start of the copy and the swap (a restored store), the new index gets cursor 0 with the
+latest base and epoch: the node's next pass is then a full snapshot, which reconciles
+whatever the copy carried.
 Quarantined entries are not documents, so nothing of them is copied; the node's health (one
 document per node, not per index) and its quarantine list stay as they are.
 """
@@ -34,6 +35,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from federation.http import identifier
+from search.aliases import write_index
 from search.indexer.documents import to_document, uid
 from search.indexer.ingest import push_state_id
 from search.indexer.sync import Indexer, SyncError, cursor_id
@@ -43,12 +46,15 @@ BATCH = 1000
 
 @dataclass
 class Carried:
-    """What a rebuild carried of one push-mode node: its documents, and the cursor the new
-    index starts from (0: the node's next pass is a full snapshot)."""
+    """What a rebuild carried of one push-mode node: its documents, and the cursor (with the
+    version base and store epoch it belongs to) the new index starts from; cursor 0 makes
+    the node's next pass a full snapshot."""
 
     node_id: str
     documents: int = 0
     cursor: int = 0
+    base: int = 0
+    epoch: int | None = None
 
     def summary(self) -> str:
         return f"{self.node_id} (push): {self.documents} documents carried, cursor {self.cursor}"
@@ -62,24 +68,50 @@ def carry_push_nodes(indexer: Indexer, live: str | None, new: str) -> list[Carri
 
 
 def carry_node(indexer: Indexer, node_id: str, live: str, new: str) -> Carried:
-    engine = indexer.engine
-    saved = engine.get(indexer.state_index, cursor_id(live, node_id))  # a realtime get
-    before = indexer.state(live, node_id)
-    opened = _snapshot_open(indexer, live, node_id)
+    cursor, base, epoch = indexer.state(live, node_id)  # a realtime get
+    if _snapshot_open(indexer, live, node_id):
+        cursor = 0  # what it sent so far may be reconciled away: it sends it all again
     # A pushed page's cursor is saved after the engine acknowledged its writes but before
     # the index is refreshed: refresh, so the copy sees every write the cursor counts.
-    engine.refresh(live)
-    carried = Carried(node_id, documents=_copy(indexer, node_id, live, new))
-    if saved is None:
-        return carried  # never pushed: its first pass starts from 0, as before
-    cursor, base, epoch = indexer.state(live, node_id)
-    steady = not (opened or _snapshot_open(indexer, live, node_id)) and before[1:] == (base, epoch)
-    carried.cursor = before[0] if steady else 0
-    latest = saved.get("latest_seq")
-    indexer.save_cursor(
-        new, node_id, carried.cursor, latest if isinstance(latest, int) else cursor, base, epoch
-    )
+    indexer.engine.refresh(live)
+    carried = Carried(node_id, _copy(indexer, node_id, live, new), cursor, base, epoch)
+    if cursor:
+        _save(indexer, live, new, carried)
+    settle(indexer, live, new, carried)
     return carried
+
+
+def settle_push_nodes(indexer: Indexer, new: str, carried: list[Carried]) -> None:
+    """Just before the swap (the live index is still the one the copies came from)."""
+    live = write_index(indexer.engine, indexer.prefix)
+    if live is not None:
+        for node in carried:
+            settle(indexer, live, new, node)
+
+
+def settle(indexer: Indexer, live: str, new: str, carried: Carried) -> None:
+    """After the copy, and again just before the swap: if the node's store was restored
+    (a new epoch, a lifted version base) or a snapshot began since the copy began, the copy
+    may hold versions above what the carried cursor can order, so the new index gets cursor
+    0 with the live index's base and epoch, and the node's next pass is a full snapshot."""
+    _, base, epoch = indexer.state(live, carried.node_id)
+    moved = (base, epoch) != (carried.base, carried.epoch)
+    if moved or _snapshot_open(indexer, live, carried.node_id):
+        carried.cursor, carried.base, carried.epoch = 0, base, epoch
+        _save(indexer, live, new, carried)
+
+
+def _save(indexer: Indexer, live: str, new: str, carried: Carried) -> None:
+    saved = indexer.engine.get(indexer.state_index, cursor_id(live, carried.node_id)) or {}
+    latest = saved.get("latest_seq")  # what the node last said it has, for verify and health
+    indexer.save_cursor(
+        new,
+        carried.node_id,
+        carried.cursor,
+        latest if isinstance(latest, int) else carried.cursor,
+        carried.base,
+        carried.epoch,
+    )
 
 
 def _snapshot_open(indexer: Indexer, index: str, node_id: str) -> bool:
@@ -98,7 +130,7 @@ def _copy(indexer: Indexer, node_id: str, live: str, new: str) -> int:
                 "_id": hit["_id"],
                 "version": hit["_version"],  # base + sequence, as the live index holds it
                 "version_type": "external",
-                "_source": _derive(node_id, hit["_source"], context),
+                "_source": _derive(node_id, hit, context),
             }
             for hit in hits
         ]
@@ -135,26 +167,32 @@ def _context(
     indexer: Indexer, node_id: str, index: str, docs: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """The biobank and collection records the batch's records embed, from the live index."""
+    records = [doc.get("record") for doc in docs]
     wanted = {
-        uid(node_id, ref, doc["record"][ref])
-        for doc in docs
+        uid(node_id, ref, record[ref])
+        for record in records
+        if isinstance(record, dict)
         for ref in ("biobank", "collection")
-        if isinstance(doc["record"].get(ref), str)
+        if isinstance(record.get(ref), str)
     }
     found = indexer.engine.mget(index, sorted(wanted))
     return {doc_id: doc["record"] for doc_id, doc in found.items()}
 
 
-def _derive(node_id: str, doc: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
-    record = doc["record"]
+def _derive(node_id: str, hit: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    doc = hit["_source"]
+    try:
+        kind, record = doc["kind"], dict(doc["record"])
+        kept = {k: doc[k] for k in ("seq", "content_hash", "schema_version", "modified")}
+    except (KeyError, TypeError, ValueError):
+        # Not a document this indexer wrote: the rebuild stops, the live index stays.
+        name = identifier(hit.get("_id"), 600) or "a document"
+        raise SyncError(f"{name} of {node_id} keeps no record to derive it from") from None
     return to_document(
         node_id,
-        doc["kind"],
+        kind,
         record,
-        seq=doc["seq"],
-        content_hash=doc["content_hash"],
-        schema_version=doc["schema_version"],
-        modified=doc["modified"],
+        **kept,
         biobank=context.get(uid(node_id, "biobank", record.get("biobank", ""))),
         collection=context.get(uid(node_id, "collection", record.get("collection", ""))),
     )

@@ -5,7 +5,8 @@ created without replicas and with refresh off, filled from the nodes (the source
 so a rebuild also repairs anything the old index lost), caught up, given its replicas and
 refresh back, and swapped in with one atomic alias call. Cursors are per index, so the
 live sync continues on the new index exactly where the rebuild left it. On any failure the
-new index is deleted and the old one stays.
+new index is deleted and the old one stays. Push-mode nodes cannot be read: they are
+carried over from the live index instead (search/indexer/push_carry.py).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from search.aliases import (
     write_index,
 )
 from search.indexer.ingest import push_state_id
-from search.indexer.push_carry import Carried, carry_push_nodes
+from search.indexer.push_carry import Carried, carry_push_nodes, settle_push_nodes
 from search.indexer.sync import Indexer, SyncError, SyncReport
 
 
@@ -71,11 +72,12 @@ def rebuild(
                     report.reports = results
         try:
             report.carried = carry_push_nodes(indexer, write_index(engine, indexer.prefix), new)
+            finish_bulk_load(engine, new, indexer.replicas)
+            if before_swap is not None:
+                before_swap(new)
+            settle_push_nodes(indexer, new, report.carried)  # a store restored meanwhile
         except (SyncError, engine.errors.TransportError) as exc:
-            raise RebuildError(f"push-mode nodes could not be carried over: {exc}") from None
-        finish_bulk_load(engine, new, indexer.replicas)
-        if before_swap is not None:
-            before_swap(new)
+            raise RebuildError(f"the new index could not be completed: {exc}") from None
         report.documents = engine.count(new)
         report.replaced = swap_alias(engine, indexer.prefix, new)
     except BaseException:

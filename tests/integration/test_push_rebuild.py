@@ -19,7 +19,7 @@ from search.aliases import catalogue_alias, drop_indices, write_index
 from search.health import node_health
 from search.indexer.documents import uid
 from search.indexer.ingest import Ingest, PushRefused
-from search.indexer.rebuild import rebuild
+from search.indexer.rebuild import RebuildError, rebuild
 from search.indexer.sync import Indexer
 from tests.builders import catalogue, cell_line
 from tests.integration.test_push import NODE, assert_exact, page
@@ -147,6 +147,48 @@ def test_a_snapshot_open_at_the_rebuild_is_sent_again_and_reconciled_in_the_new_
     assert DirectPusher(store, ingest).push_pass().snapshot
     assert set(lines_in(search_engine, alias)) == LINES - {"L4"}
     assert_exact(search_engine, index_prefix, NODE, store)
+
+
+def test_a_store_restored_between_the_copy_and_the_swap_is_sent_again_whole(
+    node, search_engine, index_prefix
+):
+    store, ingest = node
+    pusher = DirectPusher(store, ingest)
+    pusher.push_pass()
+
+    def meanwhile(_new: str) -> None:
+        # Restored from a backup: a new epoch, numbers from the backup's on; L4 is gone, and
+        # no tombstone says so. The node pushes it whole into the live index.
+        store.renew_epoch()
+        store.withdraw("cell_line", "L4")
+        store.purge_tombstones(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1))
+        assert pusher.push_pass().snapshot
+
+    report = rebuild(ingest.indexer, grace=0, before_swap=meanwhile)
+    carried = report.carried[0]
+    assert (carried.cursor, carried.epoch) == (0, store.epoch())
+    alias = catalogue_alias(index_prefix)
+    assert set(lines_in(search_engine, alias)) == LINES  # as carried, before the restore
+    assert pusher.push_pass().snapshot  # the full snapshot, reconciled in the new index
+    assert set(lines_in(search_engine, alias)) == LINES - {"L4"}
+    assert_exact(search_engine, index_prefix, NODE, store)
+
+
+def test_a_document_that_keeps_no_record_stops_the_rebuild_and_the_live_index_stays(
+    node, search_engine, index_prefix
+):
+    store, ingest = node
+    DirectPusher(store, ingest).push_pass()
+    live = write_index(search_engine, index_prefix)
+    doc_id = uid(NODE, "cell_line", "L2")
+    search_engine.client.index(
+        index=live, id=doc_id, body={"uid": doc_id, "node_id": NODE, "kind": "cell_line"}
+    )
+    with pytest.raises(RebuildError, match=f"{doc_id} of {NODE} keeps no record"):
+        rebuild(ingest.indexer, grace=0)
+    assert write_index(search_engine, index_prefix) == live
+    pattern = f"{catalogue_alias(index_prefix)}-*"
+    assert list(search_engine.client.indices.get(index=pattern)) == [live]  # the new one went
 
 
 def test_quarantine_and_health_survive_the_rebuild_and_documents_are_derived_again(
