@@ -42,6 +42,8 @@ from search.indexer.ingest import push_state_id
 from search.indexer.sync import Indexer, SyncError, cursor_id
 
 BATCH = 1000
+FACTS = ("seq", "content_hash", "schema_version", "modified")  # of the entry it came from
+KEPT = ("kind", "record", *FACTS)
 
 
 @dataclass
@@ -152,6 +154,7 @@ def _batches(indexer: Indexer, node_id: str, index: str) -> Iterator[list[dict[s
         "query": {"term": {"node_id": node_id}},
         "size": BATCH,
         "version": True,
+        "_source": list(KEPT),  # what the document is derived from; the rest is made again
         "sort": [{"uid": "asc"}],
     }
     while True:
@@ -183,7 +186,7 @@ def _derive(node_id: str, hit: dict[str, Any], context: dict[str, Any]) -> dict[
     doc = hit["_source"]
     try:
         kind, record = doc["kind"], dict(doc["record"])
-        kept = {k: doc[k] for k in ("seq", "content_hash", "schema_version", "modified")}
+        kept = {k: doc[k] for k in FACTS}
     except (KeyError, TypeError, ValueError):
         # Not a document this indexer wrote: the rebuild stops, the live index stays.
         name = identifier(hit.get("_id"), 600) or "a document"
