@@ -77,8 +77,8 @@ def carry_node(indexer: Indexer, node_id: str, live: str, new: str) -> Carried:
     # the index is refreshed: refresh, so the copy sees every write the cursor counts.
     indexer.engine.refresh(live)
     carried = Carried(node_id, _copy(indexer, node_id, live, new), cursor, base, epoch)
-    if cursor:
-        _save(indexer, live, new, carried)
+    if (cursor, base, epoch) != (0, 0, None):  # else it never pushed: no cursor is the same
+        _save(indexer, live, new, carried)  # with cursor 0 too: its base orders what follows
     settle(indexer, live, new, carried)
     return carried
 

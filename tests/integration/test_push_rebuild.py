@@ -149,6 +149,29 @@ def test_a_snapshot_open_at_the_rebuild_is_sent_again_and_reconciled_in_the_new_
     assert_exact(search_engine, index_prefix, NODE, store)
 
 
+def test_a_snapshot_that_closes_during_the_rebuild_keeps_the_nodes_version_base(
+    node, search_engine, index_prefix
+):
+    store, ingest = node
+    pusher = DirectPusher(store, ingest)
+    pusher.push_pass()
+    store.renew_epoch()  # restored once: its versions now sit on a lifted base
+    assert pusher.push_pass().snapshot
+    lifted = ingest.indexer.cursor(write_index(search_engine, index_prefix), NODE)[1]
+    assert lifted > 0
+    ingest.push(NODE, page(store, 0), snapshot=True)  # a new snapshot, open at the rebuild
+
+    def meanwhile(_new: str) -> None:
+        assert import_catalogue(store, catalogue(cell_line("L0", name="L0 renamed")), "c.json").ok
+        pusher.push_pass()  # the rest of it, and the change: the snapshot closes
+
+    report = rebuild(ingest.indexer, grace=0, before_swap=meanwhile)
+    assert (report.carried[0].cursor, report.carried[0].base) == (0, lifted)
+    assert pusher.push_pass().snapshot  # with the lifted base, so the change wins
+    assert lines_in(search_engine, catalogue_alias(index_prefix))["L0"] == "L0 renamed"
+    assert_exact(search_engine, index_prefix, NODE, store)
+
+
 def test_a_store_restored_between_the_copy_and_the_swap_is_sent_again_whole(
     node, search_engine, index_prefix
 ):
