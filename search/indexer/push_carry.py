@@ -5,10 +5,16 @@ next pass. So, before the swap, the rebuild copies the node's documents from the
 into the new one, each with its engine version (``version_type=external``: version base +
 the node's sequence), and gives the new index the node's cursor as it was when the copy
 began. A push that lands in the live index during the copy, or after it and before the swap,
-lies beyond that cursor, so after the swap the node's next page is refused as a gap with the
-cursor to resend from (search/indexer/ingest.py), and the node sends those changes again:
-upserts and withdrawals alike (the feed keeps a withdrawal as a tombstone), and external
+lies beyond that cursor, so after the swap the node learns that cursor (each pass asks where
+to push from; a page of a pass that spans the swap is refused as a gap with the cursor to
+resend from, search/indexer/ingest.py) and sends those changes again: upserts and
+withdrawals alike (the feed keeps a withdrawal as a tombstone), and external
 versions make every repeat harmless.
+
+Just before the swap, the documents the node pushed since the copy began (a sequence above
+the carried cursor) are copied once more, so a line it changed during the rebuild is found
+changed the moment the alias moves; the cursor stays where the copy began, because the index
+keeps no tombstones: a withdrawal reaches the new index with the node's next pass.
 
 Why a copy rather than writing pushes into both indexes during a rebuild: the rebuild runs in
 another process than the service that takes pushes, so both would have to agree (through the
@@ -57,9 +63,13 @@ class Carried:
     cursor: int = 0
     base: int = 0
     epoch: int | None = None
+    caught_up: int = 0  # documents copied again just before the swap
 
     def summary(self) -> str:
-        return f"{self.node_id} (push): {self.documents} documents carried, cursor {self.cursor}"
+        return (
+            f"{self.node_id} (push): {self.documents} documents carried, {self.caught_up} "
+            f"copied again before the swap, cursor {self.cursor}"
+        )
 
 
 def carry_push_nodes(indexer: Indexer, live: str | None, new: str) -> list[Carried]:
@@ -86,9 +96,16 @@ def carry_node(indexer: Indexer, node_id: str, live: str, new: str) -> Carried:
 def settle_push_nodes(indexer: Indexer, new: str, carried: list[Carried]) -> None:
     """Just before the swap (the live index is still the one the copies came from)."""
     live = write_index(indexer.engine, indexer.prefix)
-    if live is not None:
-        for node in carried:
-            settle(indexer, live, new, node)
+    if live is None:
+        return
+    indexer.engine.refresh(live)
+    for node in carried:
+        settle(indexer, live, new, node)
+        if node.cursor:
+            # What it pushed since the copy began, copied again: found at once after the
+            # swap. Its cursor stays, so its next pass still re-sends it, withdrawals too.
+            node.caught_up = _copy(indexer, node.node_id, live, new, after=node.cursor)
+    indexer.engine.refresh(new)  # searchable the moment the alias points at it
 
 
 def settle(indexer: Indexer, live: str, new: str, carried: Carried) -> None:
@@ -121,9 +138,10 @@ def _snapshot_open(indexer: Indexer, index: str, node_id: str) -> bool:
     return bool(marker and marker.get("snapshot_open"))
 
 
-def _copy(indexer: Indexer, node_id: str, live: str, new: str) -> int:
+def _copy(indexer: Indexer, node_id: str, live: str, new: str, after: int = 0) -> int:
+    """Copy the node's documents (those of a sequence above ``after``), derived again."""
     copied = 0
-    for hits in _batches(indexer, node_id, live):
+    for hits in _batches(indexer, node_id, live, after):
         context = _context(indexer, node_id, live, [h["_source"] for h in hits])
         actions = [
             {
@@ -146,17 +164,21 @@ def _copy(indexer: Indexer, node_id: str, live: str, new: str) -> int:
     return copied
 
 
-def _batches(indexer: Indexer, node_id: str, index: str) -> Iterator[list[dict[str, Any]]]:
+def _batches(
+    indexer: Indexer, node_id: str, index: str, after: int
+) -> Iterator[list[dict[str, Any]]]:
     """The node's documents with their versions, a batch at a time, in ``uid`` order. Not a
     point-in-time view: a document written meanwhile is a change beyond the saved cursor,
     which the node sends again after the swap."""
     body: dict[str, Any] = {
-        "query": {"term": {"node_id": node_id}},
+        "query": {"bool": {"filter": [{"term": {"node_id": node_id}}]}},
         "size": BATCH,
         "version": True,
         "_source": list(KEPT),  # what the document is derived from; the rest is made again
         "sort": [{"uid": "asc"}],
     }
+    if after:  # a catch-up: only what came later (the full copy takes every document)
+        body["query"]["bool"]["filter"].append({"range": {"seq": {"gt": after}}})
     while True:
         hits = indexer.engine.search(index, body)["hits"]["hits"]
         if hits:
