@@ -75,7 +75,7 @@ def rebuild(
             finish_bulk_load(engine, new, indexer.replicas)
             if before_swap is not None:
                 before_swap(new)
-            settle_push_nodes(indexer, new, report.carried)  # a store restored meanwhile
+            settle_push_nodes(indexer, new, report.carried)  # what they pushed meanwhile
         except (SyncError, engine.errors.TransportError) as exc:
             raise RebuildError(f"the new index could not be completed: {exc}") from None
         report.documents = engine.count(new)
