@@ -88,12 +88,16 @@ def index_serve(members_file: str | None, port: int) -> None:
 @click.option("--members", "members_file", help="Member registry TOML file")
 def index_verify(members_file: str | None) -> None:
     """Compare the index with every node (ids and content hashes). Exits 1 if not exact."""
-    from search.indexer.audit import audit
+    from search.indexer.audit import AuditReport, audit
+    from search.indexer.push_audit import PushAuditReport, push_audit
 
     indexer, config = _indexer(members_file)
-    reports = []
+    reports: list[AuditReport | PushAuditReport] = []
     mint = indexer.token
     for member in indexer.members:  # each feed read with a token minted for that node
+        if member.pushes:  # never read: what the indexer knows of it (push_audit.py)
+            reports.append(push_audit(indexer.engine, config["INDEX_PREFIX"], member.id))
+            continue
         token = (lambda fresh, m=member: mint(m, fresh)) if mint else None
         reports += audit(indexer.engine, config["INDEX_PREFIX"], [member], token=token)
     for report in reports:
@@ -126,6 +130,8 @@ def index_rebuild(members_file: str | None, mapping_version: str | None) -> None
         f"{report.index}: {report.documents} documents in {report.seconds:.1f}s; "
         f"replaced {', '.join(report.replaced) or 'nothing'}"
     )
+    for carried in report.carried:
+        click.echo(f"  {carried.summary()}")
 
 
 @index.command("migrate")

@@ -5,12 +5,14 @@ created without replicas and with refresh off, filled from the nodes (the source
 so a rebuild also repairs anything the old index lost), caught up, given its replicas and
 refresh back, and swapped in with one atomic alias call. Cursors are per index, so the
 live sync continues on the new index exactly where the rebuild left it. On any failure the
-new index is deleted and the old one stays.
+new index is deleted and the old one stays. Push-mode nodes cannot be read: they are
+carried over from the live index instead (search/indexer/push_carry.py).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -21,7 +23,9 @@ from search.aliases import (
     swap_alias,
     write_index,
 )
-from search.indexer.sync import Indexer, SyncReport
+from search.indexer.ingest import push_state_id
+from search.indexer.push_carry import Carried, carry_push_nodes, settle_push_nodes
+from search.indexer.sync import Indexer, SyncError, SyncReport
 
 
 class RebuildError(RuntimeError):
@@ -33,21 +37,27 @@ class RebuildReport:
     index: str
     replaced: list[str] = field(default_factory=list)
     reports: list[SyncReport] = field(default_factory=list)
+    carried: list[Carried] = field(default_factory=list)  # the push-mode nodes
     documents: int = 0
     seconds: float = 0.0
 
 
 def rebuild(
-    indexer: Indexer, version: str = MAPPING_VERSION, grace: float = 30, workers: int = 1
+    indexer: Indexer,
+    version: str = MAPPING_VERSION,
+    grace: float = 30,
+    workers: int = 1,
+    before_swap: Callable[[str], None] | None = None,
 ) -> RebuildReport:
-    """Build, fill, check and swap in a new index; ``workers`` nodes are harvested at once."""
+    """Build, fill, check and swap in a new index; ``workers`` nodes are harvested at once.
+    ``before_swap`` is called with the new index once it is complete (tests look there)."""
     started = time.monotonic()
     engine = indexer.engine
     indexer.prepare()
     new = create_catalogue_index(engine, indexer.prefix, version, bulk_load=True)
     report = RebuildReport(new)
-    # Push-mode nodes cannot be read: after the swap the new index has no cursor of theirs,
-    # so each one's next pass pushes everything again (search/indexer/ingest.py).
+    # Push-mode nodes cannot be read: they are carried over from the live index instead
+    # (search/indexer/push_carry.py), just before the swap, so that few pushes come after.
     pulled = [m for m in indexer.members if not m.pushes]
     try:
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -60,7 +70,14 @@ def rebuild(
                         )
                 if not catch_up:
                     report.reports = results
-        finish_bulk_load(engine, new, indexer.replicas)
+        try:
+            report.carried = carry_push_nodes(indexer, write_index(engine, indexer.prefix), new)
+            finish_bulk_load(engine, new, indexer.replicas)
+            if before_swap is not None:
+                before_swap(new)
+            settle_push_nodes(indexer, new, report.carried)  # what they pushed meanwhile
+        except (SyncError, engine.errors.TransportError) as exc:
+            raise RebuildError(f"the new index could not be completed: {exc}") from None
         report.documents = engine.count(new)
         report.replaced = swap_alias(engine, indexer.prefix, new)
     except BaseException:
@@ -79,6 +96,10 @@ def _drop(indexer: Indexer, index: str) -> None:
         indexer.engine.client.delete(
             index=indexer.state_index, id=f"cursor:{index}:{member.id}", ignore=[404]
         )
+        if member.pushes:  # its snapshot marker in that index, if it has one
+            indexer.engine.client.delete(
+                index=indexer.state_index, id=push_state_id(index, member.id), ignore=[404]
+            )
 
 
 def rebuild_if_outdated(indexer: Indexer, grace: float = 30) -> RebuildReport | None:

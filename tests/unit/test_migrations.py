@@ -239,3 +239,30 @@ def test_downgrades_without_data_to_lose_run(portal_engine):
     portal_migrations.upgrade(portal_engine)
     downgrade(portal_engine, portal_migrations.TREE, "base")
     assert set(sa.inspect(portal_engine).get_table_names()) <= {"alembic_version"}
+
+
+def test_the_0008_backfill_fills_more_rows_than_one_batch_with_their_canonical_texts(store):
+    import importlib
+
+    from federation.node.models import Record
+    from federation.protocol import canonical_hash, canonical_json
+
+    batch = importlib.import_module("federation.node.migrations.versions.0008_canonical_text")
+    lines = [cell_line(f"L{i}") for i in range(2 * batch.BATCH + 7)]
+    store.write(_records(*lines))
+    store.withdraw("cell_line", "L1500")  # a tombstone between two batches
+    with store.sessions.begin() as session:  # a row whose stored hash is not of its payload
+        session.execute(
+            sa.update(Record).where(Record.local_id == "L999").values(content_hash="0" * 64)
+        )
+    downgrade(store.engine, node_migrate.TREE, "0007_co_applicants")
+    node_migrate.upgrade(store.engine)
+    with store.sessions() as session:
+        rows = {r.local_id: (r.canonical, r.payload, r.content_hash) for r in session.query(Record)}
+    assert len(rows) == len(lines) + 2
+    assert rows["L1500"][0] is None and rows["L999"][0] is None
+    filled = {k: v for k, v in rows.items() if k not in ("L1500", "L999")}
+    for local_id, (text, payload, digest) in filled.items():
+        assert text is not None, local_id
+        assert text.encode() == canonical_json(payload), local_id
+        assert canonical_hash(text.encode()) == digest, local_id
