@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from cellfed.config import PROJECT_ROOT
 from cellfed.launch.keycloak import LocalKeycloak
@@ -24,6 +25,11 @@ from federation.registry import Member
 from search.aliases import drop_indices
 from search.engine import SearchEngine
 from tests.builders import Idp
+
+# Properties are checked for what they hold, not how fast: hypothesis' 200 ms deadline per
+# example failed a trivial property once on a busy machine.
+settings.register_profile("cellfed", deadline=None)
+settings.load_profile("cellfed")
 
 
 # -- the real databases ----------------------------------------------------------------
