@@ -38,7 +38,7 @@ from sqlalchemy import insert, update
 from bench.catalogue import biobank, cell_line, collection
 from bench.common import gunicorn, machine
 from cellfed.config import PROJECT_ROOT
-from cellfed.memory import few_malloc_arenas
+from cellfed.memory import collect_rarely, few_malloc_arenas
 from federation.node.models import Counter, Record, utcnow
 from federation.node.store import SEQUENCE, CatalogueStore
 from federation.protocol import canonical_form
@@ -184,6 +184,7 @@ def harvest_child(args: argparse.Namespace) -> None:
     from search.indexer.rebuild import rebuild
     from search.indexer.sync import Indexer
 
+    collect_rarely()  # as `cellfed index ...` runs (cellfed/memory.py)
     members = [Member(f"node{i}", f"Node {i}", url) for i, url in enumerate(args.urls)]
     engine = SearchEngine(args.engine_url, timeout=120)
     indexer = Indexer(engine, members, args.prefix, page_size=1000, timeout=60)

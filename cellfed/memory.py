@@ -9,10 +9,17 @@ so the indexer's commands start themselves again with it set.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
 ARENAS = "2"
+YOUNG_OBJECTS = 100_000
+"""Net allocations of container objects before the collector looks at the youngest ones
+(Python's default is 700). A harvest's feed page parses into some hundred thousand dicts
+and lists that live until the page is indexed; with the default, the collector scanned them
+again and again: a third of the indexer's CPU (bench/README.md, Profile). The harvest makes
+little cyclic garbage, so collecting it later costs a few MB at most."""
 
 
 def few_malloc_arenas() -> dict[str, str]:
@@ -25,3 +32,10 @@ def restart_with_few_malloc_arenas() -> None:
     if "MALLOC_ARENA_MAX" in os.environ or not sys.platform.startswith("linux"):
         return
     os.execve(sys.executable, [sys.executable, "-m", "cellfed", *sys.argv[1:]], few_malloc_arenas())
+
+
+def collect_rarely() -> None:
+    """The indexer's collector settings: what is loaded at start-up (modules, vocabularies,
+    standards) is never scanned again, and young objects are looked at rarely."""
+    gc.freeze()
+    gc.set_threshold(YOUNG_OBJECTS, *gc.get_threshold()[1:])

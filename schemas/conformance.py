@@ -247,6 +247,9 @@ def standards_met(record: dict[str, Any]) -> list[str]:
     The same verdicts as :func:`line_conformance` and :func:`lot_conformance`, without their
     words: this runs for every line the indexer writes.
     """
+    candidates = applicable(record["cell_type"])
+    if not candidates:
+        return []  # most cell types have no standard: nothing to look at
     qc = evidence(record)
     declared = {d["standard"] for d in record.get("standards_declared") or []}
     untagged = [r for r in qc if not r.get("lot")]
@@ -256,7 +259,7 @@ def standards_met(record: dict[str, Any]) -> list[str]:
     per_lot = [_grouped([r for r in qc if r.get("lot") == lot]) for lot in lots]
     met = [
         s.id
-        for s in applicable(record["cell_type"])
+        for s in candidates
         if s.id in declared or _backed(s, line) or any(_backed(s, own, fallback) for own in per_lot)
     ]
     return sorted(met)

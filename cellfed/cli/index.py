@@ -16,11 +16,12 @@ def index() -> None:
 
 
 def _indexer(members_file: str | None):
-    from cellfed.memory import restart_with_few_malloc_arenas
+    from cellfed.memory import collect_rarely, restart_with_few_malloc_arenas
     from federation.registry import RegistryError, load_members
     from search.indexer.sync import Indexer
 
     restart_with_few_malloc_arenas()
+    collect_rarely()
 
     config = config_with("indexer", MEMBERS_FILE=members_file)
     try:

@@ -47,20 +47,37 @@ def qc_flags(record: dict[str, Any]) -> list[str]:
     * ``str_verified``: a verified STR profile or a passed latest IDENTITY_STR result, and no
       failed latest IDENTITY_STR result.
     """
-    qc = record.get("qc") or []
+    latest = _latest_outcomes(record.get("qc") or [])
     karyotype = record.get("karyotype")
     profile = record.get("str_profile") or {}
     flags = {
-        "mycoplasma_negative": _flag(latest_qc(qc, "MYCOPLASMA")),
-        "sterile": _flag(latest_qc(qc, "STERILITY")),
+        "mycoplasma_negative": _flag(latest.get("MYCOPLASMA")),
+        "sterile": _flag(latest.get("STERILITY")),
         "karyotype_normal": _flag(
-            karyotype["normal"] if karyotype else None, latest_qc(qc, "KARYOTYPE")
+            karyotype["normal"] if karyotype else None, latest.get("KARYOTYPE")
         ),
         "str_verified": _flag(
-            True if profile.get("verified") else None, latest_qc(qc, "IDENTITY_STR")
+            True if profile.get("verified") else None, latest.get("IDENTITY_STR")
         ),
     }
     return [name for name, passed in flags.items() if passed]
+
+
+FLAG_QC = ("MYCOPLASMA", "STERILITY", "KARYOTYPE", "IDENTITY_STR")
+
+
+def _latest_outcomes(qc: list[dict[str, Any]]) -> dict[str, bool]:
+    """:func:`latest_qc` of each attribute of :data:`FLAG_QC` in one pass over the results
+    (the same rule: by date, undated older, the last listed among equals)."""
+    latest: dict[str, tuple[str, dict[str, Any]]] = {}
+    for r in qc:
+        attribute = r.get("attribute")
+        if attribute in FLAG_QC and r.get("result") != "not_done":
+            date = str(r.get("date") or "")
+            held = latest.get(attribute)
+            if held is None or date >= held[0]:
+                latest[attribute] = (date, r)
+    return {a: r["result"] in PASSED for a, (_, r) in latest.items()}
 
 
 # -- one line, several biobanks --------------------------------------------------------------
@@ -111,13 +128,20 @@ def hierarchy(paths: list[str]) -> dict[str, list[str]]:
 
 
 def disease_fields(diseases: list[dict[str, Any]]) -> dict[str, Any]:
-    tree = hierarchy([disease_path(d["code"]) for d in diseases])
+    nodes, paths, code_labels = _disease_tree(tuple((d["code"], d["label"]) for d in diseases))
     return {
-        "disease_nodes": tree["nodes"],
-        "disease_paths": tree["paths"],
+        "disease_nodes": list(nodes),
+        "disease_paths": list(paths),
         # "code|label" pairs let the portal label codes without a vocabulary service.
-        "disease_code_labels": sorted({f"{d['code']}|{d['label']}" for d in diseases}),
+        "disease_code_labels": list(code_labels),
     }
+
+
+@lru_cache(maxsize=4096)  # a line has a disease or two, from a long tail shared by many lines
+def _disease_tree(diseases: tuple[tuple[str, str], ...]) -> tuple[tuple[str, ...], ...]:
+    tree = hierarchy([disease_path(code) for code, _ in diseases])
+    labels = sorted({f"{code}|{label}" for code, label in diseases})
+    return tuple(tree["nodes"]), tuple(tree["paths"]), tuple(labels)
 
 
 def cell_type_fields(cell_type: str) -> dict[str, Any]:

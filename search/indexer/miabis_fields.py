@@ -11,6 +11,7 @@ types, publications, research resources, capabilities.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from schemas.miabis import CAPABILITY_LISTS
@@ -19,17 +20,27 @@ from search.resource_queries import resource_variants
 
 
 def _miabis_types(vocab: str, codes: list[str]) -> list[str]:
+    return list(_types_of(vocab, tuple(codes)))
+
+
+@lru_cache(maxsize=1024)  # a few codes (a cell type, a collection's materials) per record
+def _types_of(vocab: str, codes: tuple[str, ...]) -> tuple[str, ...]:
     terms = (vocabulary(vocab).get(code) for code in codes)
-    return sorted({t.extra["miabis_type"] for t in terms if t and "miabis_type" in t.extra})
+    return tuple(sorted({t.extra["miabis_type"] for t in terms if t and "miabis_type" in t.extra}))
 
 
 def _sources(species: list[str], stated: list[str]) -> list[str]:
+    return list(_sources_of(tuple(species), tuple(stated)))
+
+
+@lru_cache(maxsize=1024)  # a species or two and a stated source or two per record
+def _sources_of(species: tuple[str, ...], stated: tuple[str, ...]) -> tuple[str, ...]:
     implied = []
     for code in species:
         term = vocabulary("species").get(code)
         if term and term.extra.get("source"):
             implied.append(term.extra["source"])
-    return sorted(set(stated) | set(implied))
+    return tuple(sorted(set(stated) | set(implied)))
 
 
 def sample_type_fields(kind: str, record: dict[str, Any]) -> dict[str, Any]:

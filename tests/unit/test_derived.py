@@ -3,6 +3,8 @@
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from schemas.validators import (
     AVAILABILITY,
@@ -11,7 +13,7 @@ from schemas.validators import (
     STORAGE_TEMPERATURES,
 )
 from search.aliases import MAPPING_VERSION, mapping
-from search.indexer.derived import age_years, line_key, qc_flags
+from search.indexer.derived import age_years, disease_fields, latest_qc, line_key, qc_flags
 from search.indexer.documents import to_document
 from search.vocab import (
     AVAILABILITY_LABELS,
@@ -216,3 +218,32 @@ def test_access_terms_without_a_duo_permission_index_as_none():
         "n", "collection", record, seq=1, content_hash="h", schema_version="2", modified="x"
     )
     assert doc.get("duo_permission") is None and doc["commercial_use"] is True
+
+
+QC_RESULTS = st.lists(
+    st.fixed_dictionaries(
+        {
+            "attribute": st.sampled_from(["MYCOPLASMA", "STERILITY", "KARYOTYPE", "IDENTITY_STR"]),
+            "result": st.sampled_from(["pass", "fail", "negative", "normal", "not_done"]),
+        },
+        optional={"date": st.sampled_from(["2021-01-01", "2023-05-01", "2023-05-01", ""])},
+    ),
+    max_size=8,
+)
+
+
+@given(QC_RESULTS)
+def test_the_one_pass_over_qc_results_picks_what_latest_qc_picks(results):
+    from search.indexer.derived import FLAG_QC, _latest_outcomes
+
+    outcomes = _latest_outcomes(results)
+    for attribute in FLAG_QC:
+        assert outcomes.get(attribute) == latest_qc(results, attribute)
+
+
+def test_memoised_disease_fields_are_each_documents_own_lists():
+    diseases = [{"code": "ICD10:G20", "label": "Parkinson disease"}]
+    first, second = disease_fields(diseases), disease_fields(diseases)
+    assert first == second and first["disease_nodes"] is not second["disease_nodes"]
+    first["disease_nodes"].append("changed")
+    assert "changed" not in disease_fields(diseases)["disease_nodes"]

@@ -40,3 +40,20 @@ def test_any_json_reads_the_same_as_with_the_json_module(value):
     text = json.dumps(value)
     assert loads(text) == json.loads(text)
     assert loads(text.encode()) == json.loads(text)
+
+
+def test_only_digit_runs_that_can_begin_a_number_send_text_to_the_json_module():
+    from federation.json_text import may_hold_a_long_integer
+
+    digest = "ab" + "1234567890" * 2 + "cd"  # a content hash's hex digits: inside a string
+    assert not may_hold_a_long_integer(f'{{"hash": "{digest}"}}'.encode())
+    for text in (f"{HUGE}", f"[1,{HUGE}]", f'{{"n":-{HUGE}}}', f'{{"n":\n {HUGE}}}'):
+        assert may_hold_a_long_integer(text.encode()), text
+        assert loads(text) == json.loads(text)
+
+
+@given(st.lists(st.integers() | st.text(alphabet='0123456789abcdef"\\:, -'), max_size=8))
+def test_digit_runs_in_strings_and_integers_of_any_size_read_as_json_reads_them(values):
+    for text in (json.dumps(values), json.dumps(values, separators=(",", ":"))):
+        assert loads(text) == json.loads(text)
+        assert [type(v) for v in loads(text)] == [type(v) for v in json.loads(text)]

@@ -31,3 +31,16 @@ def test_cellfed_index_and_the_bench_child_get_the_same_environment(monkeypatch)
     bench_harvest.harvest("http://127.0.0.1:9", "p-", ["http://127.0.0.1:8"], 2)
     assert started["index"] == started["bench"] == memory.few_malloc_arenas()
     assert started["bench"]["MALLOC_ARENA_MAX"] == memory.ARENAS
+
+
+def test_the_indexer_collects_rarely_and_leaves_start_up_objects_alone():
+    import gc
+
+    before = gc.get_threshold()
+    try:
+        memory.collect_rarely()
+        assert gc.get_threshold() == (memory.YOUNG_OBJECTS, *before[1:])
+        assert gc.get_freeze_count() > 0  # start-up's objects: out of every collection
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
