@@ -47,7 +47,17 @@ def test_only_digit_runs_that_can_begin_a_number_send_text_to_the_json_module():
 
     digest = "ab" + "1234567890" * 2 + "cd"  # a content hash's hex digits: inside a string
     assert not may_hold_a_long_integer(f'{{"hash": "{digest}"}}'.encode())
-    for text in (f"{HUGE}", f"[1,{HUGE}]", f'{{"n":-{HUGE}}}', f'{{"n":\n {HUGE}}}'):
+    index = "bench-catalogue-v2-20261201141825996795"  # a rebuilt index's name: in every answer
+    assert not may_hold_a_long_integer(f'{{"_index": "{index}", "took": 3}}'.encode())
+    for text in (
+        f"{HUGE}",
+        f"-{HUGE}",
+        f"[1,{HUGE}]",
+        f"[1,-{HUGE}]",
+        f'{{"n":-{HUGE}}}',
+        f'{{"n":\n {HUGE}}}',
+        f'{{"n": -{HUGE}}}',
+    ):
         assert may_hold_a_long_integer(text.encode()), text
         assert loads(text) == json.loads(text)
 
