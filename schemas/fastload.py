@@ -7,6 +7,8 @@ but answers only when it is sure the record is valid. Anything it does not accep
 type, a value it would have to coerce, a failed check) returns None, and the caller asks
 marshmallow, whose answer, and error messages, stand. So the fast path can make loading
 faster, never more lenient; tests compare it with marshmallow on valid and broken records.
+A field whose class reads values its own way (a custom ``_deserialize``, such as
+schemas.miabis.Doi) is read by marshmallow's own field code, within the fast path.
 
 Each schema becomes one generated function (source text, compiled once): a closure per
 field cost a call per field and per validator, about half of the loader's time.
@@ -79,6 +81,49 @@ class _Source:
         return namespace[name]
 
 
+_WRITTEN_OUT = (
+    fields.Nested,
+    fields.List,
+    fields.Dict,
+    fields.String,
+    fields.Boolean,
+    fields.Integer,
+    fields.Float,
+    fields.Date,
+    fields.AwareDateTime,
+    fields.Raw,
+)
+"""The field types whose reading _convert writes out; their subclasses only as long as they
+read values the same way (Email and Url do: they only add validators)."""
+_READING = (
+    "deserialize",
+    "_deserialize",
+    "_validate",
+    "_validate_missing",
+    "_validated",
+    "_format_num",
+    "_load",
+    "_test_collection",
+)
+"""The methods through which a marshmallow field reads a value (Number's _validated and
+_format_num, Nested's _load and _test_collection included)."""
+
+
+def _written_out(field: fields.Field) -> bool:
+    """Whether the fast path may read ``field`` as the type of _WRITTEN_OUT it is: not when
+    its class overrides how a value is read (schemas.miabis.Doi normalises and refuses in its
+    own _deserialize), nor with processors, another date format or its own unknown rule."""
+    base = next((kind for kind in _WRITTEN_OUT if isinstance(field, kind)), None)
+    if base is None or field.pre_load or field.post_load:
+        return False
+    if getattr(field, "format", None) not in (None, "iso"):
+        return False
+    if isinstance(field, fields.Nested) and field.unknown is not None:
+        return False
+    kind = type(field)
+    return all(getattr(kind, name, None) is getattr(base, name, None) for name in _READING)
+
+
 def _convert(field: fields.Field, src: str, out: _Source, ind: int) -> str:
     """Statements that check ``src`` for ``field``'s type; returns the converted value's
     expression. The same acceptance as the closures this replaced, type by type."""
@@ -105,7 +150,7 @@ def _convert(field: fields.Field, src: str, out: _Source, ind: int) -> str:
             f"if not (type({src}) in (int, float) and _isfinite({src})): raise _Unsure",
         )
         return f"float({src})"
-    elif type(field) is fields.Date:
+    elif isinstance(field, fields.Date):
         out.add(ind, f"if not (isinstance({src}, str) and _DATE({src})): raise _Unsure")
         return f"_date({src})"
     elif isinstance(field, fields.AwareDateTime):
@@ -126,10 +171,11 @@ def _validate(validator: Any, value: str, out: _Source, ind: int) -> None:
         out.add(ind, f"if {value} not in {out.ref(validator.choices)}: raise _Unsure")
     elif kind is validate.Length and validator.equal is None:
         size = f"len({value})"
+        # By reference: a bound's repr need not be Python (math.inf is "inf").
         if validator.min is not None:
-            out.add(ind, f"if {size} < {validator.min!r}: raise _Unsure")
+            out.add(ind, f"if {size} < {out.ref(validator.min)}: raise _Unsure")
         if validator.max is not None:
-            out.add(ind, f"if {size} > {validator.max!r}: raise _Unsure")
+            out.add(ind, f"if {size} > {out.ref(validator.max)}: raise _Unsure")
     elif kind is InVocabulary:
         # Its own quick acceptance (a code of the set); anything else is left to it.
         codes = out.ref(frozenset(validator.allowed()))
@@ -138,9 +184,14 @@ def _validate(validator: Any, value: str, out: _Source, ind: int) -> None:
         out.add(ind, f"{out.ref(validator)}({value})")
 
 
-def _value(field: fields.Field, src: str, dst: str, out: _Source, ind: int) -> None:
+def _value(field: fields.Field, src: str, dst: str, out: _Source, ind: int, args: str = "") -> None:
     """Statements that load ``src`` into ``dst`` as ``field`` would, null and validators
-    included (null, when allowed, skips the validators, as marshmallow does)."""
+    included (null, when allowed, skips the validators, as marshmallow does). A field that
+    reads values its own way is read by marshmallow's own field code, called with
+    ``args``: its attribute and the record, as a schema passes them."""
+    if not _written_out(field):
+        out.add(ind, f"{dst} = {out.ref(field.deserialize)}({src}{args})")
+        return
     out.add(ind, f"if {src} is None:")
     out.add(ind + 1, f"{dst} = None" if field.allow_none else "raise _Unsure")
     out.add(ind, "else:")
@@ -178,7 +229,7 @@ def _schema_field(name: str, field: fields.Field, out: _Source) -> None:
     # "in" and a subscript: cheaper than a get() call, and most fields are absent.
     out.add(1, f"if {key!r} in data:")
     out.add(2, f"v = data[{key!r}]")
-    _value(field, "v", "x", out, 2)
+    _value(field, "v", "x", out, 2, f", {key!r}, data")
     out.add(2, f"out[{name!r}] = x")
     default = field.load_default
     if field.required:
@@ -193,8 +244,9 @@ def _schema_field(name: str, field: fields.Field, out: _Source) -> None:
 
 def compile_schema(schema: Schema) -> Loader:
     """A loader for one schema instance: returns loaded data, or raises _Unsure."""
-    if schema.many:
-        return lambda v: _unsure()
+    hooks = type(schema)._hooks
+    if schema.many or any(hooks.get(kind) for kind in ("pre_load", "post_load", "validates")):
+        return lambda v: _unsure()  # hooks this path does not run: marshmallow, whole
     out = _Source()
     name = f"_load{next(_names)}"
     known = {field.data_key or key for key, field in schema.load_fields.items()}
@@ -228,5 +280,7 @@ def fast_load(schema: Schema, data: Any) -> dict[str, Any] | None:
         loader = cache[id(schema)] = compile_schema(schema)
     try:
         return loader(data)
-    except (_Unsure, ValidationError, ValueError, TypeError):
+    except (_Unsure, ValidationError, ValueError, TypeError, OverflowError):
+        # OverflowError: an integer beyond a float's range in a Float field (_isfinite);
+        # marshmallow's answer is "Number too large."
         return None
