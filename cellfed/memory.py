@@ -36,6 +36,8 @@ def restart_with_few_malloc_arenas() -> None:
 
 def collect_rarely() -> None:
     """The indexer's collector settings: what is loaded at start-up (modules, vocabularies,
-    standards) is never scanned again, and young objects are looked at rarely."""
+    standards) is never scanned again, and young objects are looked at rarely. Collect first:
+    frozen cyclic garbage of start-up would never be freed."""
+    gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_OBJECTS, *gc.get_threshold()[1:])

@@ -3,6 +3,7 @@
 
 import subprocess
 import sys
+import weakref
 from types import SimpleNamespace
 
 import pytest
@@ -37,10 +38,21 @@ def test_the_indexer_collects_rarely_and_leaves_start_up_objects_alone():
     import gc
 
     before = gc.get_threshold()
+
+    class Cycle:  # start-up's cyclic garbage, which freezing would keep for good
+        pass
+
+    gc.disable()  # no automatic collection may free it first
+    garbage = Cycle()
+    garbage.me = garbage
+    gone = weakref.ref(garbage)
+    del garbage
     try:
         memory.collect_rarely()
         assert gc.get_threshold() == (memory.YOUNG_OBJECTS, *before[1:])
         assert gc.get_freeze_count() > 0  # start-up's objects: out of every collection
+        assert gone() is None  # collected before the freeze, not frozen with the rest
     finally:
+        gc.enable()
         gc.unfreeze()
         gc.set_threshold(*before)
