@@ -9,7 +9,8 @@ The forms read (any case; ``:``, ``_``, a space or nothing between scheme and nu
   ``ORDO:98896``;
 * MONDO and the Disease Ontology: ``MONDO:0005180``, ``MONDO_0005180``, ``DOID:14330``;
 * the Cell Ontology: ``CL:0002248`` is the cell-type node the vocabularies map it to;
-* an IRI (``http://www.orpha.net/ORDO/Orphanet_98896``) by its last segment.
+* an IRI (``http://www.orpha.net/ORDO/Orphanet_98896``) by its last segment; only an http(s)
+  one (``foo/ICD10:G20`` and ``x#G20`` are words).
 
 A code is read only when the catalogue knows it: a disease code the nodes publish or the
 vocabulary labels (schemas/vocabularies/diseases.json), the ICD-10 category of such a code
@@ -56,6 +57,7 @@ VALUES = {
 _ONE_WORD = re.compile(
     r"(?P<scheme>icd-?10|icd|orpha(?:net)?|ordo|mondo|doid|cl)[:_-]?(?P<value>[a-z0-9.]+)", re.I
 )
+_IRI = re.compile(r"https?://", re.I)
 CELL_TYPE_GROUPS = {"CL:0000034": "stem", "CL:0002248": "pluripotent", "CL:0000723": "somatic_stem"}
 """Cell Ontology ids of the cell-type tree's groups (search/vocab.py); hiPSC's own id is its
 parent's, pluripotent stem cell (CL has no iPSC term), so that id is the group."""
@@ -88,7 +90,9 @@ def read_code(words: Sequence[str]) -> TypedCode | None:
         return TypedCode(code) if code else None
     if len(words) != 1:
         return None
-    word = re.split(r"[/#]", words[0])[-1]  # an IRI's last segment
+    word = words[0]
+    if _IRI.match(word):  # an IRI's last segment; not any word with a / or # in it
+        word = re.split(r"[/#]", word)[-1]
     match = _ONE_WORD.fullmatch(word)
     if match:
         code = _canonical(SCHEMES[match["scheme"].lower()], match["value"])

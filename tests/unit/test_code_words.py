@@ -212,3 +212,31 @@ def test_the_codes_nothing_knows_are_named_for_the_help_and_bare_ones_are_not():
     words = ["ICD10:G21", "female", "orpha", "1", "OMIM:168600.", "G21", "ICD10:G20", "CL:0000000"]
     assert unknown_codes(words, TABLE) == ["ICD10:G21", "orpha 1", "OMIM:168600.", "CL:0000000"]
     assert unknown_codes(["ICD-10", "G20", "WAe009-A", "G2019S", "parkinson"], TABLE) == []
+
+
+def test_only_an_http_iri_is_read_by_its_last_segment():
+    assert read_code(["HTTPS://purl.obolibrary.org/obo/MONDO_0005180"]) == TypedCode(
+        "MONDO:0005180"
+    )
+    assert read_code(["http://id.example.org/icd#G20"]) == TypedCode("ICD10:G20", bare=True)
+    for word in ("foo/ICD10:G20", "x#G20", "a/b/ORPHA:98896", "ftp://x/ICD10:G20"):
+        assert read_code([word]) is None, word
+        u = understand(word, table=TABLE, unambiguous={word.lower()})
+        assert u.filters == () and u.rest == word, word
+
+
+def test_a_repeated_code_or_a_code_and_its_label_is_read_once():
+    for q in ("ICD10:G20 ICD10:G20", "ICD10:G20 icd10 g20", "ICD10:G20 Parkinson disease"):
+        u = understand(q, table=TABLE)
+        assert [f.values for f in u.filters] == [("ICD10:G20",)] and u.rest == "", q
+    # The label first: it selects every code that carries it; the code after it is no more.
+    u = understand("Parkinson disease female ICD10:G20", table=TABLE)
+    assert [f.values for f in u.filters] == [("DOID:14330", "ICD10:G20"), ("FEMALE",)]
+    assert u.rest == ""
+    # Searching the code as a word quotes it each time: the repeat is not read again.
+    u = understand("ICD10:G20 ICD10:G20", table=TABLE)
+    assert u.literal(u.filters[0]) == '"ICD10:G20" "ICD10:G20"'
+    assert understand(u.literal(u.filters[0]), table=TABLE).filters == ()
+    # Another value of the facet is no repeat: it stays a word.
+    u = understand("ICD10:G20 ORPHA:98896 ICD10:G20", table=TABLE)
+    assert [f.values for f in u.filters] == [("ICD10:G20",)] and u.rest == "ORPHA:98896"
