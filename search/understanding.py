@@ -13,6 +13,9 @@
 * a word naming a value of a facet the URL already selects is dropped when that value is
   selected (the URL's filter says it already: no chip); otherwise it stays a word, so the
   URL's choice holds;
+* one value per facet from the words (``male female`` stays words), but a repeat of a value
+  already understood is dropped: ``ICD10:G20 ICD10:G20``, a code and its label
+  (``ICD10:G20 Parkinson disease``), a label twice. Searched as words, it would match little;
 * registry identifiers are never understood (search/identifiers.py finds them first), nor
   words the caller says are records' identifiers or synonyms (``taken``);
 * a code typed as a word (``ICD10:G20``, ``orpha 98896``, ``CL:0002248``) is the filter on
@@ -83,19 +86,18 @@ class Understanding:
         return replace(params, q=self.rest, selections=selections)
 
     def literal(self, understood: Understood) -> str:
-        """The query with these words quoted: searched as words, not as a filter."""
+        """The query with these words quoted: searched as words, not as a filter. Each time
+        they occur: a repeat of them was dropped as the same value, and would be read again."""
         out: list[Token] = []
-        done = False
         parts = tokens(self.q)
         i = 0
         n = len(understood.words.split())
         while i < len(parts):
             run = parts[i : i + n]
             text = " ".join(t.text for t in run)
-            if not done and text == understood.words and not any(t.quoted for t in run):
+            if text == understood.words and not any(t.quoted for t in run):
                 out.append(Token(understood.words, quoted=True))
                 i += n
-                done = True
                 continue
             out.append(parts[i])
             i += 1
@@ -188,7 +190,8 @@ def understand(
     while i < len(parts):
         hit = words.read(parts, i, lambda f, v: _fits(f, v, selections, found))
         if hit:
-            if hit.facet not in selections:  # else the URL's filter says it already
+            # Else the URL's filter, or the words before, say it already.
+            if hit.facet not in selections and not _repeats(hit.facet, set(hit.values), found):
                 found.append(hit)
             i += len(hit.words.split())  # (words not quoted hold no space)
         else:
@@ -229,9 +232,17 @@ class _Words:
         return self.table.get(typed.code)
 
 
+def _repeats(facet: str, values: set[str], found: list[Understood]) -> bool:
+    """Whether a run names a value the words already named (one shared value suffices: a
+    label several codes carry names the code typed before it)."""
+    return any(f.facet == facet and not values.isdisjoint(f.values) for f in found)
+
+
 def _fits(
     facet: str, values: set[str], selections: Mapping[str, Selection], found: list[Understood]
 ) -> bool:
+    if _repeats(facet, values, found):
+        return True  # read, then dropped by understand()
     if any(f.facet == facet for f in found):
         return False  # one value per facet from the words: "male female" stays words
     sel = selections.get(facet)

@@ -85,3 +85,17 @@ def test_labels_of_codes_that_are_not_diseases_are_not_words_for_a_disease():
     [parkinson] = understand("Parkinson disease", labels).filters
     assert (parkinson.facet, parkinson.values) == ("disease", ("ICD10:G20",))
     assert understand("Network 1", labels).filters == ()
+
+
+def test_a_repeated_label_is_read_once_and_another_value_of_the_facet_stays_a_word():
+    u = understand("female iPSC female", LABELS)
+    assert [(f.facet, f.values) for f in u.filters] == [
+        ("sex", ("FEMALE",)),
+        ("cell_type", ("hiPSC",)),
+    ]
+    assert u.rest == ""
+    [hd] = understand("Huntington disease ORPHA:399 huntington disease", LABELS).filters
+    assert hd.values == ("ICD10:G10", "ORPHA:399")  # the code names one of the label's codes
+    assert understand("Huntington disease ORPHA:399", LABELS).rest == ""
+    u = understand("male female", LABELS)
+    assert [f.values for f in u.filters] == [("MALE",)] and u.rest == "female"
