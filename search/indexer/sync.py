@@ -127,6 +127,33 @@ def _load(schema: Schema, data: Any) -> dict[str, Any]:
     return loaded if loaded is not None else schema.load(data)
 
 
+# What the engine answers for a document its mapping cannot take (an integer beyond 64 bits
+# the schemas let through): the node's record is wrong, so it is quarantined like one the
+# schemas refuse (its last good version stays) and the node's other records go on.
+DOCUMENT_REFUSALS = frozenset(
+    {"mapper_parsing_exception", "document_parsing_exception", "illegal_argument_exception"}
+)
+
+
+def _refusals(
+    errors: list[dict[str, Any]], indexed: dict[str, tuple[str, str, int]]
+) -> tuple[list[Quarantined], list[dict[str, Any]]]:
+    """The bulk errors that are documents of ``indexed`` the engine cannot hold, as
+    quarantined entries; and the other errors."""
+    refused: list[Quarantined] = []
+    rest: list[dict[str, Any]] = []
+    for error in errors:
+        detail = error.get("error")
+        kind = detail.get("type") if isinstance(detail, dict) else None
+        entry = indexed.get(error.get("_id", ""))
+        if entry is None or error.get("status") != 400 or kind not in DOCUMENT_REFUSALS:
+            rest.append(error)
+            continue
+        reason = f"the search engine cannot hold the record ({kind})"
+        refused.append(Quarantined(entry[0], entry[1], entry[2], reason))
+    return refused, rest
+
+
 def _key(doc_id: str) -> int:
     """A 64-bit digest of a document id: a resync remembers a million ids in a few MB."""
     return int.from_bytes(hashlib.blake2b(doc_id.encode(), digest_size=8).digest(), "big")
@@ -412,6 +439,7 @@ class Indexer:
     ) -> None:
         report.pulled += len(page.entries)
         entries = []
+        indexed: dict[str, tuple[str, str, int]] = {}
         for raw in page.entries:
             entry, problem = self._check_entry(raw)
             if problem is not None:
@@ -453,20 +481,31 @@ class Indexer:
             )
             action.update(_op_type="index", _source=doc)  # no copy of the document
             actions.append(action)
+            indexed[doc_id] = (entry["kind"], entry["id"], entry["seq"])
             report.indexed += 1
-        self._bulk(actions, report)
+        self._bulk(actions, report, indexed)
 
-    def _bulk(self, actions: list[dict[str, Any]], report: SyncReport) -> None:
+    def _bulk(
+        self,
+        actions: list[dict[str, Any]],
+        report: SyncReport,
+        indexed: dict[str, tuple[str, str, int]] | None = None,
+    ) -> None:
+        """Send ``actions``; a document of ``indexed`` (id -> kind, local id, seq) that the
+        engine cannot hold is quarantined, any other refusal stops the sync."""
         result = self.engine.bulk(actions)
         report.stale += result.stale
-        if result.errors:
+        refused, errors = _refusals(result.errors, indexed or {})
+        report.quarantined.extend(refused)
+        report.indexed -= len(refused)
+        if errors:
             # The engine's reason may quote the document ("Preview of field's value: ..."),
             # i.e. the node's text: keep the id and the error type only.
-            first = result.errors[0]
+            first = errors[0]
             error = first.get("error")
             kind = error.get("type") if isinstance(error, dict) else None
             raise SyncError(
-                f"the engine refused {len(result.errors)} of {len(actions)} writes; first: "
+                f"the engine refused {len(errors)} of {len(actions)} writes; first: "
                 f"{identifier(first.get('_id'), 600) or 'a document'} "
                 f"({identifier(kind) or 'unknown error'})"
             )

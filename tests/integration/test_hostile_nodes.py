@@ -16,6 +16,8 @@ from federation.registry import Member
 from portal.app import create_app as create_portal_app
 from search.health import node_health
 from search.indexer.sync import Indexer
+from tests.builders import cell_line
+from tests.builders.alliance import lot
 
 pytestmark = pytest.mark.engine
 
@@ -140,3 +142,37 @@ def test_quarantine_reasons_published_are_ours(serve, search_engine, index_prefi
     assert second["kind"] is None and second["id"] is None
     pages = published(engine_url, index_prefix)
     assert "is not a cell type" in pages and "secret" not in pages
+
+
+def test_a_record_the_engine_cannot_hold_is_quarantined_and_the_rest_indexed(
+    serve, search_engine, index_prefix
+):
+    # An integer beyond 64 bits passes the schemas (JSON has no bound) but not the engine's
+    # mapping: before, the engine's refusal stopped the node's harvest at its first page.
+    huge = cell_line("L-huge", lots=[lot("lot-1", 10**400)])
+    fine = cell_line("L-fine")
+    entries = [
+        {
+            "seq": seq,
+            "kind": "cell_line",
+            "id": record["id"],
+            "op": "upsert",
+            "schema_version": "2",
+            "hash": content_hash(record),
+            "modified": "2026-12-01T00:00:00+00:00",
+            "record": record,
+        }
+        for seq, record in ((1, huge), (2, fine))
+    ]
+    page = {"node_id": "evil", "after": 0, "next_cursor": 2, "latest_seq": 2, "has_more": False}
+    body = json.dumps({**page, "entries": entries})
+    node, _ = serve(lambda r: Response(body, mimetype="application/json"))
+    report, health = sync(search_engine, index_prefix, node)
+    assert report.ok, health.get("last_error")
+    assert (report.indexed, report.cursor_after) == (1, 2)
+    [refused] = health["quarantined"]
+    assert (refused["kind"], refused["id"], refused["seq"]) == ("cell_line", "L-huge", 1)
+    assert refused["reason"].startswith("the search engine cannot hold the record (")
+    search_engine.refresh(f"{index_prefix}catalogue")
+    assert search_engine.get(f"{index_prefix}catalogue", "evil:cell_line:L-fine") is not None
+    assert search_engine.get(f"{index_prefix}catalogue", "evil:cell_line:L-huge") is None
