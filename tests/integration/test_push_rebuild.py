@@ -346,8 +346,9 @@ def test_a_snapshot_opened_after_the_last_check_and_before_the_swap_deletes_noth
     ingest.push(NODE, first, snapshot=True)
     swap_alias(search_engine, index_prefix, new)
     # What the old index's page listed is no base to reconcile the new one with: from 0.
-    assert resume_snapshot(ingest, store, first["next_cursor"]) == "resync_required"
+    refused = resume_snapshot(ingest, store, first["next_cursor"])
     assert set(lines_in(search_engine, new)) == LINES
+    assert refused == "resync_required"
     assert_exact(search_engine, index_prefix, NODE, store)
 
 
