@@ -88,7 +88,8 @@ def index_serve(members_file: str | None, port: int) -> None:
 @index.command("verify")
 @click.option("--members", "members_file", help="Member registry TOML file")
 def index_verify(members_file: str | None) -> None:
-    """Compare the index with every node (ids and content hashes). Exits 1 if not exact."""
+    """Compare the index with every pull-mode node (ids and content hashes); of a push-mode
+    node, check its cursor and open snapshot only (push_audit.py). Exits 1 if not exact."""
     from search.indexer.audit import AuditReport, audit
     from search.indexer.push_audit import PushAuditReport, push_audit
 

@@ -32,7 +32,7 @@ from federation.client import FeedPage
 from federation.http import schema_problems
 from federation.registry import Member
 from schemas import FeedPageSchema
-from search.indexer.sync import Indexer, SyncReport, utcnow_iso
+from search.indexer.sync import Indexer, SyncReport, ends_feed, utcnow_iso
 
 APPLY, ACK, GAP, RESYNC = "apply", "ack", "gap", "resync"
 
@@ -63,6 +63,7 @@ class State:
     epoch: int | None
     snapshot_open: bool = False
     remembered: bool = False
+    elsewhere: bool = False  # this process follows a snapshot of it in another index
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,11 @@ def judge(state: State, after: int, next_cursor: int, epoch: int | None, snapsho
         # A restored store numbers from 1 again: lift the base above every version used.
         base = state.base + state.cursor if new_epoch else state.base
         return Decision(APPLY, next_cursor, base, opens_snapshot=True)
+    if snapshot and state.elsewhere:
+        # Opened in the index a rebuild replaced: what it listed is not this index's to
+        # reconcile with (a carried cursor skips the pages it would need).
+        why = "the snapshot began in an index since replaced: push everything again from 0"
+        return Decision(RESYNC, 0, why=why)
     if next_cursor <= state.cursor:
         return Decision(ACK, state.cursor, state.base, why="already indexed")
     if after > state.cursor:
@@ -118,6 +124,11 @@ def push_state_id(index: str, node_id: str) -> str:
     return f"push:{index}:{node_id}"
 
 
+def snapshot_open(marker: dict[str, Any] | None) -> bool:
+    """Whether a snapshot marker (the state document at :func:`push_state_id`) says open."""
+    return bool(marker and marker.get("snapshot_open"))
+
+
 class Ingest:
     """Takes pushed pages for the push-mode members of ``indexer``; one page at a time per
     node (a lock each), so two pushes of one node never interleave."""
@@ -125,7 +136,9 @@ class Ingest:
     def __init__(self, indexer: Indexer) -> None:
         self.indexer = indexer
         self._locks = {m.id: threading.Lock() for m in indexer.members if m.pushes}
-        self._seen: dict[str, set[int] | None] = {}  # open snapshots this process follows
+        # Open snapshots this process follows, by (index, node): a rebuild's swap may come
+        # between two pages of one, and a seen-set is only good for the index it was made in.
+        self._seen: dict[tuple[str, str], set[int] | None] = {}
 
     def member(self, node_id: str) -> Member:
         found = next((m for m in self.indexer.members if m.id == node_id), None)
@@ -138,8 +151,10 @@ class Ingest:
     def state(self, index: str, node_id: str) -> State:
         cursor, base, epoch = self.indexer.state(index, node_id)
         marker = self.indexer.engine.get(self.indexer.state_index, push_state_id(index, node_id))
-        open_ = bool(marker and marker.get("snapshot_open"))
-        return State(cursor, base, epoch, open_, node_id in self._seen)
+        elsewhere = any(i != index and n == node_id for i, n in self._seen)
+        return State(
+            cursor, base, epoch, snapshot_open(marker), (index, node_id) in self._seen, elsewhere
+        )
 
     def where(self, node_id: str) -> dict[str, Any]:
         """Where the node should push from: the durable cursor and the epoch it belongs to."""
@@ -158,17 +173,22 @@ class Ingest:
         index = self.indexer._live_index()
         state = self.state(index, member.id)
         decision = judge(state, page.after, page.next_cursor, page.epoch, snapshot)
+        if state.elsewhere:  # that index is gone from the alias: forget what it listed
+            self._seen = {k: v for k, v in self._seen.items() if k[0] == index or k[1] != member.id}
         if decision.action in (GAP, RESYNC):
             error = "cursor_gap" if decision.action == GAP else "resync_required"
             raise PushRefused(409, error, decision.why, decision.expected)
         report = SyncReport(member.id, index=index, cursor_before=state.cursor)
         report.cursor_after, report.latest_seq = state.cursor, page.latest_seq
+        final = ends_feed(page)
         if decision.action == APPLY:
             self._apply(member.id, index, page, decision, report)
-        # The end of the feed as it stands: the last page, or an empty one (the feed's
-        # latest_seq may count a change whose row was purged, so has_more can stay true).
-        final = not page.has_more or page.next_cursor == page.after
-        if final and member.id in self._seen and page.next_cursor >= state.cursor:
+        elif final and page.next_cursor == state.cursor > 0:
+            # Nothing to index, but the node says the cursor is its end: verify reads that.
+            self.indexer.save_cursor(
+                index, member.id, state.cursor, page.latest_seq, state.base, state.epoch, True
+            )
+        if final and (index, member.id) in self._seen and page.next_cursor >= state.cursor:
             self._finish_snapshot(member.id, index, report)
         self.indexer.record_health(report, mode="push", last_push=utcnow_iso())
         return {
@@ -190,20 +210,20 @@ class Ingest:
             # As when pulling from 0: an index without this node's documents has nothing
             # to reconcile, so memory stays flat on a first push.
             has_docs = engine.count(index, {"query": {"term": {"node_id": node_id}}})
-            self._seen[node_id] = set() if has_docs else None
+            self._seen[index, node_id] = set() if has_docs else None
             self._mark(index, node_id, True)
         self.indexer.apply_page(
-            node_id, index, page, decision.base, report, self._seen.get(node_id)
+            node_id, index, page, decision.base, report, self._seen.get((index, node_id))
         )
         engine.refresh(index)
 
     def _finish_snapshot(self, node_id: str, index: str, report: SyncReport) -> None:
         """Drop what the snapshot no longer listed, then close it."""
-        seen = self._seen[node_id]
+        seen = self._seen[index, node_id]
         if seen is not None:
             self.indexer.reconcile(node_id, index, seen, report)
             self.indexer.engine.refresh(index)
-        del self._seen[node_id]
+        del self._seen[index, node_id]
         self._mark(index, node_id, False)
 
     def _mark(self, index: str, node_id: str, open_: bool) -> None:

@@ -4,7 +4,8 @@ For a pull-mode node verify reads the node's whole feed and compares ids and con
 with the index (search/indexer/audit.py). The indexer never connects to a push-mode node, and
 a pushed page carries no count or digest of the node's records, only the node's latest
 sequence number. So for a push-mode node verify checks what the indexer itself knows: that
-the live index's cursor of the node has reached the latest sequence the node last reported,
+the live index's cursor of the node has reached the latest sequence the node last
+reported (or the node's last page ended its feed: that sequence may count a purged change),
 that no snapshot of it is open, and how many of its documents the index holds. A record the
 node changed after its last push, or a document the index lost while keeping its cursor,
 is not seen here (nor repaired by a rebuild, which carries the node as the live index has it).
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 
 from search.aliases import state_index, write_index
 from search.engine import SearchEngine
-from search.indexer.ingest import push_state_id
+from search.indexer.ingest import push_state_id, snapshot_open
 from search.indexer.sync import cursor_id
 
 
@@ -27,6 +28,7 @@ class PushAuditReport:
     cursor: int | None = None  # None: the node has not pushed into the live index
     latest_seq: int = 0  # the latest sequence the node reported with its last page
     snapshot_open: bool = False
+    at_end: bool = False  # its last page ended its feed (latest_seq may count a purged change)
     # Never compared for a push-mode node (see the module docstring); kept so verify lists
     # every report alike.
     missing: list[str] = field(default_factory=list)
@@ -36,7 +38,9 @@ class PushAuditReport:
     @property
     def exact(self) -> bool:
         """As exact as the indexer can tell: caught up with what the node last reported."""
-        return self.cursor is not None and self.cursor >= self.latest_seq and not self.snapshot_open
+        if self.cursor is None or self.snapshot_open:
+            return False
+        return self.at_end or self.cursor >= self.latest_seq
 
     def summary(self) -> str:
         if self.cursor is None:
@@ -66,6 +70,7 @@ def push_audit(engine: SearchEngine, prefix: str, node_id: str) -> PushAuditRepo
         cursor, latest = saved.get("cursor"), saved.get("latest_seq")
         report.cursor = cursor if isinstance(cursor, int) else 0
         report.latest_seq = latest if isinstance(latest, int) else 0
+        report.at_end = saved.get("at_end") is True
     marker = engine.get(state_index(prefix), push_state_id(live, node_id))
-    report.snapshot_open = bool(marker and marker.get("snapshot_open"))
+    report.snapshot_open = snapshot_open(marker)
     return report

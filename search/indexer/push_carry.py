@@ -43,9 +43,8 @@ from typing import Any
 
 from federation.http import identifier
 from search.aliases import write_index
-from search.indexer.documents import to_document, uid
-from search.indexer.ingest import push_state_id
-from search.indexer.sync import Indexer, SyncError, cursor_id
+from search.indexer.ingest import push_state_id, snapshot_open
+from search.indexer.sync import Indexer, SyncError, cursor_id, derive
 
 BATCH = 1000
 FACTS = ("seq", "content_hash", "schema_version", "modified")  # of the entry it came from
@@ -64,6 +63,7 @@ class Carried:
     base: int = 0
     epoch: int | None = None
     caught_up: int = 0  # documents copied again just before the swap
+    live: str = ""  # the index the copy came from (the swap must replace that one)
 
     def summary(self) -> str:
         return (
@@ -86,7 +86,8 @@ def carry_node(indexer: Indexer, node_id: str, live: str, new: str) -> Carried:
     # A pushed page's cursor is saved after the engine acknowledged its writes but before
     # the index is refreshed: refresh, so the copy sees every write the cursor counts.
     indexer.engine.refresh(live)
-    carried = Carried(node_id, _copy(indexer, node_id, live, new), cursor, base, epoch)
+    copied = _copy(indexer, node_id, live, new)
+    carried = Carried(node_id, copied, cursor, base, epoch, live=live)
     if (cursor, base, epoch) != (0, 0, None):  # else it never pushed: no cursor is the same
         _save(indexer, live, new, carried)  # with cursor 0 too: its base orders what follows
     settle(indexer, live, new, carried)
@@ -94,8 +95,15 @@ def carry_node(indexer: Indexer, node_id: str, live: str, new: str) -> Carried:
 
 
 def settle_push_nodes(indexer: Indexer, new: str, carried: list[Carried]) -> None:
-    """Just before the swap (the live index is still the one the copies came from)."""
+    """Just before the swap, from the index the copies came from: if the alias has moved
+    meanwhile (another rebuild swapped), what was carried is not the live index's."""
     live = write_index(indexer.engine, indexer.prefix)
+    for node in carried:
+        if node.live != live:
+            raise SyncError(
+                f"the live index moved from {node.live} to {live} while {node.node_id} was "
+                "carried (another rebuild?)"
+            )
     if live is None:
         return
     indexer.engine.refresh(live)
@@ -105,6 +113,7 @@ def settle_push_nodes(indexer: Indexer, new: str, carried: list[Carried]) -> Non
             # What it pushed since the copy began, copied again: found at once after the
             # swap. Its cursor stays, so its next pass still re-sends it, withdrawals too.
             node.caught_up = _copy(indexer, node.node_id, live, new, after=node.cursor)
+            _save(indexer, live, new, node)  # its latest sequence now: verify says behind
     indexer.engine.refresh(new)  # searchable the moment the alias points at it
 
 
@@ -123,6 +132,8 @@ def settle(indexer: Indexer, live: str, new: str, carried: Carried) -> None:
 def _save(indexer: Indexer, live: str, new: str, carried: Carried) -> None:
     saved = indexer.engine.get(indexer.state_index, cursor_id(live, carried.node_id)) or {}
     latest = saved.get("latest_seq")  # what the node last said it has, for verify and health
+    # Its last page ended its feed, at the cursor carried: verify may pass at once.
+    at_end = saved.get("at_end") is True and saved.get("cursor") == carried.cursor > 0
     indexer.save_cursor(
         new,
         carried.node_id,
@@ -130,12 +141,12 @@ def _save(indexer: Indexer, live: str, new: str, carried: Carried) -> None:
         latest if isinstance(latest, int) else carried.cursor,
         carried.base,
         carried.epoch,
+        at_end,
     )
 
 
 def _snapshot_open(indexer: Indexer, index: str, node_id: str) -> bool:
-    marker = indexer.engine.get(indexer.state_index, push_state_id(index, node_id))
-    return bool(marker and marker.get("snapshot_open"))
+    return snapshot_open(indexer.engine.get(indexer.state_index, push_state_id(index, node_id)))
 
 
 def _copy(indexer: Indexer, node_id: str, live: str, new: str, after: int = 0) -> int:
@@ -160,7 +171,7 @@ def _copy(indexer: Indexer, node_id: str, live: str, new: str, after: int = 0) -
                 f"the engine refused {len(result.errors)} of {len(actions)} carried documents "
                 f"of {node_id}"
             )
-        copied += len(actions)
+        copied += len(actions) - result.stale  # a stale one: the new index has it, newer
     return copied
 
 
@@ -191,17 +202,19 @@ def _batches(
 def _context(
     indexer: Indexer, node_id: str, index: str, docs: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    """The biobank and collection records the batch's records embed, from the live index."""
-    records = [doc.get("record") for doc in docs]
-    wanted = {
-        uid(node_id, ref, record[ref])
-        for record in records
-        if isinstance(record, dict)
-        for ref in ("biobank", "collection")
-        if isinstance(record.get(ref), str)
-    }
-    found = indexer.engine.mget(index, sorted(wanted))
-    return {doc_id: doc["record"] for doc_id, doc in found.items()}
+    """The biobank and collection records the batch's records embed: from the batch, else
+    the live index, as a page's are (``Indexer._context``)."""
+    entries = [
+        {
+            "op": "upsert",
+            "kind": d.get("kind"),
+            "id": str(d["record"].get("id")),
+            "record": d["record"],
+        }
+        for d in docs
+        if isinstance(d.get("record"), dict)  # else _derive stops the rebuild, naming it
+    ]
+    return indexer._context(node_id, index, entries)
 
 
 def _derive(node_id: str, hit: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
@@ -213,11 +226,8 @@ def _derive(node_id: str, hit: dict[str, Any], context: dict[str, Any]) -> dict[
         # Not a document this indexer wrote: the rebuild stops, the live index stays.
         name = identifier(hit.get("_id"), 600) or "a document"
         raise SyncError(f"{name} of {node_id} keeps no record to derive it from") from None
-    return to_document(
-        node_id,
-        kind,
-        record,
-        **kept,
-        biobank=context.get(uid(node_id, "biobank", record.get("biobank", ""))),
-        collection=context.get(uid(node_id, "collection", record.get("collection", ""))),
-    )
+    try:
+        return derive(node_id, kind, record, context, **kept)
+    except KeyError as exc:  # a record this code's to_document cannot read
+        name = identifier(hit.get("_id"), 600) or "a document"
+        raise SyncError(f"{name} of {node_id} lacks {identifier(str(exc), 80)}") from None

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from federation.registry import Member
 from search.aliases import (
     MAPPING_VERSION,
     create_catalogue_index,
@@ -47,10 +48,12 @@ def rebuild(
     version: str = MAPPING_VERSION,
     grace: float = 30,
     workers: int = 1,
+    *,
     before_swap: Callable[[str], None] | None = None,
 ) -> RebuildReport:
     """Build, fill, check and swap in a new index; ``workers`` nodes are harvested at once.
-    ``before_swap`` is called with the new index once it is complete (tests look there)."""
+    ``before_swap`` is a test hook, not for production: called with the new index once it is
+    complete, just before the push-mode nodes are checked again and the alias swapped."""
     started = time.monotonic()
     engine = indexer.engine
     indexer.prepare()
@@ -61,17 +64,15 @@ def rebuild(
     pulled = [m for m in indexer.members if not m.pushes]
     try:
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            for catch_up in (False, True):
-                results = list(pool.map(lambda m: indexer.sync_node(m, index=new), pulled))
-                for member, result in zip(pulled, results, strict=True):
-                    if not result.ok:
-                        raise RebuildError(
-                            f"node {member.id} could not be harvested: {result.error}"
-                        )
-                if not catch_up:
-                    report.reports = results
+            report.reports = _harvest(pool, indexer, pulled, new)
+            _harvest(pool, indexer, pulled, new)  # catch up on what came during the harvest
+            try:
+                report.carried = carry_push_nodes(indexer, write_index(engine, indexer.prefix), new)
+            except (SyncError, engine.errors.TransportError) as exc:
+                raise RebuildError(f"the new index could not be completed: {exc}") from None
+            if report.carried:  # a long carry: once more what pull-mode nodes changed meanwhile
+                _harvest(pool, indexer, pulled, new)
         try:
-            report.carried = carry_push_nodes(indexer, write_index(engine, indexer.prefix), new)
             finish_bulk_load(engine, new, indexer.replicas)
             if before_swap is not None:
                 before_swap(new)
@@ -88,6 +89,17 @@ def rebuild(
         _drop(indexer, old)
     report.seconds = time.monotonic() - started
     return report
+
+
+def _harvest(
+    pool: ThreadPoolExecutor, indexer: Indexer, pulled: list[Member], new: str
+) -> list[SyncReport]:
+    """Every pull-mode node synced into ``new`` from its cursor there (0 at first)."""
+    results = list(pool.map(lambda m: indexer.sync_node(m, index=new), pulled))
+    for member, result in zip(pulled, results, strict=True):
+        if not result.ok:
+            raise RebuildError(f"node {member.id} could not be harvested: {result.error}")
+    return results
 
 
 def _drop(indexer: Indexer, index: str) -> None:

@@ -50,6 +50,27 @@ QUARANTINE_KEPT = 200
 ID_MAX = 255  # the id pattern's own bound (schemas.validators.LOCAL_ID)
 
 
+def ends_feed(page: FeedPage) -> bool:
+    """The end of the feed as it stands: the last page, or an empty one (the feed's
+    latest_seq may count a change whose row was purged, so has_more can stay true)."""
+    return not page.has_more or page.next_cursor == page.after
+
+
+def derive(
+    node_id: str, kind: str, record: dict[str, Any], context: dict[str, Any], **facts: Any
+) -> dict[str, Any]:
+    """A record's document, with the biobank and collection records it names from
+    ``context`` (a pulled or pushed page's, or a rebuild's carry, push_carry.py)."""
+    return to_document(
+        node_id,
+        kind,
+        record,
+        **facts,
+        biobank=context.get(uid(node_id, "biobank", record.get("biobank", ""))),
+        collection=context.get(uid(node_id, "collection", record.get("collection", ""))),
+    )
+
+
 class SyncError(RuntimeError):
     """The engine did not take a bulk; the cursor stays where it was."""
 
@@ -272,7 +293,10 @@ class Indexer:
         latest_seq: int,
         version_base: int = 0,
         epoch: int | None = None,
+        at_end: bool = False,
     ) -> None:
+        """``at_end``: the page ended the feed as it stood (latest_seq may count a purged
+        change, so only the node's page can say so; verify reads it, push_audit.py)."""
         self.engine.put(
             self.state_index,
             cursor_id(index, node_id),
@@ -284,6 +308,7 @@ class Indexer:
                 "latest_seq": latest_seq,
                 "version_base": version_base,
                 "epoch": epoch,
+                "at_end": at_end,
                 "saved": self.now(),
             },
         )
@@ -379,7 +404,9 @@ class Indexer:
         pushed one (search/indexer/ingest.py)."""
         self._apply_page(node_id, target, page, base, report, seen)
         # The engine has acknowledged every write of this page: now the cursor moves.
-        self.save_cursor(target, node_id, page.next_cursor, page.latest_seq, base, page.epoch)
+        self.save_cursor(
+            target, node_id, page.next_cursor, page.latest_seq, base, page.epoch, ends_feed(page)
+        )
         report.cursor_after, report.latest_seq = page.next_cursor, page.latest_seq
 
     def reconcile(self, node_id: str, target: str, seen: set[int], report: SyncReport) -> None:
@@ -467,17 +494,15 @@ class Indexer:
                 continue
             if seen is not None:
                 seen.add(_key(doc_id))
-            record = entry["record"]
-            doc = to_document(
+            doc = derive(
                 node_id,
                 entry["kind"],
-                record,
+                entry["record"],
+                context,
                 seq=entry["seq"],
                 content_hash=entry["hash"],
                 schema_version=entry["schema_version"],
                 modified=entry["modified"].isoformat(),
-                biobank=context.get(uid(node_id, "biobank", record.get("biobank", ""))),
-                collection=context.get(uid(node_id, "collection", record.get("collection", ""))),
             )
             action.update(_op_type="index", _source=doc)  # no copy of the document
             actions.append(action)
@@ -578,5 +603,8 @@ class Indexer:
                     wanted.add(uid(node_id, ref, record[ref]))
         missing = sorted(wanted - set(context))
         for doc_id, doc in self.engine.mget(target, missing).items():
+            if not isinstance(doc.get("record"), dict):  # not a document this indexer wrote
+                name = identifier(doc_id, 600) or "a document"
+                raise SyncError(f"{name} of {node_id} keeps no record to embed")
             context[doc_id] = doc["record"]
         return context

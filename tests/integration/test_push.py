@@ -74,9 +74,9 @@ def page(store, after, limit=3):
     return feed_page(store, NODE, after, limit, FactsPolicy())
 
 
-def push_all(ingest, store, snapshot: bool) -> list[dict]:
-    """Every page from 0, as the node's pusher sends them, up to the end of the feed."""
-    answers, after = [], 0
+def push_all(ingest, store, snapshot: bool, after: int = 0) -> list[dict]:
+    """Every page from ``after``, as the node's pusher sends them, up to the end of the feed."""
+    answers = []
     while True:
         body = page(store, after)
         answers.append(ingest.push(NODE, body, snapshot))

@@ -3,12 +3,15 @@ caught up with what the node last reported, or not, and why; ids and hashes are 
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from federation.node.importer import import_catalogue
 from federation.registry import Member
 from search.indexer.ingest import Ingest
 from search.indexer.push_audit import push_audit
+from search.indexer.rebuild import rebuild
 from search.indexer.sync import Indexer
 from tests.builders import catalogue, cell_line
 from tests.integration.test_push import NODE, page
@@ -57,3 +60,19 @@ def test_a_node_partway_through_a_pass_or_a_snapshot_is_not_caught_up(
     ingest.push(NODE, page(store, 0), snapshot=True)  # a snapshot begins again
     resending = push_audit(search_engine, index_prefix, NODE)
     assert not resending.exact and "a snapshot is still being pushed" in resending.summary()
+
+
+def test_a_node_whose_latest_sequence_counts_a_purged_change_is_caught_up_at_its_end(
+    ingest, store, search_engine, index_prefix
+):
+    pusher = DirectPusher(store, ingest)
+    pusher.push_pass()
+    # L4 (change 7) withdrawn as change 8, then its tombstone purged: 8 stays the latest.
+    store.withdraw("cell_line", "L4")
+    store.purge_tombstones(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1))
+    assert pusher.push_pass().snapshot  # ends with an empty page: the node's end is 6
+    report = push_audit(search_engine, index_prefix, NODE)
+    assert (report.cursor, report.latest_seq, report.in_index) == (6, 8, 6)
+    assert report.exact and "caught up with its last push" in report.summary()
+    rebuild(ingest.indexer, grace=0)  # carried with its cursor, and that it was the end
+    assert push_audit(search_engine, index_prefix, NODE).exact

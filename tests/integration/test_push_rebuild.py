@@ -15,14 +15,25 @@ from federation.node.importer import import_catalogue
 from federation.node.push import Pusher
 from federation.node.store import CatalogueStore
 from federation.registry import Member
-from search.aliases import catalogue_alias, drop_indices, write_index
+from search.aliases import (
+    MAPPING_VERSION,
+    catalogue_alias,
+    create_catalogue_index,
+    drop_indices,
+    finish_bulk_load,
+    swap_alias,
+    write_index,
+)
 from search.health import node_health
+from search.indexer import rebuild as rebuild_module
 from search.indexer.documents import uid
 from search.indexer.ingest import Ingest, PushRefused
+from search.indexer.push_audit import push_audit
+from search.indexer.push_carry import Carried, carry_push_nodes, settle_push_nodes
 from search.indexer.rebuild import RebuildError, rebuild
-from search.indexer.sync import Indexer
+from search.indexer.sync import Indexer, SyncError
 from tests.builders import catalogue, cell_line
-from tests.integration.test_push import NODE, assert_exact, page
+from tests.integration.test_push import NODE, assert_exact, page, push_all
 
 pytestmark = pytest.mark.engine
 LINES = {f"L{i}" for i in range(5)}
@@ -102,9 +113,11 @@ def test_a_push_mode_nodes_lines_are_searchable_at_every_moment_of_a_rebuild(
     # withdrawal waits for the node's next pass (the index keeps no tombstones).
     assert lines_in(search_engine, alias) == {**seen["live after the push"], "L4": "L4"}
     assert ingest.where(NODE)["cursor"] == cursor
+    assert not push_audit(search_engine, index_prefix, NODE).exact  # the withdrawal is due
     # Its next pass sends again what came after the carried cursor, the withdrawal too.
     again = pusher.push_pass()
     assert (again.snapshot, again.entries) == (False, 2)
+    assert push_audit(search_engine, index_prefix, NODE).exact
     assert lines_in(search_engine, alias) == seen["live after the push"]
     assert_exact(search_engine, index_prefix, NODE, store)
     assert node_health(search_engine, index_prefix)[NODE]["lag"] == 0
@@ -297,3 +310,115 @@ def carried_hits(engine, index: str) -> list[dict[str, Any]]:
     engine.refresh(index)
     body = {"query": {"term": {"node_id": NODE}}, "size": 100, "version": True}
     return engine.search(index, body)["hits"]["hits"]
+
+
+def carry_up_to_the_swap(ingest: Ingest) -> tuple[str, list[Carried]]:
+    """A rebuild's push-mode steps, one by one (no pull-mode node here): the new index
+    carried into and checked again, not yet swapped in."""
+    indexer = ingest.indexer
+    new = create_catalogue_index(indexer.engine, indexer.prefix, MAPPING_VERSION, bulk_load=True)
+    carried = carry_push_nodes(indexer, write_index(indexer.engine, indexer.prefix), new)
+    finish_bulk_load(indexer.engine, new, indexer.replicas)
+    settle_push_nodes(indexer, new, carried)
+    return new, carried
+
+
+def resume_snapshot(ingest: Ingest, store: CatalogueStore, after: int) -> str | None:
+    """The rest of a snapshot as the node's pusher sends it: on a refusal, again from where
+    the indexer says. The refusal's error, if there was one."""
+    try:
+        push_all(ingest, store, snapshot=True, after=after)
+        return None
+    except PushRefused as exc:
+        push_all(ingest, store, snapshot=True, after=exc.expected or 0)
+        return exc.error
+
+
+def test_a_snapshot_opened_after_the_last_check_and_before_the_swap_deletes_nothing_carried(
+    node, search_engine, index_prefix
+):
+    store, ingest = node
+    DirectPusher(store, ingest).push_pass()
+    new, [carried] = carry_up_to_the_swap(ingest)
+    assert carried.cursor == 7  # no snapshot was open when it was checked
+    # Its first page reaches the live index; the rest of it will reach the new one.
+    first = page(store, 0)
+    ingest.push(NODE, first, snapshot=True)
+    swap_alias(search_engine, index_prefix, new)
+    # What the old index's page listed is no base to reconcile the new one with: from 0.
+    refused = resume_snapshot(ingest, store, first["next_cursor"])
+    assert set(lines_in(search_engine, new)) == LINES
+    assert refused == "resync_required"
+    assert_exact(search_engine, index_prefix, NODE, store)
+
+
+def test_copying_again_what_the_new_index_holds_counts_nothing(node, search_engine, index_prefix):
+    store, ingest = node
+    pusher = DirectPusher(store, ingest)
+    pusher.push_pass()
+    indexer = ingest.indexer
+    live = write_index(search_engine, index_prefix)
+    new = create_catalogue_index(search_engine, index_prefix, MAPPING_VERSION, bulk_load=True)
+    carried = carry_push_nodes(indexer, live, new)
+    assert import_catalogue(store, catalogue(cell_line("L0", name="L0 renamed")), "c.json").ok
+    pusher.push_pass()
+    settle_push_nodes(indexer, new, carried)
+    assert carried[0].caught_up == 1  # the renamed line
+    settle_push_nodes(indexer, new, carried)
+    assert carried[0].caught_up == 0  # the engine took nothing: it holds that version
+    [again] = carry_push_nodes(indexer, live, new)
+    assert again.documents == 0  # all seven are there, as new as the live index's
+
+
+def test_a_carry_whose_live_index_was_swapped_away_is_refused(node, search_engine, index_prefix):
+    store, ingest = node
+    DirectPusher(store, ingest).push_pass()
+    indexer = ingest.indexer
+    new = create_catalogue_index(search_engine, index_prefix, MAPPING_VERSION, bulk_load=True)
+    carried = carry_push_nodes(indexer, write_index(search_engine, index_prefix), new)
+    other = create_catalogue_index(search_engine, index_prefix, MAPPING_VERSION)
+    swap_alias(search_engine, index_prefix, other)  # another rebuild swapped meanwhile
+    with pytest.raises(SyncError, match=f"the live index moved from .* to {other} while {NODE}"):
+        settle_push_nodes(indexer, new, carried)
+
+
+def test_a_biobank_document_that_keeps_no_record_stops_the_rebuild_naming_it(
+    node, search_engine, index_prefix
+):
+    store, ingest = node
+    DirectPusher(store, ingest).push_pass()
+    live = write_index(search_engine, index_prefix)
+    line = search_engine.get(live, uid(NODE, "cell_line", "L0"))
+    doc_id = uid(NODE, "biobank", line["record"]["biobank"])
+    search_engine.client.index(
+        index=live, id=doc_id, body={"uid": doc_id, "node_id": NODE, "kind": "biobank"}
+    )
+    with pytest.raises(RebuildError, match=f"{doc_id} of {NODE} keeps no record"):
+        rebuild(ingest.indexer, grace=0)
+    assert write_index(search_engine, index_prefix) == live
+
+
+def test_what_a_pull_mode_node_changed_during_the_carry_is_in_the_new_index_at_the_swap(
+    store, start_node, search_engine, index_prefix, monkeypatch
+):
+    assert import_catalogue(store, catalogue(cell_line("L0")), "c.json").ok
+    pulled = start_node("pulled", catalogue(cell_line("P1")))
+    members = [pulled.member, Member(NODE, "Pushing", "http://127.0.0.1:9", "push")]
+    indexer = Indexer(search_engine, members, index_prefix, page_size=3, timeout=5)
+    indexer.prepare()
+    indexer.sync_all()
+    DirectPusher(store, Ingest(indexer)).push_pass()
+
+    def carry_while_the_pulled_node_changes(*args: Any) -> list[Carried]:
+        pulled.store.write([("cell_line", cell_line("P2"))])  # while the carry runs
+        return carry_push_nodes(*args)
+
+    monkeypatch.setattr(rebuild_module, "carry_push_nodes", carry_while_the_pulled_node_changes)
+    report = rebuild(indexer, grace=0)
+    found = {
+        h["_source"]["local_id"]
+        for h in search_engine.search(
+            report.index, {"query": {"term": {"node_id": "pulled"}}, "size": 10}
+        )["hits"]["hits"]
+    }
+    assert {"P1", "P2"} <= found  # before any live sync of the new index

@@ -85,6 +85,15 @@ def test_a_snapshot_this_process_forgot_is_asked_for_again():
     assert judge(kept, 10, 20, 7, snapshot=True).action == APPLY
 
 
+def test_a_snapshot_begun_in_an_index_since_replaced_is_asked_for_again_from_0():
+    # A carried cursor of 10: the page would be acknowledged, its snapshot reconciled wrong.
+    elsewhere = State(cursor=10, base=0, epoch=7, elsewhere=True)
+    refused = judge(elsewhere, 3, 6, 7, snapshot=True)
+    assert (refused.action, refused.expected) == (RESYNC, 0)
+    assert judge(elsewhere, 0, 3, 7, snapshot=True).opens_snapshot  # begun again, here
+    assert judge(elsewhere, 10, 12, 7, snapshot=False).action == APPLY  # not a snapshot's
+
+
 def test_a_node_that_does_not_say_its_epoch_is_judged_by_the_cursor():
     assert judge(State(10, 0, None), 10, 20, None, snapshot=False).action == APPLY
     assert judge(AT_10, 10, 20, None, snapshot=False).action == APPLY
