@@ -26,6 +26,7 @@ from portal.service import SearchRejected, current_search
 from portal.str_views import str_search
 from schemas.standards import standard_labels, standards
 from search.queries import SEARCH_KINDS, SORTS, InvalidQuery, SearchParams, parse_params
+from search.query_strings import query_string
 from search.vocab import DERIVATION_LABELS, QC_FLAGS, duo_label
 
 bp = Blueprint("views", __name__)
@@ -102,7 +103,7 @@ def highlight(fragment: str | None) -> Markup:
 @bp.app_template_global()
 def search_url(query: str | list[tuple[str, str]] = "") -> str:
     """The search page with a query string (or parameter pairs)."""
-    qs = query if isinstance(query, str) else urlencode(query)
+    qs = query if isinstance(query, str) else query_string(query)
     base = url_for("views.search_page")
     return f"{base}?{qs}" if qs else base
 
