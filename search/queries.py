@@ -99,6 +99,12 @@ MAX_WORDS = 32
 BASE_PARAMS = ("q", "kind", "page", "size", "sort")
 KNOWN_PARAMS = frozenset(BASE_PARAMS) | {p for f in FACETS for p in f.params}
 FACET_PARAMS = tuple((f, frozenset(f.params)) for f in FACETS)  # each facet's URL parameters
+# The facets the panel shows, and whether each says how its values combine (any or all).
+PANEL_FACETS = tuple(
+    (f, isinstance(f, (TermsFacet, HierarchyFacet)) and f.combinable)
+    for f in FACETS
+    if not f.hidden
+)
 HIT_SOURCE_EXCLUDES = [
     "record",
     "str_loci",  # the STR search's own fields (search/str_queries.py)
@@ -637,9 +643,7 @@ def read_facets(
     """Facet values with counts, in declaration order, marking the selected ones."""
     labels = labels or {}
     facets = []
-    for facet in FACETS:
-        if facet.hidden:
-            continue
+    for facet, has_op in PANEL_FACETS:
         sel = params.selections.get(facet.name)
         agg = aggregations.get(facet.name, {})
         if "own" in agg:
@@ -650,8 +654,8 @@ def read_facets(
             "type": facet.type,
             "values": facet.read(agg, sel, labels),
         }
-        if isinstance(facet, (TermsFacet, HierarchyFacet)) and facet.combinable:
-            entry["op"] = sel.op if sel else facet.op
+        if has_op:
+            entry["op"] = sel.op if sel else facet.op  # type: ignore[attr-defined]
         if sel and facet.type == "range":
             entry["min"], entry["max"] = sel.low, sel.high
         facets.append(entry)
