@@ -15,7 +15,6 @@ import re
 import time
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlencode
 
 from flask import current_app
 
@@ -53,6 +52,7 @@ from search.queries import (
     read_suggestion,
     read_totals,
 )
+from search.query_strings import query_string
 from search.relations import (
     build_lines_named,
     build_lines_naming,
@@ -238,7 +238,7 @@ class CatalogueSearch:
                     "facet": name,
                     "label": FACETS_BY_NAME[name].label,
                     "selection": FACETS_BY_NAME[name].describe(sel, labels),
-                    "query": urlencode(params.args(drop=name)),
+                    "query": query_string(params.args(drop=name)),
                 }
                 for name, sel in params.selections.items()
             ],
@@ -249,7 +249,7 @@ class CatalogueSearch:
                     "selection": FACETS_BY_NAME[f.facet].describe(run.selections[f.facet], labels),
                     "words": f.words,
                     # Searching the word instead: the same search with the words quoted.
-                    "query": urlencode(params.args(q=understanding.literal(f))),
+                    "query": query_string(params.args(q=understanding.literal(f))),
                 }
                 for f in understanding.filters
             ],
@@ -268,7 +268,7 @@ class CatalogueSearch:
             if suggestion:
                 result["did_you_mean"] = {
                     "text": suggestion,
-                    "query": urlencode(params.args(q=suggestion)),
+                    "query": query_string(params.args(q=suggestion)),
                 }
         return result
 
@@ -326,14 +326,14 @@ class CatalogueSearch:
         suggestion = read_suggestion(params.q, resp.get("suggest", {})) if params.q else None
         relax = read_relax(aggs, params, labels)
         for r in relax:
-            r["query"] = urlencode(r.pop("args"))
+            r["query"] = query_string(r.pop("args"))
         return {
             "did_you_mean": suggestion,
-            "did_you_mean_query": urlencode(params.args(q=suggestion)) if suggestion else None,
+            "did_you_mean_query": query_string(params.args(q=suggestion)) if suggestion else None,
             "without_words": resp.get("hits", {}).get("total", {}).get("value", 0)
             if params.q
             else None,
-            "without_words_query": urlencode(params.args(q="")) if params.q else None,
+            "without_words_query": query_string(params.args(q="")) if params.q else None,
             "relax": relax,
             # (every facet's codes, as searching lines reads them: a cell-type id is no
             # unknown code when searching collections)

@@ -19,13 +19,16 @@ from federation.web.filters import when
 from portal import records
 from portal.access.context import current_access
 from portal.alerts.demand import record_demand
+from portal.facet_rows import facet_value
 from portal.jsonld import jsonld_for, script_json
 from portal.lineage import coa_links
 from portal.miabis_jsonld import with_miabis
+from portal.record_links import record_links
 from portal.service import SearchRejected, current_search
 from portal.str_views import str_search
 from schemas.standards import standard_labels, standards
 from search.queries import SEARCH_KINDS, SORTS, InvalidQuery, SearchParams, parse_params
+from search.query_strings import query_string
 from search.vocab import DERIVATION_LABELS, QC_FLAGS, duo_label
 
 bp = Blueprint("views", __name__)
@@ -102,9 +105,12 @@ def highlight(fragment: str | None) -> Markup:
 @bp.app_template_global()
 def search_url(query: str | list[tuple[str, str]] = "") -> str:
     """The search page with a query string (or parameter pairs)."""
-    qs = query if isinstance(query, str) else urlencode(query)
+    qs = query if isinstance(query, str) else query_string(query)
     base = url_for("views.search_page")
     return f"{base}?{qs}" if qs else base
+
+
+bp.add_app_template_global(facet_value)  # (portal/facet_rows.py: a row of the filter panel)
 
 
 def _render_search(params: SearchParams, result, error: str | None, status: int = 200):
@@ -117,6 +123,7 @@ def _render_search(params: SearchParams, result, error: str | None, status: int 
         sorts={key: SORT_LABELS.get(key, key) for key in SORTS},
         page_sizes=PAGE_SIZES,
         export_query=urlencode([p for p in request.args.items(multi=True) if p[0] != "page"]),
+        record_url=record_links(url_for("views.record_page", uid="-")),
     ), status
 
 

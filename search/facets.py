@@ -185,12 +185,20 @@ class TermsFacet(Facet):
         }
         for b in agg.get("selected", {}).get("buckets", []):
             counts.setdefault(b["key"], b["doc_count"])
-        chosen = set(sel.values) if sel else set()
-        # A selected value with no hits left still shows, so it can be unticked.
-        for v in sorted(chosen - set(counts)):
-            counts[v] = 0
+        if sel:
+            # A selected value with no hits left still shows, so it can be unticked.
+            for v in sorted(set(sel.values) - set(counts)):
+                counts[v] = 0
+        chosen = sel.values if sel else ()
+        # (value_label inline: this runs for every value of every facet of every search)
+        choices = self.choices or {}
         return [
-            {"value": v, "label": self.value_label(v, labels), "count": n, "selected": v in chosen}
+            {
+                "value": v,
+                "label": choices.get(v) or labels.get(v, v),
+                "count": n,
+                "selected": v in chosen,
+            }
             for v, n in counts.items()
         ]
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from search.donors import donor_aggs
@@ -97,6 +98,13 @@ MAX_QUERY = 500
 MAX_WORDS = 32
 BASE_PARAMS = ("q", "kind", "page", "size", "sort")
 KNOWN_PARAMS = frozenset(BASE_PARAMS) | {p for f in FACETS for p in f.params}
+FACET_PARAMS = tuple((f, frozenset(f.params)) for f in FACETS)  # each facet's URL parameters
+# The facets the panel shows, and whether each says how its values combine (any or all).
+PANEL_FACETS = tuple(
+    (f, isinstance(f, (TermsFacet, HierarchyFacet)) and f.combinable)
+    for f in FACETS
+    if not f.hidden
+)
 HIT_SOURCE_EXCLUDES = [
     "record",
     "str_loci",  # the STR search's own fields (search/str_queries.py)
@@ -180,7 +188,8 @@ def _int(args: Mapping[str, Any], name: str, default: int, lo: int, hi: int) -> 
 def parse_params(args: Any, default_size: int = DEFAULT_SIZE) -> SearchParams:
     """Read search parameters from a MultiDict-like (``getlist``) mapping, strictly: an
     unknown parameter or a value no facet can hold is an error, not silently ignored."""
-    unknown = sorted(set(args.keys()) - KNOWN_PARAMS)
+    given = set(args.keys())
+    unknown = sorted(given - KNOWN_PARAMS)
     if unknown:
         raise InvalidQuery(
             f"unknown parameter {unknown[0]!r}; search takes {', '.join(BASE_PARAMS)} and the "
@@ -201,7 +210,9 @@ def parse_params(args: Any, default_size: int = DEFAULT_SIZE) -> SearchParams:
     size = _int(args, "size", default_size, 1, 100)
     page = _int(args, "page", 1, 1, MAX_WINDOW // size)
     selections = {}
-    for facet in FACETS:
+    for facet, own in FACET_PARAMS:
+        if given.isdisjoint(own):
+            continue  # (a facet whose parameters are absent selects nothing)
         sel = facet.parse(args)
         if sel is not None:
             selections[facet.name] = sel
@@ -400,8 +411,33 @@ def _facet_agg(
     return outer
 
 
-def base_query(params: SearchParams) -> dict[str, Any]:
-    text = text_query(params.q, params.also, params.any_word, params.relatives)
+def _facet_aggs(
+    params: SearchParams, selected: dict[str, dict[str, Any]], today: dt.date
+) -> dict[str, Any]:
+    """Every facet's aggregation, in declaration order. A facet with no selection counts
+    under every selected filter (one shared dict), and its own part depends only on the
+    facet and the day, so it is built once a day (:func:`_plain_agg`)."""
+    everything = _bool_filter(list(selected.values()))
+    aggs: dict[str, Any] = {}
+    for facet in FACETS:
+        if facet.name in selected:
+            aggs[facet.name] = _facet_agg(bind(facet, params), params, selected, today)
+        elif not facet.hidden:
+            bound = bind(facet, params)
+            inner = _plain_agg(facet.name, today) if bound is facet else bound.agg(None, today)
+            aggs[facet.name] = {"filter": everything, "aggs": inner}
+    return aggs
+
+
+@lru_cache(maxsize=256)
+def _plain_agg(name: str, today: dt.date) -> dict[str, Any]:
+    # Shared by every search of the day: request bodies are only serialised, never changed.
+    return FACETS_BY_NAME[name].agg(None, today)
+
+
+def base_query(params: SearchParams, text: dict[str, Any] | None = None) -> dict[str, Any]:
+    if text is None:
+        text = text_query(params.q, params.also, params.any_word, params.relatives)
     return {"bool": {"must": [text], "filter": [{"term": {"kind": params.kind}}]}}
 
 
@@ -420,11 +456,7 @@ class SearchBodies(NamedTuple):
 def build_search(params: SearchParams, today: dt.date) -> SearchBodies:
     """The engine requests for a search page: facet counts, and hits with highlights."""
     selected = clauses(params, today)
-    aggs = {
-        facet.name: _facet_agg(bind(facet, params), params, selected, today)
-        for facet in FACETS
-        if not facet.hidden or facet.name in selected
-    }
+    aggs = _facet_aggs(params, selected, today)
     # Records matching everything; for cell lines, also how many distinct lines they are
     # (exact up to the threshold, then within about 1%).
     aggs["matching"] = {"filter": _bool_filter(list(selected.values()))}
@@ -433,13 +465,14 @@ def build_search(params: SearchParams, today: dt.date) -> SearchBodies:
             "lines": {"cardinality": {"field": "line_key", "precision_threshold": 10_000}},
             **donor_aggs(),  # "N lines from M donors"
         }
+    text = text_query(params.q, params.also, params.any_word, params.relatives)  # once: both
     counts = {
         "size": 0,
-        "query": base_query(params),
+        "query": base_query(params, text),
         "aggs": aggs,
         "track_total_hits": False,
     }
-    query = base_query(params)
+    query = base_query(params, text)
     query["bool"]["filter"] += list(selected.values())
     hits: dict[str, Any] = {
         "query": query,
@@ -610,9 +643,7 @@ def read_facets(
     """Facet values with counts, in declaration order, marking the selected ones."""
     labels = labels or {}
     facets = []
-    for facet in FACETS:
-        if facet.hidden:
-            continue
+    for facet, has_op in PANEL_FACETS:
         sel = params.selections.get(facet.name)
         agg = aggregations.get(facet.name, {})
         if "own" in agg:
@@ -623,8 +654,8 @@ def read_facets(
             "type": facet.type,
             "values": facet.read(agg, sel, labels),
         }
-        if isinstance(facet, (TermsFacet, HierarchyFacet)) and facet.combinable:
-            entry["op"] = sel.op if sel else facet.op
+        if has_op:
+            entry["op"] = sel.op if sel else facet.op  # type: ignore[attr-defined]
         if sel and facet.type == "range":
             entry["min"], entry["max"] = sel.low, sel.high
         facets.append(entry)
