@@ -14,12 +14,13 @@ import os
 import sys
 
 ARENAS = "2"
-YOUNG_OBJECTS = 100_000
+YOUNG_OBJECTS = 10_000
 """Net allocations of container objects before the collector looks at the youngest ones
 (Python's default is 700). A harvest's feed page parses into some hundred thousand dicts
 and lists that live until the page is indexed; with the default, the collector scanned them
-again and again: a third of the indexer's CPU (bench/README.md, Profile). The harvest makes
-little cyclic garbage, so collecting it later costs a few MB at most."""
+again and again: a third of the indexer's CPU (bench/README.md, Profile). Not higher: at
+100,000 the indexer's peak grew with the harvest (244 MiB at 200k records, 423 at 1M); at
+10,000 it stays flat (166 and 169) for some 10% more CPU per record."""
 
 
 def few_malloc_arenas() -> dict[str, str]:
