@@ -4,6 +4,7 @@ they feed it."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,23 @@ from federation.web.login import SESSION_ID, User, open_session
 from portal.access.context import access_of
 from portal.access.service import AccessService
 from portal.app import create_app as create_portal_app
+from search.aliases import drop_indices
+from search.engine import SearchEngine
+
+
+def search_client(engine_url: str, prefix: str, workdir: Path) -> Iterator[FlaskClient]:
+    """A test client of the portal over the indices of ``prefix`` (its database in
+    ``workdir``), for a fixture to ``yield from``; the indices are dropped after."""
+    app = create_portal_app(
+        {
+            "SEARCH_URL": engine_url,
+            "INDEX_PREFIX": prefix,
+            "PORTAL_DATABASE_URL": f"sqlite:///{workdir / 'portal.sqlite3'}",
+        }
+    )
+    yield app.test_client()
+    drop_indices(SearchEngine(engine_url), prefix)
+
 
 CSRF_TOKEN = "a-csrf-token-of-this-session"
 MEMBERS = [Member("n1", "Node one", "https://n1.example.org")]

@@ -18,12 +18,11 @@ from federation.node.formats.sources import read_paths
 from federation.node.importer import import_catalogue, import_files
 from federation.node.store import store_of
 from federation.registry import Member
-from portal.app import create_app
-from search.aliases import drop_indices
 from search.engine import SearchEngine
 from search.indexer.sync import Indexer
 from tests.builders import catalogue, cell_line
 from tests.builders.data_files import EBISC_PLACE, SHARED_DATA, shared
+from tests.builders.portal_app import search_client
 
 pytestmark = pytest.mark.engine
 
@@ -90,15 +89,7 @@ def client(engine_url, tmp_path_factory):
     finally:
         for server in servers:
             server.stop()
-    app = create_app(
-        {
-            "SEARCH_URL": engine_url,
-            "INDEX_PREFIX": prefix,
-            "PORTAL_DATABASE_URL": f"sqlite:///{workdir / 'portal.sqlite3'}",
-        }
-    )
-    yield app.test_client()
-    drop_indices(SearchEngine(engine_url), prefix)
+    yield from search_client(engine_url, prefix, workdir)
 
 
 def search(client, **args) -> dict:

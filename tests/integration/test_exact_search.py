@@ -8,9 +8,7 @@ from urllib.parse import parse_qsl
 import pytest
 
 from bench.relevance import evaluate, index_demo, lines_of, read_judgements
-from portal.app import create_app
-from search.aliases import drop_indices
-from search.engine import SearchEngine
+from tests.builders.portal_app import search_client
 
 pytestmark = pytest.mark.engine
 
@@ -23,15 +21,7 @@ def client(engine_url, tmp_path_factory):
     prefix = f"test-exact-{uuid.uuid4().hex[:8]}-"
     workdir = tmp_path_factory.mktemp("demo")
     index_demo(engine_url, prefix, workdir)
-    app = create_app(
-        {
-            "SEARCH_URL": engine_url,
-            "INDEX_PREFIX": prefix,
-            "PORTAL_DATABASE_URL": f"sqlite:///{workdir / 'portal.sqlite3'}",
-        }
-    )
-    yield app.test_client()
-    drop_indices(SearchEngine(engine_url), prefix)
+    yield from search_client(engine_url, prefix, workdir)
 
 
 def search(client, **args) -> dict:
